@@ -1,0 +1,10 @@
+import { Command } from 'commander';
+import { notYetBuilt } from './not-yet-built';
+
+export function register(program: Command): void {
+  program
+    .command('trainer')
+    .description('(not built yet: issue 5)')
+    .allowUnknownOption()
+    .action(() => notYetBuilt('trainer', 5));
+}

@@ -1,0 +1,3 @@
+export { Rng, hashString } from './random';
+export type { RngState } from './random';
+export { writeFileAtomic, writeJsonAtomic, readJson, UserInputError, PermanentJobError } from './files';
