@@ -1,0 +1,94 @@
+/**
+ * Adam (Kingma & Ba 2015), as torch.optim.Adam computes it, with its whole state in named variables
+ * so that a checkpoint restores the moments and the step count exactly. The learning rate is passed
+ * per step, so schedules (CycleGAN's linear decay) live with the caller and resume with the step.
+ *
+ * Gradients come in by parameter name: a data-parallel job all-reduces them between computing and
+ * applying them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { NamedArray } from './params';
+
+export interface AdamConfig {
+  /** Step size; also the default when `apply` is given none. */
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+export class Adam {
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+  private t = 0;
+
+  constructor(
+    private readonly params: Record<string, tf.Variable>,
+    readonly config: AdamConfig,
+  ) {
+    const { lr, beta1, beta2, eps } = config;
+    if (!(lr > 0)) throw new Error(`Adam lr must be positive, got ${lr}`);
+    if (!(beta1 >= 0 && beta1 < 1)) throw new Error(`Adam beta1 must be in [0, 1), got ${beta1}`);
+    if (!(beta2 >= 0 && beta2 < 1)) throw new Error(`Adam beta2 must be in [0, 1), got ${beta2}`);
+    if (!(eps > 0)) throw new Error(`Adam eps must be positive, got ${eps}`);
+    for (const [name, p] of Object.entries(params)) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+    }
+  }
+
+  /** Steps taken so far. */
+  get step(): number {
+    return this.t;
+  }
+
+  /** Applies one update. Every parameter must have a gradient. Disposes nothing it was given. */
+  apply(grads: Record<string, tf.Tensor>, lr = this.config.lr): void {
+    const { beta1, beta2, eps } = this.config;
+    this.t += 1;
+    const c1 = 1 - Math.pow(beta1, this.t);
+    const c2 = 1 - Math.pow(beta2, this.t);
+    tf.tidy(() => {
+      for (const [name, p] of Object.entries(this.params)) {
+        const g = grads[name];
+        if (!g) throw new Error(`no gradient for parameter '${name}'`);
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        const m1 = m.mul(beta1).add(g.mul(1 - beta1));
+        const v1 = v.mul(beta2).add(g.square().mul(1 - beta2));
+        m.assign(m1);
+        v.assign(v1);
+        // p -= lr * (m / c1) / (sqrt(v / c2) + eps)
+        p.assign(p.sub(m1.div(c1).div(v1.div(c2).sqrt().add(eps)).mul(lr)));
+      }
+    });
+  }
+
+  async snapshot(prefix: string): Promise<{ step: number; arrays: NamedArray[] }> {
+    const arrays: NamedArray[] = [];
+    for (const [name, m] of this.m) arrays.push({ name: `${prefix}.m.${name}`, shape: [...m.shape], data: (await m.data()) as Float32Array });
+    for (const [name, v] of this.v) arrays.push({ name: `${prefix}.v.${name}`, shape: [...v.shape], data: (await v.data()) as Float32Array });
+    return { step: this.t, arrays };
+  }
+
+  load(prefix: string, step: number, arrays: NamedArray[]): void {
+    const byName = new Map(arrays.map((a) => [a.name, a]));
+    const restore = (kind: 'm' | 'v', store: Map<string, tf.Variable>) => {
+      for (const [name, variable] of store) {
+        const a = byName.get(`${prefix}.${kind}.${name}`);
+        if (!a) throw new Error(`checkpoint has no Adam ${kind === 'm' ? 'first' : 'second'} moment for '${name}' (${prefix})`);
+        tf.tidy(() => variable.assign(tf.tensor(a.data, a.shape, 'float32')));
+      }
+    };
+    restore('m', this.m);
+    restore('v', this.v);
+    if (!Number.isInteger(step) || step < 0) throw new Error(`Adam step must be a non-negative integer, got ${step}`);
+    this.t = step;
+  }
+
+  dispose(): void {
+    for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}

@@ -1,0 +1,8 @@
+export { ParamStore } from './params';
+export type { Init, NamedArray } from './params';
+export { Adam } from './adam';
+export type { AdamConfig } from './adam';
+export { encodeCheckpoint, decodeCheckpoint, assertSameConfig, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './checkpoint';
+export type { Checkpoint } from './checkpoint';
+export { recordingTracer } from './summary';
+export type { LayerSummary, NetworkSummary, Tracer } from './summary';

@@ -1,0 +1,27 @@
+/** What `study models` prints: each network's layers, output shapes and trainable parameter counts. */
+import type * as tf from '@tensorflow/tfjs';
+
+export interface LayerSummary {
+  name: string;
+  /** Output shape with the batch dimension first. */
+  outputShape: number[];
+  /** Trainable parameters this layer owns. */
+  params: number;
+}
+
+export interface NetworkSummary {
+  name: string;
+  params: number;
+  layers: LayerSummary[];
+}
+
+/**
+ * Forward functions take an optional tracer and call it after each layer; a summary is a forward
+ * pass on a batch of one with a tracer that records.
+ */
+export type Tracer = (layer: string, output: tf.Tensor, params: number) => void;
+
+export function recordingTracer(): { tracer: Tracer; layers: LayerSummary[] } {
+  const layers: LayerSummary[] = [];
+  return { layers, tracer: (name, output, params) => layers.push({ name, outputShape: [...output.shape], params }) };
+}
