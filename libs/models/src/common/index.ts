@@ -5,4 +5,4 @@ export type { AdamConfig } from './adam';
 export { encodeCheckpoint, decodeCheckpoint, assertSameConfig, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './checkpoint';
 export type { Checkpoint } from './checkpoint';
 export { recordingTracer } from './summary';
-export type { LayerSummary, NetworkSummary, Tracer } from './summary';
+export type { LayerSummary, Network, NetworkSummary, Tracer } from './summary';

@@ -25,3 +25,14 @@ export function recordingTracer(): { tracer: Tracer; layers: LayerSummary[] } {
   const layers: LayerSummary[] = [];
   return { layers, tracer: (name, output, params) => layers.push({ name, outputShape: [...output.shape], params }) };
 }
+
+/**
+ * A network built by a pure builder (`buildGenerator(cfg, store)`): its parameters live in the
+ * ParamStore under `prefix`, and `apply` is its forward pass.
+ */
+export interface Network {
+  name: string;
+  /** Parameter-name prefix in the store, e.g. 'G' or 'D_A'. */
+  prefix: string;
+  apply(x: tf.Tensor, opts?: { training?: boolean; tracer?: Tracer }): tf.Tensor;
+}
