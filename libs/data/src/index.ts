@@ -1,1 +1,12 @@
-export {};
+/**
+ * @gan-study/data: image folders, budgets, the synthetic lesion set, and image writers. Plain typed
+ * arrays only (no tfjs): the trainers turn them into tensors.
+ */
+export type { ImageSet, Dataset, LoadOptions, Split } from './types';
+export { SPLITS } from './types';
+export { loadImageFolder, countImageFolder, scanImageFolder, IMAGE_EXTENSION } from './folder';
+export { subsetImageSet, classIndices, selectBudget, selectBudgetFiles, indicesOfFiles } from './budget';
+export { encodeImageSet, decodeImageSet, validateImageSet } from './codec';
+export type { EncodeOptions, PixelFormat } from './codec';
+export { writePngs, writeGrid, encodePng, toUint8 } from './writers';
+export type { GridOptions } from './writers';

@@ -1,0 +1,268 @@
+/**
+ * Image folders: `ROOT/{train,test}/{CLASS}/*.{jpg,jpeg,png}` (extensions case-insensitive), the
+ * layout of the public "Skin Cancer: Malignant vs. Benign" set and of any class-sorted set.
+ *
+ * Decoding: sharp, EXIF orientation applied, alpha flattened onto black, converted to 8-bit sRGB
+ * (grayscale becomes three equal channels), resized to size x size with `fit` ('cover' by default:
+ * aspect kept, centre cropped), then x = v / 127.5 - 1. Each split's Float32Array is allocated once
+ * from the counted files and every decoded image is written straight into its slot, so peak memory
+ * is the output plus `concurrency` images in flight.
+ */
+import { createHash } from 'crypto';
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+import { UserInputError } from '@gan-study/core';
+import { forEachLimit } from './pool';
+import { readCache, writeCache, cacheFileFor } from './cache';
+import type { Dataset, ImageSet, LoadOptions, Split } from './types';
+import { SPLITS } from './types';
+
+export const IMAGE_EXTENSION = /\.(jpe?g|png)$/i;
+
+interface ScannedFile {
+  /** Relative to root, '/' separators. */
+  rel: string;
+  abs: string;
+  label: number;
+  bytes: number;
+  mtimeMs: number;
+}
+
+export interface FolderScan {
+  root: string;
+  classes: string[];
+  files: Record<Split, ScannedFile[]>;
+  /** Relative paths of entries under the split folders that are not images (or are nested folders). */
+  ignored: string[];
+  /** Sentences for Dataset.warnings found while scanning. */
+  warnings: string[];
+}
+
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function statOrNull(p: string): Promise<import('fs').Stats | null> {
+  try {
+    return await fs.stat(p);
+  } catch {
+    return null;
+  }
+}
+
+/** Lists the folder and checks its layout; no image is opened. */
+export async function scanImageFolder(rootIn: string): Promise<FolderScan> {
+  const root = path.resolve(rootIn);
+  const rootStat = await statOrNull(root);
+  if (rootStat === null) throw new UserInputError(`dataset folder ${root} does not exist`);
+  if (!rootStat.isDirectory()) throw new UserInputError(`dataset folder ${root} is not a directory`);
+  const ignored: string[] = [];
+  const warnings: string[] = [];
+  const classDirs: Record<Split, string[]> = { train: [], test: [] };
+  for (const split of SPLITS) {
+    const splitDir = path.join(root, split);
+    const st = await statOrNull(splitDir);
+    if (st === null || !st.isDirectory()) {
+      throw new UserInputError(`${splitDir}: missing split folder (expected ${root}/{train,test}/CLASS/*.jpg)`);
+    }
+    for (const name of (await fs.readdir(splitDir)).sort(byCodeUnit)) {
+      const s = await statOrNull(path.join(splitDir, name));
+      if (s?.isDirectory()) classDirs[split].push(name);
+      else ignored.push(`${split}/${name}`);
+    }
+    if (classDirs[split].length === 0) throw new UserInputError(`${splitDir}: no class folders (expected ${splitDir}/CLASS/*.jpg)`);
+  }
+  const classes = classDirs.train;
+  const notInTrain = classDirs.test.filter((c) => !classes.includes(c));
+  if (notInTrain.length > 0) {
+    throw new UserInputError(
+      `${path.join(root, 'test', notInTrain[0])}: class "${notInTrain.join('", "')}" is in test but not in train (train classes: ${classes.join(', ')})`,
+    );
+  }
+  const missingInTest = classes.filter((c) => !classDirs.test.includes(c));
+  if (missingInTest.length > 0) warnings.push(`class ${missingInTest.join(', ')} has no test folder; it is never tested`);
+
+  const files: Record<Split, ScannedFile[]> = { train: [], test: [] };
+  for (const split of SPLITS) {
+    for (const cls of classDirs[split]) {
+      const dir = path.join(root, split, cls);
+      let count = 0;
+      for (const name of (await fs.readdir(dir)).sort(byCodeUnit)) {
+        const rel = `${split}/${cls}/${name}`;
+        const abs = path.join(dir, name);
+        const st = await statOrNull(abs);
+        if (st === null || !st.isFile() || !IMAGE_EXTENSION.test(name)) {
+          ignored.push(rel);
+          continue;
+        }
+        files[split].push({ rel, abs, label: classes.indexOf(cls), bytes: st.size, mtimeMs: st.mtimeMs });
+        count++;
+      }
+      if (count === 0) throw new UserInputError(`${dir}: class folder has no images (.jpg, .jpeg or .png)`);
+    }
+  }
+  if (ignored.length > 0) {
+    const shown = ignored.slice(0, 5).join(', ');
+    warnings.push(`ignored ${ignored.length} entr${ignored.length === 1 ? 'y' : 'ies'} that are not .jpg/.jpeg/.png files in a class folder: ${shown}${ignored.length > 5 ? ', ...' : ''}`);
+  }
+  return { root, classes, files, ignored, warnings };
+}
+
+export async function countImageFolder(root: string): Promise<{ classes: string[]; counts: { train: Record<string, number>; test: Record<string, number> } }> {
+  const scan = await scanImageFolder(root);
+  const counts = { train: {} as Record<string, number>, test: {} as Record<string, number> };
+  for (const split of SPLITS) {
+    for (const c of scan.classes) counts[split][c] = 0;
+    for (const f of scan.files[split]) counts[split][scan.classes[f.label]]++;
+  }
+  return { classes: scan.classes, counts };
+}
+
+/** Fast fingerprint of the folder's state (paths, sizes, mtimes) plus the decode settings: the cache key. */
+export function statFingerprint(scan: FolderScan, size: number, fit: string): string {
+  const h = createHash('sha256');
+  h.update(`gan-study image folder v1\0size=${size}\0fit=${fit}\n`);
+  for (const split of SPLITS) for (const f of scan.files[split]) h.update(`${f.rel}\0${f.bytes}\0${f.mtimeMs}\n`);
+  return h.digest('hex');
+}
+
+const LOG_PREFIX = 'data';
+
+/** Decodes one encoded image into `out` at `offset`; returns its original dimensions. */
+export async function decodeImageInto(bytes: Buffer, size: number, fit: 'cover' | 'fill', out: Float32Array, offset: number): Promise<{ width: number; height: number }> {
+  const img = sharp(bytes, { failOn: 'truncated' });
+  const meta = await img.metadata();
+  const { data, info } = await img
+    .rotate()
+    .flatten({ background: { r: 0, g: 0, b: 0 } })
+    .toColourspace('srgb')
+    .resize(size, size, { fit, position: 'centre', kernel: 'lanczos3' })
+    .removeAlpha()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || data.length !== size * size * 3) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels} (${data.length} bytes), expected ${size}x${size}x3`);
+  }
+  for (let i = 0; i < data.length; i++) out[offset + i] = data[i] / 127.5 - 1;
+  return { width: meta.width ?? 0, height: meta.height ?? 0 };
+}
+
+export async function loadImageFolder(rootIn: string, opts: LoadOptions): Promise<Dataset> {
+  const size = opts.size;
+  if (!Number.isInteger(size) || size < 1 || size > 4096) throw new UserInputError(`size must be an integer in [1, 4096], got ${size}`);
+  const fit = opts.fit ?? 'cover';
+  if (fit !== 'cover' && fit !== 'fill') throw new UserInputError(`fit must be 'cover' or 'fill', got ${String(fit)}`);
+  const onCorrupt = opts.onCorrupt ?? 'skip';
+  if (onCorrupt !== 'skip' && onCorrupt !== 'error') throw new UserInputError(`onCorrupt must be 'skip' or 'error', got ${String(onCorrupt)}`);
+  const concurrency = opts.concurrency ?? Math.max(1, os.cpus().length * 2);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UserInputError(`concurrency must be a positive integer, got ${concurrency}`);
+  const log = opts.log ?? (() => undefined);
+  const progress = opts.onProgress ?? (() => undefined);
+
+  const scan = await scanImageFolder(rootIn);
+  const fingerprint = statFingerprint(scan, size, fit);
+  let cacheFile: string | null = null;
+  if (opts.cacheDir !== undefined) {
+    cacheFile = cacheFileFor(opts.cacheDir, scan.root, size, fit, fingerprint);
+    const hit = await readCache(cacheFile, fingerprint, log);
+    if (hit !== null) {
+      if (onCorrupt === 'error' && hit.skipped.length > 0) {
+        throw new UserInputError(`${path.join(scan.root, hit.skipped[0].file)}: corrupt or truncated image (${hit.skipped[0].reason})`);
+      }
+      log(`${LOG_PREFIX} cache hit ${cacheFile} train=${hit.train.labels.length} test=${hit.test.labels.length} size=${size}`);
+      return { root: scan.root, classes: scan.classes, train: hit.train, test: hit.test, hash: hit.hash, warnings: hit.warnings };
+    }
+  }
+
+  const fileHashes = new Map<string, string>();
+  const skipped: Array<{ file: string; reason: string }> = [];
+  const dims = new Map<string, number>();
+  const sets: Partial<Record<Split, ImageSet>> = {};
+  const stride = size * size * 3;
+  for (const split of SPLITS) {
+    const list = scan.files[split];
+    const images = new Float32Array(list.length * stride);
+    const ok = new Uint8Array(list.length);
+    let done = 0;
+    progress(0, list.length, `decode ${split}`);
+    await forEachLimit(list.length, concurrency, async (i) => {
+      const f = list[i];
+      const bytes = await fs.readFile(f.abs);
+      fileHashes.set(f.rel, createHash('sha256').update(bytes).digest('hex'));
+      try {
+        const d = await decodeImageInto(bytes, size, fit, images, i * stride);
+        const key = `${d.width}x${d.height}`;
+        dims.set(key, (dims.get(key) ?? 0) + 1);
+        ok[i] = 1;
+      } catch (err) {
+        const reason = (err as Error).message.split('\n')[0];
+        if (onCorrupt === 'error') throw new UserInputError(`${f.abs}: corrupt or truncated image (${reason})`);
+        skipped.push({ file: f.rel, reason });
+        log(`${LOG_PREFIX} skip ${f.rel}: corrupt or truncated image (${reason})`);
+      }
+      progress(++done, list.length, `decode ${split}`);
+    });
+    sets[split] = compact(scan, split, images, ok, size);
+  }
+  skipped.sort((a, b) => byCodeUnit(a.file, b.file));
+
+  const warnings = [...scan.warnings];
+  if (skipped.length > 0) {
+    const shown = skipped.slice(0, 10).map((s) => s.file).join(', ');
+    warnings.push(`skipped ${skipped.length} corrupt or truncated image${skipped.length === 1 ? '' : 's'}: ${shown}${skipped.length > 10 ? `, and ${skipped.length - 10} more` : ''}`);
+  }
+  for (const split of SPLITS) {
+    const set = sets[split] as ImageSet;
+    for (let c = 0; c < scan.classes.length; c++) {
+      const had = scan.files[split].some((f) => f.label === c);
+      if (had && !set.labels.includes(c)) throw new UserInputError(`${path.join(scan.root, split, scan.classes[c])}: every image of the class is corrupt`);
+    }
+  }
+  if (dims.size > 1) {
+    const sorted = [...dims.entries()].sort((a, b) => b[1] - a[1]);
+    const others = sorted.slice(1).reduce((s, e) => s + e[1], 0);
+    warnings.push(`images have ${dims.size} different sizes (most common ${sorted[0][0]}: ${sorted[0][1]}; ${others} of other sizes, e.g. ${sorted[1][0]}); all resized to ${size}x${size} (fit ${fit})`);
+  } else if (dims.size === 1) {
+    const only = [...dims.keys()][0];
+    if (only !== `${size}x${size}`) log(`${LOG_PREFIX} all images are ${only}; resized to ${size}x${size} (fit ${fit})`);
+  }
+  for (const w of warnings) log(`${LOG_PREFIX} warning: ${w}`);
+
+  const hash = contentHash(fileHashes);
+  const dataset: Dataset = { root: scan.root, classes: scan.classes, train: sets.train as ImageSet, test: sets.test as ImageSet, hash, warnings };
+  if (cacheFile !== null) {
+    progress(0, 1, 'cache');
+    await writeCache(cacheFile, { fingerprint, hash, size, fit, warnings, skipped, train: dataset.train, test: dataset.test });
+    log(`${LOG_PREFIX} cache write ${cacheFile}`);
+    progress(1, 1, 'cache');
+  }
+  return dataset;
+}
+
+function contentHash(fileHashes: Map<string, string>): string {
+  const h = createHash('sha256');
+  for (const rel of [...fileHashes.keys()].sort(byCodeUnit)) h.update(`${rel}\0${fileHashes.get(rel)}\n`);
+  return h.digest('hex');
+}
+
+/** The split's ImageSet without the skipped slots (a copy only when something was skipped). */
+function compact(scan: FolderScan, split: Split, images: Float32Array, ok: Uint8Array, size: number): ImageSet {
+  const list = scan.files[split];
+  const keep: number[] = [];
+  for (let i = 0; i < list.length; i++) if (ok[i]) keep.push(i);
+  const stride = size * size * 3;
+  let out = images;
+  if (keep.length < list.length) {
+    out = new Float32Array(keep.length * stride);
+    keep.forEach((src, dst) => out.set(images.subarray(src * stride, (src + 1) * stride), dst * stride));
+  }
+  return {
+    size,
+    classes: scan.classes,
+    images: out,
+    labels: Int32Array.from(keep, (i) => list[i].label),
+    files: keep.map((i) => list[i].rel),
+  };
+}
