@@ -1,2 +1,5 @@
 export * from './config';
 export * from './jobs';
+export * from './plan';
+export * from './messages';
+export * from './transport';
