@@ -1,0 +1,6 @@
+export * from './log';
+export * from './send-queue';
+export * from './mailbox';
+export * from './ring';
+export * from './peers';
+export * from './reducer';
