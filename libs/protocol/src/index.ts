@@ -3,5 +3,3 @@ export * from './jobs';
 export * from './plan';
 export * from './messages';
 export * from './transport';
-export * from './messages';
-export * from './transport';
