@@ -157,6 +157,12 @@ export interface ClassifierMetrics {
   rocCurves: Record<string, { fpr: number[]; tpr: number[]; thresholds: number[] }>;
 }
 
+export interface MetricInterval {
+  lower: number;
+  upper: number;
+  confidence: number;
+}
+
 /** Image-quality numbers of a GAN's output against the budget's real images. */
 export interface GanQuality {
   /** The network whose features were compared, e.g. 'classifier clf-reference-r0 penultimate layer (64-d)'. */
@@ -222,6 +228,8 @@ export interface ClassifierJobResult {
   /** Mean training loss of the last epoch. */
   finalLoss: number;
   metrics: ClassifierMetrics;
+  /** Bootstrap 95% intervals over the test examples (@gan-study/metrics bootstrapEvaluation), or null. */
+  cis: Record<'accuracy' | 'auc' | 'balancedAccuracy' | 'macroF1', MetricInterval> | null;
   durations: JobDurations;
   backend: string;
   replicas: number;
