@@ -1,0 +1,108 @@
+/**
+ * Corrections to @tensorflow/tfjs 4.22 that affect training on every backend, found while
+ * checking the wasm training kernels against the cpu backend and a numeric gradient:
+ *
+ * - MirrorPad gradient (tfjs-core `MirrorPad_grad`) only slices the centre out of dy. In
+ *   'reflect' / 'symmetric' modes the padded border copies interior values, so their gradient
+ *   must be folded back onto those values. CycleGAN's ResNet generator pads by reflection.
+ * - cpu `ResizeNearestNeighborGrad` reads dy at the *input* batch offset (`b * imageStride`
+ *   instead of `b * dyStride`), so every image after the first gets another image's gradient.
+ *   Nearest-neighbour 2x upsampling (DCGAN, PGGAN generators) trains wrong on cpu with batch > 1.
+ *
+ * Both are re-registered here, idempotently, by `registerTfjsFixes()` (called by initBackend).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { GradConfig, KernelConfig, KernelFunc, MirrorPadAttrs, NamedAttrMap, ResizeNearestNeighborGradAttrs } from '@tensorflow/tfjs';
+
+/**
+ * Gradient of mirrorPad: dy [x.shape + paddings] -> dx [x.shape]. Per axis, the centre slice
+ * plus each border reversed and added onto the values it copied (offset 1 for 'reflect', which
+ * skips the edge value, 0 for 'symmetric').
+ */
+export function mirrorPadGrad(dy: tf.Tensor, xShape: number[], paddings: Array<[number, number]>, mode: 'reflect' | 'symmetric'): tf.Tensor {
+  return tf.tidy(() => {
+    const offset = mode === 'reflect' ? 1 : 0;
+    let g = dy;
+    for (let axis = 0; axis < xShape.length; axis++) {
+      const [before, after] = paddings[axis];
+      if (before === 0 && after === 0) continue;
+      const n = xShape[axis];
+      const size = g.shape.slice();
+      const begin = g.shape.map(() => 0);
+      const part = (start: number, len: number): tf.Tensor => {
+        begin[axis] = start;
+        size[axis] = len;
+        return tf.slice(g, begin.slice(), size.slice());
+      };
+      const zeroPad = (t: tf.Tensor, lo: number, hi: number): tf.Tensor => tf.pad(t, t.shape.map((_, i) => (i === axis ? [lo, hi] : [0, 0])) as Array<[number, number]>);
+      let acc = part(before, n);
+      if (before > 0) acc = tf.add(acc, zeroPad(tf.reverse(part(0, before), axis), offset, n - offset - before));
+      if (after > 0) acc = tf.add(acc, zeroPad(tf.reverse(part(before + n, after), axis), n - offset - after, offset));
+      g = acc;
+    }
+    return g;
+  });
+}
+
+const mirrorPadGradConfig: GradConfig = {
+  kernelName: 'MirrorPad',
+  inputsToSave: ['x'],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: NamedAttrMap) => {
+    const { paddings, mode } = attrs as unknown as MirrorPadAttrs;
+    const x = saved[0];
+    return { x: () => mirrorPadGrad(dy as tf.Tensor, x.shape, paddings, mode) };
+  },
+};
+
+/** Source index of output index `i` in nearest-neighbour resizing, exactly as the tfjs forward kernels compute it. */
+function nearestSource(i: number, ratio: number, inSize: number, alignCorners: boolean, halfPixelCenters: boolean): number {
+  const frac = halfPixelCenters ? ratio * (i + 0.5) : ratio * i;
+  let s = Math.min(inSize - 1, alignCorners ? Math.round(frac) : Math.floor(frac));
+  if (halfPixelCenters) s = Math.max(0, s);
+  return s;
+}
+
+/**
+ * Gradient of resizeNearestNeighbor as the transpose of the forward map: every dy value is
+ * added onto the input pixel the forward pass copied it from.
+ */
+export function resizeNearestNeighborGradScatter(dy: tf.Tensor4D, imagesShape: [number, number, number, number], alignCorners: boolean, halfPixelCenters: boolean): tf.Tensor4D {
+  const [batch, inH, inW, ch] = imagesShape;
+  const [, outH, outW] = dy.shape;
+  const eff = (inSize: number, outSize: number) => (alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : inSize / outSize);
+  const rowRatio = eff(inH, outH);
+  const colRatio = eff(inW, outW);
+  const rows = Array.from({ length: outH }, (_, r) => nearestSource(r, rowRatio, inH, alignCorners, halfPixelCenters));
+  const cols = Array.from({ length: outW }, (_, c) => nearestSource(c, colRatio, inW, alignCorners, halfPixelCenters));
+  const g = dy.dataSync();
+  const dx = new Float32Array(batch * inH * inW * ch);
+  let k = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let r = 0; r < outH; r++) {
+      const rowBase = (b * inH + rows[r]) * inW;
+      for (let c = 0; c < outW; c++) {
+        const base = (rowBase + cols[c]) * ch;
+        for (let d = 0; d < ch; d++) dx[base + d] += g[k++];
+      }
+    }
+  }
+  return tf.tensor4d(dx, imagesShape, 'float32');
+}
+
+const resizeNearestNeighborGradKernel: KernelFunc = ({ inputs, attrs }) => {
+  const { images, dy } = inputs;
+  const { alignCorners, halfPixelCenters } = attrs as unknown as ResizeNearestNeighborGradAttrs;
+  if (!(dy instanceof tf.Tensor) || !images) throw new Error(`ResizeNearestNeighborGrad: needs inputs images and dy (a tf.Tensor)`);
+  return resizeNearestNeighborGradScatter(dy as tf.Tensor4D, images.shape as [number, number, number, number], alignCorners, halfPixelCenters);
+};
+
+/** Registers the corrected MirrorPad gradient and the corrected cpu ResizeNearestNeighborGrad. Idempotent. */
+export function registerTfjsFixes(): void {
+  const grad = tf.getGradient('MirrorPad') as GradConfig | undefined;
+  if (grad?.gradFunc !== mirrorPadGradConfig.gradFunc) tf.registerGradient(mirrorPadGradConfig);
+  const kernel = tf.getKernel('ResizeNearestNeighborGrad', 'cpu') as KernelConfig | undefined;
+  if (kernel?.kernelFunc !== resizeNearestNeighborGradKernel) {
+    if (kernel) tf.unregisterKernel('ResizeNearestNeighborGrad', 'cpu');
+    tf.registerKernel({ kernelName: 'ResizeNearestNeighborGrad', backendName: 'cpu', kernelFunc: resizeNearestNeighborGradKernel });
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * Training kernels for the tfjs `wasm` backend.
+ *
+ * As shipped, @tensorflow/tfjs-backend-wasm 4.22 has no `Conv2DBackpropFilter` kernel
+ * (tensorflow/tfjs issue 8474), so no convolutional net can train on it, and its
+ * `Conv2DBackpropInput` is a plain C loop. Both backward convolutions are forward convolutions
+ * of transposed or dilated tensors, and the forward `Conv2D` is XNNPACK with SIMD, so we write
+ * them as compositions of kernels wasm already runs fast:
+ *
+ * - dW = conv2d(x^T, dy^T, dilation = stride): x as [ci, H, W, n] (the batch becomes the
+ *   contracted channel axis), dy as a [oh, ow, n, co] filter; the output [ci, kh, kw, co] is
+ *   transposed back to the filter layout.
+ * - dx = conv2d(dilate(dy), rot180(W)^T): dy with (stride - 1) zeros between rows and columns,
+ *   padded by (k - 1 - pad), convolved with the filter rotated by 180 degrees and with its
+ *   in/out channels swapped.
+ *
+ * Each kernel runs inside `tf.tidy` and returns a tensor, so every intermediate is disposed.
+ * Kernels run with the gradient tape off (the engine's kernel depth), so the composed ops are
+ * not recorded.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { resizeNearestNeighborGradScatter } from './fixes';
+import type { Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, MaxPoolGradAttrs, ResizeNearestNeighborGradAttrs, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs';
+
+const BACKEND = 'wasm';
+
+type Pad = Conv2DBackpropFilterAttrs['pad'];
+type Shape4 = [number, number, number, number];
+
+function asTensor4D(info: TensorInfo | undefined, kernel: string, input: string): tf.Tensor4D {
+  if (!(info instanceof tf.Tensor)) {
+    throw new Error(`${kernel}: input '${input}' must be a tf.Tensor (got a bare TensorInfo with dataId); call it through tf ops`);
+  }
+  if (info.rank !== 4) throw new Error(`${kernel}: input '${input}' must be rank 4, got shape [${info.shape.join(', ')}]`);
+  return info as tf.Tensor4D;
+}
+
+function checkNHWC(kernel: string, dataFormat: string): void {
+  if (dataFormat !== 'NHWC') throw new Error(`${kernel} on wasm supports dataFormat 'NHWC' only, got '${dataFormat}'`);
+}
+
+/** Crops (negative amounts) or pads (positive, with `value`) rows and columns of an NHWC tensor. */
+function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number, value = 0): tf.Tensor4D {
+  const [n, h, w, c] = t.shape;
+  const cropTop = Math.max(0, -top);
+  const cropBottom = Math.max(0, -bottom);
+  const cropLeft = Math.max(0, -left);
+  const cropRight = Math.max(0, -right);
+  let out = t;
+  if (cropTop + cropBottom + cropLeft + cropRight > 0) {
+    out = tf.slice(out, [0, cropTop, cropLeft, 0], [n, h - cropTop - cropBottom, w - cropLeft - cropRight, c]);
+  }
+  const [pt, pb, pl, pr] = [top, bottom, left, right].map((v) => Math.max(0, v));
+  if (pt + pb + pl + pr > 0) {
+    out = tf.pad(out, [
+      [0, 0],
+      [pt, pb],
+      [pl, pr],
+      [0, 0],
+    ], value);
+  }
+  return out;
+}
+
+/** Inserts (sh - 1) zero rows after every row and (sw - 1) zero columns after every column: [n, h, w, c] -> [n, h*sh, w*sw, c]. */
+function dilate(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return t;
+  const [n, h, w, c] = t.shape;
+  const six = tf.reshape(t, [n, h, 1, w, 1, c]);
+  const padded = tf.pad(six, [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
+  return tf.reshape(padded, [n, h * sh, w * sw, c]);
+}
+
+/**
+ * Gradient of conv2d with respect to its filter, as one forward convolution:
+ * dW[kh, kw, ci, co] = sum_{n, a, b} x[n, a*sh - top + kh, b*sw - left + kw, ci] * dy[n, a, b, co].
+ */
+export function conv2DBackpropFilterComposed(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight, outWidth } = info;
+    const { top, left } = info.padInfo;
+    if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth) {
+      throw new Error(`Conv2DBackpropFilter: dy is [${dy.shape.join(', ')}] but the convolution of x [${x.shape.join(', ')}] gives ${outHeight}x${outWidth}`);
+    }
+    // Rows needed so the dilated "filter" dy (extent (oh-1)*sh+1) yields fh output rows.
+    const bottom = fh + (outHeight - 1) * sh - inHeight - top;
+    const right = fw + (outWidth - 1) * sw - inWidth - left;
+    const xt = tf.transpose(x, [3, 1, 2, 0]); // [ci, H, W, n]
+    const xp = padOrCrop(xt, top, Math.max(0, bottom), left, Math.max(0, right));
+    const dyt = tf.transpose(dy, [1, 2, 0, 3]); // [oh, ow, n, co]
+    const dilations: [number, number] = [sh, sw];
+    const full = tf.conv2d(xp, dyt, 1, 'valid', 'NHWC', dilations); // [ci, >=fh, >=fw, co]
+    const cropped = full.shape[1] === fh && full.shape[2] === fw ? full : tf.slice(full, [0, 0, 0, 0], [-1, fh, fw, -1]);
+    return tf.transpose(cropped, [1, 2, 0, 3]); // [fh, fw, ci, co]
+  });
+}
+
+/**
+ * Gradient of conv2d with respect to its input (also the forward pass of conv2dTranspose), as one
+ * forward convolution of the zero-dilated, padded dy with the rotated, channel-swapped filter.
+ */
+export function conv2DBackpropInputComposed(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight, outWidth } = info;
+    const { top, left } = info.padInfo;
+    if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth) {
+      throw new Error(`Conv2DBackpropInput: dy is [${dy.shape.join(', ')}] but a [${inputShape.join(', ')}] input convolves to ${outHeight}x${outWidth}`);
+    }
+    const d = dilate(dy, sh, sw); // [n, oh*sh, ow*sw, co]
+    const pt = fh - 1 - top;
+    const pl = fw - 1 - left;
+    const pb = inHeight + fh - 1 - pt - d.shape[1];
+    const pr = inWidth + fw - 1 - pl - d.shape[2];
+    const dp = padOrCrop(d, pt, pb, pl, pr);
+    const rotated = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [fh, fw, co, ci]
+    return tf.conv2d(dp, rotated, 1, 'valid'); // [n, H, W, ci]
+  });
+}
+
+/**
+ * Gradient of maxPool, as one masked, placed copy of dy per window offset (fh*fw of them):
+ * the window element equal to the pooled max receives dy; on ties only the first in row-major
+ * order does, as in TensorFlow and the tfjs cpu backend. Replaces wasm's MaxPoolGrad, which
+ * drops the gradient of every window whose maximum is negative.
+ */
+export function maxPoolGradComposed(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, filterSize: [number, number] | number, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, pad, dimRoundingMode);
+    const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight, outWidth } = info;
+    const { top, left } = info.padInfo;
+    const [n, , , c] = x.shape;
+    const spanH = (outHeight - 1) * sh + 1;
+    const spanW = (outWidth - 1) * sw + 1;
+    // x padded with -inf (never the max) so that every window offset can be sliced.
+    const xp = padOrCrop(x, top, spanH + fh - 1 - inHeight - top, left, spanW + fw - 1 - inWidth - left, -Infinity);
+    let remaining: tf.Tensor4D = tf.onesLike(y);
+    let dx: tf.Tensor4D | null = null;
+    for (let di = 0; di < fh; di++) {
+      for (let dj = 0; dj < fw; dj++) {
+        const xs = tf.stridedSlice(xp, [0, di, dj, 0], [n, di + spanH, dj + spanW, c], [1, sh, sw, 1]) as tf.Tensor4D; // [n, oh, ow, c]
+        const hit = tf.mul(tf.cast(tf.equal(xs, y), 'float32'), remaining) as tf.Tensor4D;
+        remaining = tf.sub(remaining, hit) as tf.Tensor4D;
+        const placed = dilate(tf.mul(hit, dy), sh, sw); // [n, oh*sh, ow*sw, c]
+        const r0 = di - top;
+        const c0 = dj - left;
+        const full = padOrCrop(placed, r0, inHeight - r0 - placed.shape[1], c0, inWidth - c0 - placed.shape[2]); // [n, H, W, c]
+        dx = dx ? (tf.add(dx, full) as tf.Tensor4D) : full;
+      }
+    }
+    return dx as tf.Tensor4D;
+  });
+}
+
+const maxPoolGradKernel: KernelFunc = ({ inputs, attrs }) => {
+  const a = attrs as unknown as MaxPoolGradAttrs;
+  const dy = asTensor4D(inputs.dy, 'MaxPoolGrad', 'dy');
+  const x = asTensor4D(inputs.input, 'MaxPoolGrad', 'input');
+  const y = asTensor4D(inputs.output, 'MaxPoolGrad', 'output');
+  return maxPoolGradComposed(dy, x, y, a.filterSize, a.strides, a.pad, a.dimRoundingMode);
+};
+
+/**
+ * unsortedSegmentSum (the gradient of gather), as one matMul: onehot(ids)^T [S, k] x data [k, rest].
+ * Ids outside [0, numSegments) contribute nothing, as in TensorFlow.
+ */
+export function unsortedSegmentSumComposed(x: tf.Tensor, segmentIds: tf.Tensor, numSegments: number): tf.Tensor {
+  return tf.tidy(() => {
+    const k = segmentIds.size;
+    const rest = x.shape.slice(segmentIds.rank);
+    const data = tf.reshape(x, [k, rest.reduce((a, b) => a * b, 1)]);
+    // wasm's OneHot writes int32 whatever dtype it is given, so build it as int32 and cast.
+    const onehot = tf.cast(tf.oneHot(tf.cast(tf.reshape(segmentIds, [k]), 'int32'), numSegments), x.dtype === 'int32' ? 'int32' : 'float32');
+    return tf.reshape(tf.matMul(onehot, data, true, false), [numSegments, ...rest]);
+  });
+}
+
+const unsortedSegmentSumKernel: KernelFunc = ({ inputs, attrs }) => {
+  const { x, segmentIds } = inputs;
+  if (!(x instanceof tf.Tensor) || !(segmentIds instanceof tf.Tensor)) throw new Error('UnsortedSegmentSum: inputs x and segmentIds must be tf.Tensors');
+  return unsortedSegmentSumComposed(x, segmentIds, (attrs as unknown as UnsortedSegmentSumAttrs).numSegments);
+};
+
+/**
+ * ResizeNearestNeighborGrad: wasm's own kernel is right for plain integer upsampling (checked by
+ * the tests) but wrong with half-pixel centres (it misplaces gradients for 3x3 -> 7x5), so every
+ * other case goes through the scatter implementation (the transpose of the forward map).
+ */
+const resizeNearestNeighborGradKernel: KernelFunc = (args) => {
+  const { images, dy } = args.inputs;
+  const { alignCorners, halfPixelCenters } = args.attrs as unknown as ResizeNearestNeighborGradAttrs;
+  const x = asTensor4D(images, 'ResizeNearestNeighborGrad', 'images');
+  const g = asTensor4D(dy, 'ResizeNearestNeighborGrad', 'dy');
+  const plainUpsampling = !alignCorners && !halfPixelCenters && g.shape[1] % x.shape[1] === 0 && g.shape[2] % x.shape[2] === 0;
+  const shipped = originals.get('ResizeNearestNeighborGrad');
+  if (plainUpsampling && shipped) return shipped.kernelFunc(args);
+  return resizeNearestNeighborGradScatter(g, x.shape, alignCorners, halfPixelCenters);
+};
+
+const conv2DBackpropFilterKernel: KernelFunc = ({ inputs, attrs }) => {
+  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
+  checkNHWC('Conv2DBackpropFilter', a.dataFormat);
+  const x = asTensor4D(inputs.x, 'Conv2DBackpropFilter', 'x');
+  const dy = asTensor4D(inputs.dy, 'Conv2DBackpropFilter', 'dy');
+  return conv2DBackpropFilterComposed(x, dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
+};
+
+const conv2DBackpropInputKernel: KernelFunc = ({ inputs, attrs }) => {
+  const a = attrs as unknown as Conv2DBackpropInputAttrs;
+  checkNHWC('Conv2DBackpropInput', a.dataFormat);
+  const dy = asTensor4D(inputs.dy, 'Conv2DBackpropInput', 'dy');
+  const filter = asTensor4D(inputs.filter, 'Conv2DBackpropInput', 'filter');
+  return conv2DBackpropInputComposed(a.inputShape, dy, filter, a.strides, a.pad, a.dimRoundingMode);
+};
+
+/** The kernels this module registers on wasm; `replaces` marks ones wasm ships in a slower form. */
+export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; replaces: boolean; kernelFunc: KernelFunc }> = [
+  { kernelName: 'Conv2DBackpropFilter', replaces: false, kernelFunc: conv2DBackpropFilterKernel },
+  { kernelName: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2DBackpropInputKernel },
+  { kernelName: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGradKernel },
+  { kernelName: 'UnsortedSegmentSum', replaces: false, kernelFunc: unsortedSegmentSumKernel },
+  { kernelName: 'ResizeNearestNeighborGrad', replaces: true, kernelFunc: resizeNearestNeighborGradKernel },
+];
+
+const originals = new Map<string, KernelConfig | undefined>();
+
+/**
+ * Registers the training kernels on the wasm backend. Idempotent: a second call changes nothing.
+ * Returns the names of the kernels it (re)registered on this call.
+ */
+export function registerWasmTrainingKernels(): string[] {
+  const done: string[] = [];
+  for (const k of WASM_TRAINING_KERNELS) {
+    const existing = tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined;
+    if (existing?.kernelFunc === k.kernelFunc) continue;
+    if (!originals.has(k.kernelName)) originals.set(k.kernelName, existing);
+    if (existing) tf.unregisterKernel(k.kernelName, BACKEND);
+    // Keep the shipped kernel's setupFunc: the engine runs it when wasm starts, so the shipped
+    // kernel stays callable (we delegate to it, and benchmarks compare against it).
+    tf.registerKernel({ kernelName: k.kernelName, backendName: BACKEND, kernelFunc: k.kernelFunc, setupFunc: existing?.setupFunc });
+    done.push(k.kernelName);
+  }
+  return done;
+}
+
+/**
+ * The kernel wasm shipped under `kernelName` before `registerWasmTrainingKernels` replaced it
+ * (undefined when wasm had none). For benchmarks comparing the two.
+ */
+export function shippedWasmKernel(kernelName: string): KernelConfig | undefined {
+  return originals.has(kernelName) ? originals.get(kernelName) : (tf.getKernel(kernelName, BACKEND) as KernelConfig | undefined);
+}
