@@ -165,20 +165,24 @@ export function parsePredictionsCsv(text: string, fileName: string): Predictions
   const classNames = sortClassNames(columnClasses);
   const order = classNames.map((n) => columnClasses.indexOf(n));
   const index = new Map(classNames.map((n, i) => [n, i]));
+  const K = classNames.length;
+  const isIndex = (l: string) => INTEGER.test(l) && Number(l) >= 0 && Number(l) < K;
   let labels: number[];
   if (rawLabels.every((l) => index.has(l))) {
     labels = rawLabels.map((l) => index.get(l) as number);
+  } else if (rawLabels.every(isIndex)) {
+    labels = rawLabels.map(Number);
   } else {
-    labels = rawLabels.map((l, r) => {
-      const v = Number(l);
-      if (!INTEGER.test(l) || v < 0 || v >= classNames.length) {
-        throw new MetricsInputError(
-          `${at(lines[r], labelCol)}: label '${l}' is neither a class name (${classNames.join(', ')}) nor a class index 0..${classNames.length - 1}` +
-            ' (labels must be all names or all indices)',
-        );
-      }
-      return v;
-    });
+    const choices = `a class name (${classNames.join(', ')}) nor a class index 0..${K - 1}`;
+    let r = rawLabels.findIndex((l) => !index.has(l) && !isIndex(l));
+    if (r !== -1) throw new MetricsInputError(`${at(lines[r], labelCol)}: label '${rawLabels[r]}' is neither ${choices}`);
+    // Every label is one or the other, but they mix: report the first that differs from the first row's kind.
+    const firstIsName = index.has(rawLabels[0]);
+    r = rawLabels.findIndex((l) => index.has(l) !== firstIsName);
+    throw new MetricsInputError(
+      `${at(lines[r], labelCol)}: label '${rawLabels[r]}' is a class ${firstIsName ? 'index' : 'name'} but line ${lines[0]} ` +
+        `uses a class ${firstIsName ? 'name' : 'index'}; labels must be all names or all indices`,
+    );
   }
   return { classNames, labels, probs: rawProbs.map((p) => order.map((src) => p[src])), format: 'per-class', lines };
 }
