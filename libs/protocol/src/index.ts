@@ -3,3 +3,4 @@ export * from './jobs';
 export * from './plan';
 export * from './messages';
 export * from './transport';
+export * from './results';
