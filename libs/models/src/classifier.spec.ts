@@ -1,0 +1,202 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@gan-study/core';
+import { CLASSIFIER_DEFAULTS, classifierFeatureWidth, createClassifier, describeClassifier, resolveClassifierConfig, restoreClassifier } from './classifier';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+// Training tests run at 8 px (the cpu backend's backward convolutions are slow); shapes at 16 px.
+const TINY = { inputSize: 8, filters: [4, 8], hidden: [16], batchSize: 8, lr: 3e-3 };
+const S = 8;
+const PER = S * S * 3;
+
+/** Toy task: class 1 has a bright 2x2 square in the left half, class 0 in the right half, on noise. */
+function toyBatch(rng: Rng, n: number): { x: Float32Array; labels: Int32Array } {
+  const x = new Float32Array(n * PER);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const label = rng.int(2);
+    labels[i] = label;
+    const x0 = label === 1 ? rng.int(3) : 4 + rng.int(3);
+    const y0 = rng.int(7);
+    for (let p = 0; p < S * S * 3; p++) x[i * PER + p] = rng.uniform(-1, -0.5);
+    for (let yy = y0; yy < y0 + 2; yy++) for (let xx = x0; xx < x0 + 2; xx++) for (let c = 0; c < 3; c++) x[i * PER + (yy * S + xx) * 3 + c] = 1;
+  }
+  return { x, labels };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('classifier', () => {
+  it('gives class probabilities and features of the right shapes, and summaries with the layer shapes', async () => {
+    const model = createClassifier({ ...TINY, inputSize: 16 }, 1);
+    const x = new Rng(2).fillUniform(new Float32Array(5 * 16 * 16 * 3), -1, 1);
+    const p = await model.predict(x, 5, 2);
+    expect(p.length).toBe(10);
+    for (let i = 0; i < 5; i++) expect(p[2 * i] + p[2 * i + 1]).toBeCloseTo(1, 5);
+    const f = await model.features(x, 5);
+    expect(model.featureWidth).toBe(16);
+    expect(classifierFeatureWidth(TINY)).toBe(16);
+    expect(f.length).toBe(5 * 16);
+    expect(f.every((v) => v >= 0)).toBe(true); // after ReLU
+    const [summary] = model.summary();
+    expect(summary.layers.map((l) => [l.name, l.outputShape])).toEqual([
+      ['conv1+relu', [1, 16, 16, 4]],
+      ['pool1', [1, 8, 8, 4]],
+      ['conv2+relu', [1, 8, 8, 8]],
+      ['pool2', [1, 4, 4, 8]],
+      ['flatten', [1, 128]],
+      ['fc1+relu', [1, 16]],
+      ['out', [1, 2]],
+    ]);
+    // conv1 3*4*9+4, conv2 4*8*9+8, fc1 128*16+16, out 16*2+2
+    const expected = 112 + 296 + 2064 + 34;
+    expect(summary.params).toBe(expected);
+    expect(model.paramCount).toBe(expected);
+    expect(summary.layers.reduce((s, l) => s + l.params, 0)).toBe(expected);
+    model.dispose();
+  });
+
+  it('counts the paper-profile widths by hand (at 64 px to stay fast; 224 px only changes fc1)', () => {
+    const [s] = describeClassifier({ inputSize: 64 });
+    const conv1 = 3 * 32 * 9 + 32;
+    const conv2 = 32 * 64 * 9 + 64;
+    const fc1 = 16 * 16 * 64 * 128 + 128;
+    const out = 128 * 2 + 2;
+    expect(s.params).toBe(conv1 + conv2 + fc1 + out);
+    expect(s.layers.find((l) => l.name === 'pool2')?.outputShape).toEqual([1, 16, 16, 64]);
+    // Odd sizes floor like torch's MaxPool2d(2): 18 -> 9 -> 4.
+    expect(describeClassifier({ inputSize: 18, filters: [2, 2], hidden: [3] })[0].layers.find((l) => l.name === 'pool2')?.outputShape).toEqual([1, 4, 4, 2]);
+  });
+
+  it('initializes like PyTorch: weights and biases within +-1/sqrt(fanIn)', () => {
+    const model = createClassifier(TINY, 3);
+    const w = model.weightsFlat();
+    // conv1.w is first: fanIn = 3*3*3 = 27; its 108 values span most of the bound.
+    const conv1 = w.subarray(0, 108);
+    const bound = 1 / Math.sqrt(27);
+    expect(Math.max(...conv1.map(Math.abs))).toBeLessThanOrEqual(bound);
+    expect(Math.max(...conv1.map(Math.abs))).toBeGreaterThan(0.8 * bound);
+    model.dispose();
+  });
+
+  it('sums half-batch gradients with the global denominator to the full-batch gradient, and data-parallel steps match', () => {
+    const B = 8;
+    const { x, labels } = toyBatch(new Rng(5), B);
+    const model = createClassifier(TINY, 7);
+    const full = model.gradients(x, labels, B, B);
+    const a = model.gradients(x.subarray(0, 4 * PER), labels.subarray(0, 4), 4, B);
+    const b = model.gradients(x.subarray(4 * PER), labels.subarray(4), 4, B);
+    const summed = a.grads.map((g, i) => g + b.grads[i]);
+    expect(maxAbsDiff(summed, full.grads)).toBeLessThan(1e-5);
+    expect(a.lossSum + b.lossSum).toBeCloseTo(full.lossSum, 4);
+    expect(Math.max(...full.grads.map(Math.abs))).toBeGreaterThan(1e-4); // not trivially zero
+
+    // Two replicas: one takes whole-batch steps, the other sums two shards' gradients.
+    const single = createClassifier(TINY, 7);
+    const sharded = createClassifier(TINY, 7);
+    const rng = new Rng(9);
+    for (let s = 0; s < 5; s++) {
+      const batch = toyBatch(rng, B);
+      single.trainStep(batch.x, batch.labels, B);
+      const g1 = sharded.gradients(batch.x.subarray(0, 3 * PER), batch.labels.subarray(0, 3), 3, B);
+      const g2 = sharded.gradients(batch.x.subarray(3 * PER), batch.labels.subarray(3), 5, B);
+      sharded.applyGradients(g1.grads.map((g, i) => g + g2.grads[i]));
+    }
+    expect(single.step).toBe(5);
+    expect(maxAbsDiff(single.weightsFlat(), sharded.weightsFlat())).toBeLessThan(1e-5);
+    for (const m of [model, single, sharded]) m.dispose();
+  });
+
+  it('learns a toy problem, without leaking tensors per step', async () => {
+    const model = createClassifier(TINY, 11);
+    const rng = new Rng(12);
+    const test = toyBatch(new Rng(99), 64);
+    const accuracy = async () => {
+      const p = await model.predict(test.x, 64);
+      let right = 0;
+      for (let i = 0; i < 64; i++) if ((p[2 * i + 1] > p[2 * i] ? 1 : 0) === test.labels[i]) right++;
+      return right / 64;
+    };
+    const before = await accuracy();
+    const losses: number[] = [];
+    let tensors = 0;
+    for (let s = 0; s < 40; s++) {
+      const { x, labels } = toyBatch(rng, 8);
+      losses.push(model.trainStep(x, labels, 8).loss);
+      if (s === 0) tensors = tf.memory().numTensors;
+      if (s === 1) expect(tf.memory().numTensors).toBe(tensors);
+    }
+    expect(losses.every(Number.isFinite)).toBe(true);
+    const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+    expect(mean(losses.slice(-10))).toBeLessThan(0.5 * mean(losses.slice(0, 10)));
+    const after = await accuracy();
+    expect(after).toBeGreaterThanOrEqual(0.9);
+    expect(after).toBeGreaterThan(before);
+    model.dispose();
+  });
+
+  it('gives the same weights for the same seed and different ones for another seed', () => {
+    const run = (seed: number) => {
+      const m = createClassifier(TINY, seed);
+      const rng = new Rng(4);
+      for (let s = 0; s < 3; s++) {
+        const { x, labels } = toyBatch(rng, 8);
+        m.trainStep(x, labels, 8);
+      }
+      const w = m.weightsFlat();
+      m.dispose();
+      return w;
+    };
+    expect(Array.from(run(21))).toEqual(Array.from(run(21)));
+    expect(maxAbsDiff(run(21), run(22))).toBeGreaterThan(1e-3);
+  });
+
+  it('round-trips a checkpoint and resumes exactly', async () => {
+    const rng = new Rng(31);
+    const batches = Array.from({ length: 4 }, () => toyBatch(rng, 8));
+    const straight = createClassifier(TINY, 30);
+    const stopped = createClassifier(TINY, 30);
+    for (let s = 0; s < 3; s++) {
+      straight.trainStep(batches[s].x, batches[s].labels, 8);
+      stopped.trainStep(batches[s].x, batches[s].labels, 8);
+    }
+    const bytes = await stopped.checkpoint();
+    stopped.dispose();
+    const resumed = restoreClassifier(bytes);
+    expect(resumed.step).toBe(3);
+    expect(resumed.config).toEqual(straight.config);
+    expect(Array.from(resumed.weightsFlat())).toEqual(Array.from(straight.weightsFlat()));
+    const a = straight.trainStep(batches[3].x, batches[3].labels, 8).loss;
+    const b = resumed.trainStep(batches[3].x, batches[3].labels, 8).loss;
+    expect(Math.abs(a - b)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(straight.weightsFlat(), resumed.weightsFlat())).toBeLessThan(1e-6);
+    // Replica sync: copying weights makes predictions equal.
+    const other = createClassifier(TINY, 77);
+    other.setWeightsFlat(straight.weightsFlat());
+    const probe = toyBatch(new Rng(1), 3).x;
+    expect(Array.from(await other.predict(probe, 3))).toEqual(Array.from(await straight.predict(probe, 3)));
+    for (const m of [straight, resumed, other]) m.dispose();
+    expect(() => restoreClassifier(new Uint8Array([1, 2]))).toThrow();
+  });
+
+  it('rejects bad config and bad input with the value', () => {
+    expect(() => resolveClassifierConfig({ inputSze: 16 })).toThrow("unknown classifier config key 'inputSze'");
+    expect(() => resolveClassifierConfig({ filters: [8] })).toThrow('classifier filters must be two positive integers (one per conv block), got [8]');
+    expect(() => resolveClassifierConfig({ kernelSize: 4 })).toThrow('got 4');
+    expect(() => resolveClassifierConfig({ numClasses: 1 })).toThrow('classifier numClasses must be an integer >= 2, got 1');
+    expect(() => resolveClassifierConfig({ lr: 0 })).toThrow('classifier lr must be a positive number, got 0');
+    expect(resolveClassifierConfig({}).inputSize).toBe(CLASSIFIER_DEFAULTS.inputSize);
+    const m = createClassifier(TINY, 1);
+    expect(() => m.gradients(new Float32Array(10), new Int32Array(1), 1, 1)).toThrow('got 10');
+    expect(() => m.gradients(new Float32Array(PER), new Int32Array([2]), 1, 1)).toThrow('classifier label #0 must be in [0, 2), got 2');
+    expect(() => m.applyGradients(new Float32Array(3))).toThrow(`classifier gradient must be a Float32Array of ${m.paramCount} values, got 3`);
+    m.dispose();
+  });
+});

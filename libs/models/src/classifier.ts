@@ -1,0 +1,405 @@
+/**
+ * The study's classifier: the "basic 2-block CNN" of Park et al. (Sungkyunkwan University), "Improving
+ * classification results on medical dataset augmentation using GAN", written in PyTorch there. The
+ * paper gives no layer table, so this follows the shape of PyTorch's own basic CNN (the "Training a
+ * classifier" tutorial, pytorch/tutorials `cifar10_tutorial.py`): two blocks of
+ * Conv2d -> ReLU -> MaxPool2d(2), flatten, Linear -> ReLU (one or more), Linear to C logits, softmax.
+ * PyTorch's default initialization (kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fanIn), 1/sqrt(fanIn)) for
+ * weights and biases), Adam with torch's defaults.
+ *
+ * No dropout and no batch norm: a step is a pure function of (weights, batch), so a data-parallel run
+ * (shards' `gradients` with denominator = global batch, summed, then `applyGradients`) equals the
+ * single-process run up to float summation order.
+ *
+ * Gradients travel as ONE flat Float32Array over all trainable parameters in creation order
+ * (conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, ..., out.w, out.b), so trainers can all-reduce
+ * them as raw bytes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@gan-study/core';
+import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
+import type { Network, NetworkSummary, Tracer } from './common';
+
+export interface ClassifierConfig {
+  inputSize: number;
+  channels: number;
+  numClasses: number;
+  filters: number[];
+  kernelSize: number;
+  hidden: number[];
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  batchSize: number;
+  epochs: number;
+}
+
+export const CLASSIFIER_DEFAULTS: ClassifierConfig = {
+  // The dataset's images are 224x224 (the paper's profile); smoke runs override it (works down to 4 px).
+  inputSize: 224,
+  // RGB dermoscopy images.
+  channels: 3,
+  // Benign vs malignant.
+  numClasses: 2,
+  // Two conv blocks, doubling the width as the map halves: the usual basic-CNN widths.
+  filters: [32, 64],
+  // 3x3 with 'same' padding (torch padding=k//2), so any input size keeps a whole map after two pools.
+  kernelSize: 3,
+  // One hidden dense layer of 128 ReLU units before the logits; its output is the feature vector.
+  hidden: [128],
+  // torch.optim.Adam default step size.
+  lr: 1e-3,
+  // torch.optim.Adam default betas.
+  beta1: 0.9,
+  beta2: 0.999,
+  // torch.optim.Adam default eps.
+  eps: 1e-8,
+  // A common PyTorch DataLoader batch for a 2.6k-image set.
+  batchSize: 32,
+  // Passes over the training set; the paper does not state it, the caller's epoch loop reads it.
+  epochs: 20,
+};
+
+const PREFIX = 'C';
+
+function isPositiveInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}
+
+/** Defaults, then overrides; every field validated, unknown keys rejected by name. */
+export function resolveClassifierConfig(overrides: Partial<ClassifierConfig> | Record<string, unknown> = {}): ClassifierConfig {
+  for (const key of Object.keys(overrides)) {
+    if (!(key in CLASSIFIER_DEFAULTS)) throw new Error(`unknown classifier config key '${key}' (known: ${Object.keys(CLASSIFIER_DEFAULTS).join(', ')})`);
+  }
+  const c = { ...CLASSIFIER_DEFAULTS, ...overrides } as ClassifierConfig;
+  for (const key of ['inputSize', 'channels', 'kernelSize', 'batchSize', 'epochs'] as const) {
+    if (!isPositiveInt(c[key])) throw new Error(`classifier ${key} must be a positive integer, got ${JSON.stringify(c[key])}`);
+  }
+  if (!isPositiveInt(c.numClasses) || c.numClasses < 2) throw new Error(`classifier numClasses must be an integer >= 2, got ${JSON.stringify(c.numClasses)}`);
+  if (c.inputSize < 4) throw new Error(`classifier inputSize must be at least 4 (two 2x2 pools), got ${c.inputSize}`);
+  if (c.kernelSize % 2 !== 1) throw new Error(`classifier kernelSize must be odd ('same' padding k//2 as torch), got ${c.kernelSize}`);
+  if (!Array.isArray(c.filters) || c.filters.length !== 2 || !c.filters.every(isPositiveInt)) {
+    throw new Error(`classifier filters must be two positive integers (one per conv block), got ${JSON.stringify(c.filters)}`);
+  }
+  if (!Array.isArray(c.hidden) || c.hidden.length < 1 || !c.hidden.every(isPositiveInt)) {
+    throw new Error(`classifier hidden must be a non-empty list of positive integers (dense layer widths), got ${JSON.stringify(c.hidden)}`);
+  }
+  if (!(typeof c.lr === 'number' && c.lr > 0 && Number.isFinite(c.lr))) throw new Error(`classifier lr must be a positive number, got ${JSON.stringify(c.lr)}`);
+  for (const key of ['beta1', 'beta2'] as const) {
+    if (!(typeof c[key] === 'number' && c[key] >= 0 && c[key] < 1)) throw new Error(`classifier ${key} must be in [0, 1), got ${JSON.stringify(c[key])}`);
+  }
+  if (!(typeof c.eps === 'number' && c.eps > 0)) throw new Error(`classifier eps must be a positive number, got ${JSON.stringify(c.eps)}`);
+  return { ...c, filters: [...c.filters], hidden: [...c.hidden] };
+}
+
+/** Width of the penultimate layer (what `features` returns per image). */
+export function classifierFeatureWidth(overrides: Partial<ClassifierConfig> = {}): number {
+  const cfg = resolveClassifierConfig(overrides);
+  return cfg.hidden[cfg.hidden.length - 1];
+}
+
+export interface ClassifierNetwork extends Network {
+  /** Penultimate activations (after the last hidden ReLU): [batch, hidden[last]]. */
+  features(x: tf.Tensor, opts?: { tracer?: Tracer }): tf.Tensor2D;
+}
+
+/** Builds the network's parameters into `store` under `prefix` and returns its forward pass (logits). */
+export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix = PREFIX): ClassifierNetwork {
+  const k = cfg.kernelSize;
+  const [f1, f2] = cfg.filters;
+  const conv = (name: string, cin: number, cout: number) => {
+    const fanIn = cin * k * k;
+    return {
+      w: store.add(`${prefix}.${name}.w`, [k, k, cin, cout], { kind: 'torchDefault', fanIn }),
+      b: store.add(`${prefix}.${name}.b`, [cout], { kind: 'torchDefault', fanIn }),
+    };
+  };
+  const dense = (name: string, nin: number, nout: number) => ({
+    w: store.add(`${prefix}.${name}.w`, [nin, nout], { kind: 'torchDefault', fanIn: nin }),
+    b: store.add(`${prefix}.${name}.b`, [nout], { kind: 'torchDefault', fanIn: nin }),
+  });
+  const pooled = Math.floor(Math.floor(cfg.inputSize / 2) / 2);
+  const flat = pooled * pooled * f2;
+  const conv1 = conv('conv1', cfg.channels, f1);
+  const conv2 = conv('conv2', f1, f2);
+  const fcs: Array<{ name: string; w: tf.Variable; b: tf.Variable }> = [];
+  let width = flat;
+  cfg.hidden.forEach((h, i) => {
+    fcs.push({ name: `fc${i + 1}`, ...dense(`fc${i + 1}`, width, h) });
+    width = h;
+  });
+  const out = dense('out', width, cfg.numClasses);
+
+  const featuresOf = (x: tf.Tensor, tracer?: Tracer): tf.Tensor2D => {
+    const S = cfg.inputSize;
+    let h = x as tf.Tensor4D; // [batch, S, S, channels]
+    h = tf.relu(tf.add(tf.conv2d(h, conv1.w as tf.Tensor4D, 1, 'same'), conv1.b)) as tf.Tensor4D; // [batch, S, S, f1]
+    tracer?.('conv1+relu', h, conv1.w.size + conv1.b.size);
+    h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/2, S/2, f1]
+    tracer?.('pool1', h, 0);
+    h = tf.relu(tf.add(tf.conv2d(h, conv2.w as tf.Tensor4D, 1, 'same'), conv2.b)) as tf.Tensor4D; // [batch, S/2, S/2, f2]
+    tracer?.('conv2+relu', h, conv2.w.size + conv2.b.size);
+    h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/4, S/4, f2]
+    tracer?.('pool2', h, 0);
+    if (h.shape[1] !== pooled) throw new Error(`classifier expected a ${S}x${S} input, got [${x.shape}]`);
+    let v: tf.Tensor2D = tf.reshape(h, [-1, flat]); // [batch, S/4 * S/4 * f2]
+    tracer?.('flatten', v, 0);
+    for (const fc of fcs) {
+      v = tf.relu(tf.add(tf.matMul(v, fc.w as tf.Tensor2D), fc.b)) as tf.Tensor2D; // [batch, hidden[i]]
+      tracer?.(`${fc.name}+relu`, v, fc.w.size + fc.b.size);
+    }
+    return v;
+  };
+  return {
+    name: 'classifier',
+    prefix,
+    features: (x, opts = {}) => featuresOf(x, opts.tracer),
+    apply(x, opts = {}) {
+      const v = featuresOf(x, opts.tracer);
+      const logits = tf.add(tf.matMul(v, out.w as tf.Tensor2D), out.b); // [batch, numClasses]
+      opts.tracer?.('out', logits, out.w.size + out.b.size);
+      return logits;
+    },
+  };
+}
+
+export interface Classifier {
+  readonly config: Readonly<ClassifierConfig>;
+  /** Trainable scalars; also the length of every gradient vector. */
+  readonly paramCount: number;
+  /** Width of `features` per image. */
+  readonly featureWidth: number;
+  /** Optimizer steps applied so far. */
+  readonly step: number;
+  /**
+   * Gradient of (sum over these `count` examples of cross-entropy) / denominator, flattened over all
+   * trainable parameters in creation order; `lossSum` is the summed (not divided) cross-entropy.
+   * Shards of a global batch B called with denominator B sum to the full batch's mean gradient.
+   * `grads` is a fresh array (byteOffset 0); x is NHWC, `count` images at inputSize.
+   */
+  gradients(x: Float32Array, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array };
+  /** One Adam step with a flat gradient laid out as `gradients` returns it. */
+  applyGradients(flat: Float32Array): void;
+  /** gradients(x, labels, count, count) then applyGradients: returns the batch's mean loss. */
+  trainStep(x: Float32Array, labels: Int32Array, count: number): { loss: number };
+  /** Class probabilities, count * numClasses, row-major; evaluated in batches (default config.batchSize). */
+  predict(x: Float32Array, count: number, batchSize?: number): Promise<Float32Array>;
+  /** Penultimate-layer activations, count * featureWidth. */
+  features(x: Float32Array, count: number, batchSize?: number): Promise<Float32Array>;
+  /** All trainable parameters, flattened in gradient order (a copy). */
+  weightsFlat(): Float32Array;
+  /** Overwrites all trainable parameters from a `weightsFlat` vector (replica sync). */
+  setWeightsFlat(flat: Float32Array): void;
+  checkpoint(): Promise<Uint8Array>;
+  summary(): NetworkSummary[];
+  dispose(): void;
+}
+
+class CnnClassifier implements Classifier {
+  readonly paramCount: number;
+  readonly featureWidth: number;
+  private readonly net: ClassifierNetwork;
+  private readonly opt: Adam;
+  private readonly params: Array<{ name: string; v: tf.Variable }>;
+  private disposed = false;
+
+  constructor(
+    readonly config: ClassifierConfig,
+    private readonly store: ParamStore,
+  ) {
+    this.net = buildClassifier(config, store, PREFIX);
+    const map = store.trainableMap(`${PREFIX}.`);
+    this.params = Object.entries(map).map(([name, v]) => ({ name, v }));
+    this.paramCount = store.count(`${PREFIX}.`);
+    this.featureWidth = config.hidden[config.hidden.length - 1];
+    this.opt = new Adam(map, { lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps });
+  }
+
+  get step(): number {
+    return this.opt.step;
+  }
+
+  gradients(x: Float32Array, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array } {
+    this.alive();
+    const xs = this.checkImages(x, count);
+    if (!(labels instanceof Int32Array) || labels.length < count) throw new Error(`classifier labels must be an Int32Array of at least ${count}, got length ${labels?.length}`);
+    for (let i = 0; i < count; i++) {
+      const l = labels[i];
+      if (!(l >= 0 && l < this.config.numClasses)) throw new Error(`classifier label #${i} must be in [0, ${this.config.numClasses}), got ${l}`);
+    }
+    if (!(typeof denominator === 'number' && denominator > 0 && Number.isFinite(denominator))) throw new Error(`classifier gradient denominator must be a positive number, got ${denominator}`);
+    const vars = this.params.map((p) => p.v);
+    const stacked = tf.tidy(() => {
+      const input = tf.tensor4d(xs, [count, this.config.inputSize, this.config.inputSize, this.config.channels]);
+      const oneHot = tf.oneHot(tf.tensor1d(labels.subarray(0, count), 'int32'), this.config.numClasses);
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = this.net.apply(input, { training: true });
+        const lossSum = tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits))));
+        return tf.div(lossSum, denominator) as tf.Scalar;
+      }, vars);
+      // Gradients first, so `grads` starts at byte 0 of the read-back buffer; the loss comes last.
+      return tf.concat([...vars.map((v) => tf.reshape(grads[v.name], [-1])), tf.reshape(value, [1])]);
+    });
+    const all = stacked.dataSync() as Float32Array;
+    stacked.dispose();
+    const n = this.paramCount;
+    return { lossSum: all[n] * denominator, grads: all.slice(0, n) };
+  }
+
+  applyGradients(flat: Float32Array): void {
+    this.alive();
+    if (!(flat instanceof Float32Array) || flat.length !== this.paramCount) {
+      throw new Error(`classifier gradient must be a Float32Array of ${this.paramCount} values, got ${flat?.length}`);
+    }
+    const grads = this.unflatten(flat);
+    try {
+      this.opt.apply(grads);
+    } finally {
+      tf.dispose(Object.values(grads));
+    }
+  }
+
+  trainStep(x: Float32Array, labels: Int32Array, count: number): { loss: number } {
+    const { lossSum, grads } = this.gradients(x, labels, count, count);
+    this.applyGradients(grads);
+    return { loss: lossSum / count };
+  }
+
+  predict(x: Float32Array, count: number, batchSize?: number): Promise<Float32Array> {
+    return this.inBatches(x, count, batchSize, this.config.numClasses, (input) => tf.softmax(this.net.apply(input, { training: false })));
+  }
+
+  features(x: Float32Array, count: number, batchSize?: number): Promise<Float32Array> {
+    return this.inBatches(x, count, batchSize, this.featureWidth, (input) => this.net.features(input));
+  }
+
+  weightsFlat(): Float32Array {
+    this.alive();
+    const t = tf.tidy(() => tf.concat(this.params.map((p) => tf.reshape(p.v, [-1]))));
+    const out = (t.dataSync() as Float32Array).slice();
+    t.dispose();
+    return out;
+  }
+
+  setWeightsFlat(flat: Float32Array): void {
+    this.alive();
+    if (!(flat instanceof Float32Array) || flat.length !== this.paramCount) {
+      throw new Error(`classifier weights must be a Float32Array of ${this.paramCount} values, got ${flat?.length}`);
+    }
+    const values = this.unflatten(flat);
+    for (const p of this.params) p.v.assign(values[p.name]);
+    tf.dispose(Object.values(values));
+  }
+
+  async checkpoint(): Promise<Uint8Array> {
+    this.alive();
+    const opt = await this.opt.snapshot('opt');
+    return encodeCheckpoint({
+      model: 'classifier',
+      config: { ...this.config },
+      step: opt.step,
+      meta: {},
+      rng: {},
+      arrays: [...(await this.store.snapshot()), ...opt.arrays],
+    });
+  }
+
+  summary(): NetworkSummary[] {
+    return [traceClassifier(this.net, this.config, this.store.count(`${PREFIX}.`))];
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.opt.dispose();
+    this.store.dispose();
+  }
+
+  /** Loads a checkpoint's arrays and optimizer state (used by restoreClassifier). */
+  load(arrays: Parameters<ParamStore['load']>[0], step: number): void {
+    this.store.load(arrays);
+    this.opt.load('opt', step, arrays);
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new Error('classifier was disposed');
+  }
+
+  private checkImages(x: Float32Array, count: number): Float32Array {
+    if (!isPositiveInt(count)) throw new Error(`classifier count must be a positive integer, got ${count}`);
+    const per = this.config.inputSize * this.config.inputSize * this.config.channels;
+    if (!(x instanceof Float32Array) || x.length < count * per) {
+      throw new Error(`classifier input must be a Float32Array of ${count} x ${this.config.inputSize}x${this.config.inputSize}x${this.config.channels} = ${count * per} values, got ${x?.length}`);
+    }
+    return x.subarray(0, count * per);
+  }
+
+  private unflatten(flat: Float32Array): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    let offset = 0;
+    for (const p of this.params) {
+      out[p.name] = tf.tensor(flat.subarray(offset, offset + p.v.size), p.v.shape, 'float32');
+      offset += p.v.size;
+    }
+    return out;
+  }
+
+  private async inBatches(x: Float32Array, count: number, batchSize: number | undefined, width: number, f: (input: tf.Tensor4D) => tf.Tensor): Promise<Float32Array> {
+    this.alive();
+    const xs = this.checkImages(x, count);
+    const bs = batchSize ?? this.config.batchSize;
+    if (!isPositiveInt(bs)) throw new Error(`classifier batchSize must be a positive integer, got ${bs}`);
+    const { inputSize: S, channels } = this.config;
+    const per = S * S * channels;
+    const out = new Float32Array(count * width);
+    for (let start = 0; start < count; start += bs) {
+      const n = Math.min(bs, count - start);
+      const y = tf.tidy(() => f(tf.tensor4d(xs.subarray(start * per, (start + n) * per), [n, S, S, channels])));
+      out.set((await y.data()) as Float32Array, start * width);
+      y.dispose();
+    }
+    return out;
+  }
+}
+
+function traceClassifier(net: ClassifierNetwork, cfg: ClassifierConfig, params: number): NetworkSummary {
+  const { tracer, layers } = recordingTracer();
+  tf.tidy(() => {
+    net.apply(tf.zeros([1, cfg.inputSize, cfg.inputSize, cfg.channels]), { training: false, tracer });
+  });
+  return { name: 'classifier', params, layers };
+}
+
+/** A new classifier with PyTorch-default weights drawn from `seed`. */
+export function createClassifier(overrides: Partial<ClassifierConfig> | Record<string, unknown>, seed: number): Classifier {
+  const cfg = resolveClassifierConfig(overrides);
+  return new CnnClassifier(cfg, new ParamStore(new Rng(seed).fork('classifier.init')));
+}
+
+/** A classifier exactly as `checkpoint()` saved it: weights, Adam moments and step. */
+export function restoreClassifier(bytes: Uint8Array): Classifier {
+  const c = decodeCheckpoint(bytes, 'classifier');
+  const cfg = resolveClassifierConfig(c.config);
+  assertSameConfig(c.config, cfg);
+  const model = new CnnClassifier(cfg, new ParamStore(new Rng(0)));
+  try {
+    model.load(c.arrays, c.step);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/** Layers, output shapes and trainable parameter counts, from a throwaway build traced on one image. */
+export function describeClassifier(overrides: Partial<ClassifierConfig> | Record<string, unknown> = {}): NetworkSummary[] {
+  const cfg = resolveClassifierConfig(overrides);
+  const store = new ParamStore(new Rng(0));
+  try {
+    const net = buildClassifier(cfg, store, PREFIX);
+    return [traceClassifier(net, cfg, store.count(`${PREFIX}.`))];
+  } finally {
+    store.dispose();
+  }
+}
