@@ -53,6 +53,10 @@ describe('parsePredictionsCsv: good files', () => {
     ]);
   });
 
+  it('ignores a leading byte-order mark', () => {
+    expect(parsePredictionsCsv('\uFEFFlabel,score\na,0.1\nb,0.9\n', 'p.csv').labels).toEqual([0, 1]);
+  });
+
   it('quoted fields', () => {
     expect(parsePredictionsCsv('"label","score"\n"a, b",0.5\nc,"0.25"\n', 'q.csv')).toMatchObject({
       classNames: ['a, b', 'c'],

@@ -78,7 +78,8 @@ function sortClassNames(names: string[]): string[] {
 
 /** Parses a predictions CSV; every error names `fileName`, the line, and the column. */
 export function parsePredictionsCsv(text: string, fileName: string): PredictionsTable {
-  const rawLines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  // A leading byte-order mark (spreadsheet exports) is not part of the first column's name.
+  const rawLines = (text.startsWith('\uFEFF') ? text.slice(1) : text).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   const rows: Array<{ line: number; fields: string[] }> = [];
   let header: string[] | null = null;
   rawLines.forEach((raw, idx) => {

@@ -193,45 +193,68 @@ export function kid(real: FeatureRows, generated: FeatureRows, featureNetwork: s
   const [r, g, info] = pair(real, generated, featureNetwork, 2);
   const m = Math.min(o.subsetSize, r.rows, g.rows);
   const rng = o.rng ?? mulberry32(o.seed);
-  const d = r.cols;
-  const kernelAt = (p: Matrix, i: number, q: Matrix, j: number): number => {
-    let dot = 0;
-    const pi = i * d;
-    const qj = j * d;
-    for (let t = 0; t < d; t++) dot += p.data[pi + t] * q.data[qj + t];
-    return (dot / d + 1) ** 3;
-  };
   const cacheable = r.rows * r.rows + g.rows * g.rows + r.rows * g.rows <= o.cacheEntries;
-  const cache = (p: Matrix, q: Matrix): ((i: number, j: number) => number) => {
-    if (!cacheable) return (i, j) => kernelAt(p, i, q, j);
-    const k = new Float64Array(p.rows * q.rows);
-    for (let i = 0; i < p.rows; i++) for (let j = 0; j < q.rows; j++) k[i * q.rows + j] = kernelAt(p, i, q, j);
-    return (i, j) => k[i * q.rows + j];
-  };
-  const kGG = cache(g, g);
-  const kRR = cache(r, r);
-  const kGR = cache(g, r);
+  const kGG = cacheable ? kernelMatrix(g, g) : null;
+  const kRR = cacheable ? kernelMatrix(r, r) : null;
+  const kGR = cacheable ? kernelMatrix(g, r) : null;
   const mmds: number[] = [];
   for (let s = 0; s < o.subsets; s++) {
-    const gi = sampleWithoutReplacement(rng, g.rows, m);
-    const ri = sampleWithoutReplacement(rng, r.rows, m);
-    let sumGG = 0;
-    let sumRR = 0;
-    let sumGR = 0;
-    for (let a = 0; a < m; a++) {
-      for (let b = 0; b < m; b++) {
-        if (a !== b) {
-          sumGG += kGG(gi[a], gi[b]);
-          sumRR += kRR(ri[a], ri[b]);
-        }
-        sumGR += kGR(gi[a], ri[b]);
-      }
-    }
+    // Sorted subsets: the sums do not depend on order, and sorted rows read the cache in order.
+    const gi = sampleWithoutReplacement(rng, g.rows, m).sort();
+    const ri = sampleWithoutReplacement(rng, r.rows, m).sort();
+    const sumGG = kernelSum(g, gi, g, gi, true, kGG);
+    const sumRR = kernelSum(r, ri, r, ri, true, kRR);
+    const sumGR = kernelSum(g, gi, r, ri, false, kGR);
     mmds.push((sumGG + sumRR) / (m * (m - 1)) - (2 * sumGR) / (m * m));
   }
   const mean = mmds.reduce((x, y) => x + y, 0) / mmds.length;
   const std = Math.sqrt(mmds.reduce((x, y) => x + (y - mean) ** 2, 0) / mmds.length);
   return { ...info, kid: mean, kidStd: std, subsets: o.subsets, subsetSize: m };
+}
+
+function kernelAt(p: Matrix, i: number, q: Matrix, j: number): number {
+  const d = p.cols;
+  const pd = p.data;
+  const qd = q.data;
+  const pi = i * d;
+  const qj = j * d;
+  let dot = 0;
+  for (let t = 0; t < d; t++) dot += pd[pi + t] * qd[qj + t];
+  return (dot / d + 1) ** 3;
+}
+
+/** Every k(p_i, q_j), row-major p.rows x q.rows (symmetric fill when p === q). */
+function kernelMatrix(p: Matrix, q: Matrix): Float64Array {
+  const k = new Float64Array(p.rows * q.rows);
+  for (let i = 0; i < p.rows; i++) {
+    for (let j = p === q ? i : 0; j < q.rows; j++) {
+      const v = kernelAt(p, i, q, j);
+      k[i * q.rows + j] = v;
+      if (p === q) k[j * q.rows + i] = v;
+    }
+  }
+  return k;
+}
+
+/**
+ * Sum of k(p_a, q_b) over a in pIdx, b in qIdx; with `offDiagonal` (p, q the same subset) only the
+ * pairs a != b. Reads `cache` (from kernelMatrix) when given, else computes the kernel.
+ */
+function kernelSum(p: Matrix, pIdx: Int32Array, q: Matrix, qIdx: Int32Array, offDiagonal: boolean, cache: Float64Array | null): number {
+  let sum = 0;
+  for (let a = 0; a < pIdx.length; a++) {
+    const i = pIdx[a];
+    let row = 0;
+    const start = offDiagonal ? a + 1 : 0;
+    if (cache) {
+      const base = i * q.rows;
+      for (let b = start; b < qIdx.length; b++) row += cache[base + qIdx[b]];
+    } else {
+      for (let b = start; b < qIdx.length; b++) row += kernelAt(p, i, q, qIdx[b]);
+    }
+    sum += row;
+  }
+  return offDiagonal ? 2 * sum : sum;
 }
 
 /** m distinct indices of 0..n-1 (partial Fisher-Yates); all of them, in order, when m === n. */
@@ -257,33 +280,42 @@ export interface PrecisionRecallResult extends FeatureSetInfo {
 
 function squaredDistance(p: Matrix, i: number, q: Matrix, j: number): number {
   const d = p.cols;
+  const pd = p.data;
+  const qd = q.data;
+  const pi = i * d;
+  const qj = j * d;
   let s = 0;
   for (let t = 0; t < d; t++) {
-    const diff = p.data[i * d + t] - q.data[j * d + t];
+    const diff = pd[pi + t] - qd[qj + t];
     s += diff * diff;
   }
   return s;
 }
 
-/** Squared distance of each row to its k-th nearest other row of the same set. */
-function kthNeighbourRadii(p: Matrix, k: number): Float64Array {
-  const radii = new Float64Array(p.rows);
-  const best = new Float64Array(k); // k smallest distances so far, ascending
-  for (let i = 0; i < p.rows; i++) {
-    best.fill(Infinity);
-    for (let j = 0; j < p.rows; j++) {
-      if (j === i) continue;
-      const dist = squaredDistance(p, i, p, j);
-      if (dist >= best[k - 1]) continue;
-      let pos = k - 1;
-      while (pos > 0 && best[pos - 1] > dist) {
-        best[pos] = best[pos - 1];
-        pos--;
-      }
-      best[pos] = dist;
-    }
-    radii[i] = best[k - 1];
+/** Inserts `dist` into the ascending k-list of row i in `best` (rows of k), if it is small enough. */
+function insertNearest(best: Float64Array, i: number, k: number, dist: number): void {
+  const base = i * k;
+  if (dist >= best[base + k - 1]) return;
+  let pos = k - 1;
+  while (pos > 0 && best[base + pos - 1] > dist) {
+    best[base + pos] = best[base + pos - 1];
+    pos--;
   }
+  best[base + pos] = dist;
+}
+
+/** Squared distance of each row to its k-th nearest other row of the same set (each pair computed once). */
+function kthNeighbourRadii(p: Matrix, k: number): Float64Array {
+  const best = new Float64Array(p.rows * k).fill(Infinity);
+  for (let i = 0; i < p.rows; i++) {
+    for (let j = i + 1; j < p.rows; j++) {
+      const dist = squaredDistance(p, i, p, j);
+      insertNearest(best, i, k, dist);
+      insertNearest(best, j, k, dist);
+    }
+  }
+  const radii = new Float64Array(p.rows);
+  for (let i = 0; i < p.rows; i++) radii[i] = best[i * k + k - 1];
   return radii;
 }
 
