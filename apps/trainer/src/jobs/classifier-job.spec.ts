@@ -1,0 +1,120 @@
+import { restoreClassifier } from '@gan-study/models';
+import { buildPlan, decodeGenerated, encodeGenerated, profileDefaults } from '@gan-study/protocol';
+import type { ClassifierJobResult, ClassifierJobSpec, StudyConfig } from '@gan-study/protocol';
+import { runJob } from './index';
+import { InProcessAllReduce, MemoryJobContext, fakeDataset } from './testing';
+import { JobAbortedError } from './util';
+
+const SIZE = 8;
+const dataset = fakeDataset({ train: [24, 20], test: [8, 8] });
+const config: StudyConfig = {
+  ...profileDefaults('smoke'),
+  imageSize: SIZE,
+  budgets: [4],
+  gans: ['dcgan'],
+  ganResolution: { dcgan: SIZE, pggan: SIZE, cyclegan: SIZE },
+  classifier: { filters: [2, 4], hidden: [8], epochs: 2, batchSize: 8 },
+  checkpointEvery: 3,
+};
+const plan = buildPlan(config, { classes: ['benign', 'malignant'], train: { benign: 24, malignant: 20 }, test: { benign: 8, malignant: 8 } });
+const spec = (id: string) => plan.jobs.find((j) => j.id === id) as ClassifierJobSpec;
+
+describe('classifier job', () => {
+  it('trains the baseline on majority + budget and evaluates on the test split', async () => {
+    const ctx = new MemoryJobContext({ spec: spec('clf-baseline-b4-r0'), dataset });
+    const r = (await runJob(ctx)) as ClassifierJobResult;
+    expect(r.kind).toBe('classifier');
+    expect(r.counts).toEqual({ benign: { real: 24, generated: 0 }, malignant: { real: 4, generated: 0 } });
+    expect(r.testCounts).toEqual({ benign: 8, malignant: 8 });
+    // 28 examples, batch 8: 4 steps per epoch, 2 epochs.
+    expect(r.steps).toBe(8);
+    expect(r.metrics.n).toBe(16);
+    expect(r.metrics.confusionMatrix.flat().reduce((a, b) => a + b, 0)).toBe(16);
+    expect(r.metrics.auc).toBeGreaterThanOrEqual(0);
+    expect(Number.isFinite(r.finalLoss)).toBe(true);
+    expect(r.cis?.accuracy.confidence).toBe(0.95);
+    expect(r.backend).toBe('memory-test');
+    expect(ctx.checkpoints.map((c) => c.step)).toEqual([3, 6, 8]);
+    expect(ctx.progressEvents.at(-1)).toMatchObject({ step: 8, total: 8 });
+    const csv = new TextDecoder().decode(ctx.artifacts.get('clf-baseline-b4-r0/predictions.csv'));
+    expect(csv.split('\n')[0]).toBe('label,p_benign,p_malignant');
+    expect(csv.trimEnd().split('\n')).toHaveLength(17);
+    const model = restoreClassifier(ctx.artifacts.get('clf-baseline-b4-r0/model.bin')!);
+    expect(model.config.inputSize).toBe(SIZE);
+    model.dispose();
+  });
+
+  it('the reference trains on every real image and learns the easy fake classes', async () => {
+    const ctx = new MemoryJobContext({ spec: { ...spec('clf-reference-r0'), overrides: { ...config.classifier, epochs: 6 } }, dataset });
+    const r = (await runJob(ctx)) as ClassifierJobResult;
+    expect(r.counts).toEqual({ benign: { real: 24, generated: 0 }, malignant: { real: 20, generated: 0 } });
+    expect(r.metrics.auc).toBeGreaterThan(0.9);
+  });
+
+  it('adds the generated images of the GAN jobs it depends on', async () => {
+    const s = spec('clf-gan-dcgan-b4-r0');
+    expect(s.generated).toEqual([{ job: 'gan-dcgan-b4-malignant', artifact: 'generated.bin', className: 'malignant', count: 16 }]);
+    const artifacts = new Map<string, Uint8Array>();
+    const images = new Float32Array(16 * SIZE * SIZE * 3).map((_, i) => Math.sin(i) * 0.9);
+    artifacts.set('gan-dcgan-b4-malignant/generated.bin', encodeGenerated({ count: 16, size: SIZE, images }));
+    const r = (await runJob(new MemoryJobContext({ spec: s, dataset, artifacts }))) as ClassifierJobResult;
+    expect(r.counts).toEqual({ benign: { real: 24, generated: 0 }, malignant: { real: 4, generated: 16 } });
+    expect(r.steps).toBe(2 * Math.ceil(44 / 8));
+
+    const wrong = new Map([['gan-dcgan-b4-malignant/generated.bin', encodeGenerated({ count: 15, size: SIZE, images: images.subarray(0, 15 * SIZE * SIZE * 3) })]]);
+    await expect(runJob(new MemoryJobContext({ spec: s, dataset, artifacts: wrong }))).rejects.toThrow(/holds 15 images, the plan expects 16/);
+    expect(decodeGenerated(artifacts.get('gan-dcgan-b4-malignant/generated.bin')!).count).toBe(16);
+  });
+
+  it('resumed from a checkpoint ends exactly where an uninterrupted run ends', async () => {
+    const s = spec('clf-baseline-b4-r0');
+    const full = new MemoryJobContext({ spec: s, dataset });
+    const a = (await runJob(full)) as ClassifierJobResult;
+
+    const lost = new MemoryJobContext({ spec: s, dataset, abortAfterCheckpoints: 1 });
+    await expect(runJob(lost)).rejects.toThrow(JobAbortedError);
+    expect(lost.checkpoints.map((c) => c.step)).toEqual([3]);
+    const resumed = new MemoryJobContext({ spec: s, dataset, resumeFrom: lost.checkpoints[0].bytes });
+    const b = (await runJob(resumed)) as ClassifierJobResult;
+    expect(b.resumed).toBe(true);
+    expect(b.steps).toBe(a.steps);
+    expect(b.metrics).toEqual(a.metrics);
+    expect(b.finalLoss).toBeCloseTo(a.finalLoss, 6);
+    expect(Buffer.from(resumed.artifacts.get(`${s.id}/model.bin`)!).equals(Buffer.from(full.artifacts.get(`${s.id}/model.bin`)!))).toBe(true);
+    expect(resumed.checkpoints.map((c) => c.step)).toEqual([6, 8]);
+  });
+
+  it('refuses a checkpoint of another job', async () => {
+    const lost = new MemoryJobContext({ spec: spec('clf-baseline-b4-r0'), dataset, abortAfterCheckpoints: 1 });
+    await expect(runJob(lost)).rejects.toThrow(JobAbortedError);
+    const other = new MemoryJobContext({ spec: spec('clf-reference-r0'), dataset, resumeFrom: lost.checkpoints[0].bytes });
+    await expect(runJob(other)).rejects.toThrow(/belongs to "clf-baseline-b4-r0"/);
+  });
+
+  it('two data-parallel replicas end with the weights of one', async () => {
+    // Batch 7 over 28 examples: every global batch splits unevenly (3 + 4).
+    const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 7 } };
+    const single = new MemoryJobContext({ spec: s, dataset });
+    const one = (await runJob(single)) as ClassifierJobResult;
+    const reduce = new InProcessAllReduce(2);
+    const artifacts = new Map<string, Uint8Array>();
+    const ctxs = [0, 1].map((rank) => new MemoryJobContext({ spec: s, dataset, rank, worldSize: 2, allReduce: reduce.forRank(rank), artifacts }));
+    const two = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[];
+    const w1 = restoreClassifier(single.artifacts.get(`${s.id}/model.bin`)!);
+    const w2 = restoreClassifier(artifacts.get(`${s.id}/model.bin`)!);
+    const a = w1.weightsFlat();
+    const b = w2.weightsFlat();
+    expect(b.length).toBe(a.length);
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    expect(maxDiff).toBeLessThan(1e-5);
+    expect(w2.step).toBe(w1.step);
+    w1.dispose();
+    w2.dispose();
+    expect(two[0].replicas).toBe(2);
+    expect(two[0].metrics.accuracy).toBe(one.metrics.accuracy);
+    expect(two[1].metrics).toEqual(two[0].metrics);
+    expect(two[0].finalLoss).toBeCloseTo(one.finalLoss, 5);
+    expect(ctxs[1].checkpoints).toEqual([]);
+  });
+});

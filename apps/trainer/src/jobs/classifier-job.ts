@@ -1,0 +1,266 @@
+/**
+ * A classifier job: assemble the scenario's training set, train the study's CNN (data-parallel
+ * aware), evaluate on the test split.
+ *
+ * Training set: every image of the classes kept whole; for each minority class the budget's real
+ * images (selectBudget, seeded by the study seed, so every scenario and repeat sees the same real
+ * images for a budget); for GAN scenarios the generated images of the GAN jobs it depends on. The
+ * reference takes every real training image.
+ *
+ * Data parallelism (K = worldSize replicas): every replica walks the same seeded permutation of the
+ * training set each epoch (Rng(seed).fork('epoch/<e>')), cuts the same global batches of
+ * `batchSize`, and takes its contiguous shard [floor(G*r/K), floor(G*(r+1)/K)) of each. It computes
+ * the gradient of its shard's summed loss divided by the GLOBAL batch size G, the replicas' gradients
+ * are summed (ctx.allReduce), and each applies the sum: the full-batch mean gradient, so K replicas
+ * end with the weights of K=1 up to float summation order. The batch's loss sum rides along as the
+ * last element of the reduced array.
+ *
+ * Checkpoints (rank 0, every spec.checkpointEvery steps and at the end of training): the classifier's
+ * full state (weights, Adam moments, step) plus the loop position; the permutation of an epoch is a
+ * pure function of (seed, epoch), so resuming mid-epoch continues exactly.
+ */
+import { Rng } from '@gan-study/core';
+import { classIndices, selectBudget, selectBudgetFiles } from '@gan-study/data';
+import type { Dataset, ImageSet } from '@gan-study/data';
+import { bootstrapEvaluation, evaluate } from '@gan-study/metrics';
+import { createClassifier, resolveClassifierConfig, restoreClassifier } from '@gan-study/models';
+import type { Classifier, ClassifierConfig } from '@gan-study/models';
+import { CLASSIFIER_ARTIFACTS, decodeGenerated } from '@gan-study/protocol';
+import type { ClassCount, ClassifierJobResult, ClassifierJobSpec, JobContext } from '@gan-study/protocol';
+import { decodeEnvelope, encodeEnvelope, headerInt } from './envelope';
+import { ProgressThrottle, throwIfAborted } from './util';
+
+/** Where each training example comes from: a real training image or a generated one. */
+interface TrainingSet {
+  /** Per example: index into `pools`, and the image's index in it. */
+  pool: Int32Array;
+  index: Int32Array;
+  labels: Int32Array;
+  pools: Float32Array[];
+  size: number;
+  counts: Record<string, ClassCount>;
+  /** Real files used, by class (minority classes: the budget). */
+  budgetFiles: Record<string, string[]>;
+}
+
+/** Training examples of a scenario (see the module doc). */
+export async function assembleTrainingSet(ctx: JobContext, spec: ClassifierJobSpec, ds: Dataset): Promise<TrainingSet> {
+  const train = ds.train;
+  const counts: Record<string, ClassCount> = {};
+  const budgetFiles: Record<string, string[]> = {};
+  const realIdx: number[] = [];
+  for (const c of ds.classes) {
+    if (!spec.minorityClasses.includes(c)) {
+      const idx = classIndices(train, c);
+      realIdx.push(...idx);
+      counts[c] = { real: idx.length, generated: 0 };
+      continue;
+    }
+    if (spec.budget === null) throw new Error(`job ${spec.id}: minority class "${c}" but no budget`);
+    const idx = selectBudget(train, c, spec.budget, spec.budgetSeed);
+    realIdx.push(...idx);
+    counts[c] = { real: idx.length, generated: 0 };
+    budgetFiles[c] = selectBudgetFiles(train, c, spec.budget, spec.budgetSeed);
+  }
+  for (const c of spec.minorityClasses) {
+    if (!ds.classes.includes(c)) throw new Error(`job ${spec.id}: minority class "${c}" is not in the dataset (classes: ${ds.classes.join(', ')})`);
+  }
+  const pools: Float32Array[] = [train.images];
+  const pool: number[] = realIdx.map(() => 0);
+  const index: number[] = [...realIdx];
+  const labels: number[] = realIdx.map((i) => train.labels[i]);
+  for (const g of spec.generated) {
+    const label = ds.classes.indexOf(g.className);
+    if (label < 0) throw new Error(`job ${spec.id}: generated class "${g.className}" is not in the dataset`);
+    const gen = decodeGenerated(await ctx.artifact(g.job, g.artifact), `${g.job}/${g.artifact}`);
+    if (gen.size !== train.size) throw new Error(`job ${spec.id}: ${g.job}/${g.artifact} holds ${gen.size} px images, the classifier needs ${train.size} px`);
+    if (gen.count !== g.count) throw new Error(`job ${spec.id}: ${g.job}/${g.artifact} holds ${gen.count} images, the plan expects ${g.count}`);
+    const p = pools.length;
+    pools.push(gen.images);
+    for (let i = 0; i < gen.count; i++) {
+      pool.push(p);
+      index.push(i);
+      labels.push(label);
+    }
+    counts[g.className].generated += gen.count;
+  }
+  return { pool: Int32Array.from(pool), index: Int32Array.from(index), labels: Int32Array.from(labels), pools, size: train.size, counts, budgetFiles };
+}
+
+/** Copies the examples at `order[from..to)` into one batch. */
+function batchOf(set: TrainingSet, order: Int32Array, from: number, to: number): { x: Float32Array; y: Int32Array } {
+  const stride = set.size * set.size * 3;
+  const n = to - from;
+  const x = new Float32Array(n * stride);
+  const y = new Int32Array(n);
+  for (let j = 0; j < n; j++) {
+    const e = order[from + j];
+    const src = set.pools[set.pool[e]];
+    const i = set.index[e];
+    x.set(src.subarray(i * stride, (i + 1) * stride), j * stride);
+    y[j] = set.labels[e];
+  }
+  return { x, y };
+}
+
+/** The seeded permutation of epoch `epoch`: the same on every replica and after a resume. */
+export function epochOrder(seed: number, epoch: number, n: number): Int32Array {
+  const order = Array.from({ length: n }, (_, i) => i);
+  new Rng(seed).fork(`epoch/${epoch}`).shuffle(order);
+  return Int32Array.from(order);
+}
+
+/** The classifier config of a job: the study's overrides, with the input size and class count of the data. */
+export function classifierConfigFor(spec: ClassifierJobSpec, classes: number): ClassifierConfig {
+  return resolveClassifierConfig({ ...spec.overrides, inputSize: spec.imageSize, numClasses: classes });
+}
+
+/** Test-split probabilities as a predictions CSV (`study metrics --input` reads it). */
+export function predictionsCsv(set: ImageSet, probs: Float32Array): string {
+  const k = set.classes.length;
+  const lines = [['label', ...set.classes.map((c) => `p_${c}`)].join(',')];
+  for (let i = 0; i < set.labels.length; i++) {
+    const row = [set.classes[set.labels[i]]];
+    for (let c = 0; c < k; c++) row.push(String(probs[i * k + c]));
+    lines.push(row.join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec): Promise<ClassifierJobResult> {
+  const t0 = Date.now();
+  const { rank, worldSize } = ctx;
+  if (!Number.isInteger(worldSize) || worldSize < 1 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+    throw new Error(`job ${spec.id}: rank ${rank} of worldSize ${worldSize} is not a valid replica`);
+  }
+  for (const key of ['inputSize', 'numClasses'] as const) {
+    if (key in spec.overrides) ctx.log('warn', `classifier override '${key}' ignored: the job sets it from the data`, { job: spec.id, value: spec.overrides[key] });
+  }
+  const ds = await ctx.dataset(spec.imageSize);
+  if (ds.train.size !== spec.imageSize) throw new Error(`job ${spec.id}: dataset came at ${ds.train.size} px, asked for ${spec.imageSize}`);
+  const set = await assembleTrainingSet(ctx, spec, ds);
+  const n = set.labels.length;
+  const cfg = classifierConfigFor(spec, ds.classes.length);
+  const tLoaded = Date.now();
+
+  let model: Classifier;
+  let startStep = 0;
+  let epochLossSum = 0;
+  let epochCount = 0;
+  let lastEpochLoss = NaN;
+  if (ctx.resumeFrom) {
+    const { header, model: bytes } = decodeEnvelope(ctx.resumeFrom, { job: spec.id, kind: 'classifier' });
+    startStep = headerInt(header, 'step');
+    epochLossSum = typeof header.epochLossSum === 'number' ? header.epochLossSum : 0;
+    epochCount = headerInt(header, 'epochCount');
+    lastEpochLoss = typeof header.lastEpochLoss === 'number' ? header.lastEpochLoss : NaN;
+    model = restoreClassifier(bytes);
+    ctx.log('info', `job ${spec.id} resumed at step ${startStep}`, { job: spec.id, step: startStep });
+  } else {
+    model = createClassifier({ ...cfg }, spec.seed);
+  }
+
+  try {
+    const batch = cfg.batchSize;
+    const stepsPerEpoch = Math.ceil(n / batch);
+    const total = stepsPerEpoch * cfg.epochs;
+    const throttle = new ProgressThrottle();
+    let step = startStep;
+    let imagesSince = 0;
+    let since = Date.now();
+    const checkpoint = async (s: number) => {
+      if (rank !== 0) return;
+      const bytes = encodeEnvelope({ job: spec.id, kind: 'classifier', step: s, epochLossSum, epochCount, lastEpochLoss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : null }, await model.checkpoint());
+      await ctx.checkpoint(s, bytes);
+    };
+    for (let epoch = Math.floor(step / stepsPerEpoch); epoch < cfg.epochs; epoch++) {
+      const order = epochOrder(spec.seed, epoch, n);
+      for (let b = step - epoch * stepsPerEpoch; b < stepsPerEpoch; b++) {
+        throwIfAborted(ctx.signal, spec.id);
+        const from = b * batch;
+        const to = Math.min(n, from + batch);
+        const g = to - from;
+        const lo = from + Math.floor((g * rank) / worldSize);
+        const hi = from + Math.floor((g * (rank + 1)) / worldSize);
+        const shard = hi - lo;
+        let flat: Float32Array;
+        if (shard > 0) {
+          const { x, y } = batchOf(set, order, lo, hi);
+          const { lossSum, grads } = model.gradients(x, y, shard, g);
+          flat = new Float32Array(grads.length + 1);
+          flat.set(grads);
+          flat[grads.length] = lossSum;
+        } else {
+          flat = new Float32Array(model.paramCount + 1);
+        }
+        const reduced = worldSize === 1 ? flat : await ctx.allReduce(flat);
+        if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
+        model.applyGradients(reduced.subarray(0, reduced.length - 1));
+        epochLossSum += reduced[reduced.length - 1];
+        epochCount += g;
+        imagesSince += g;
+        step++;
+        const endOfEpoch = b === stepsPerEpoch - 1;
+        if (throttle.due() || step === total) {
+          const now = Date.now();
+          ctx.progress({ step, total, losses: { loss: epochLossSum / Math.max(1, epochCount) }, imagesPerSec: (imagesSince * 1000) / Math.max(1, now - since), epoch: epoch + 1 });
+          imagesSince = 0;
+          since = now;
+        }
+        if (endOfEpoch) {
+          lastEpochLoss = epochLossSum / Math.max(1, epochCount);
+          epochLossSum = 0;
+          epochCount = 0;
+        }
+        if (step % spec.checkpointEvery === 0 || step === total) await checkpoint(step);
+      }
+    }
+    const tTrained = Date.now();
+
+    const test = ds.test;
+    const probs = await model.predict(test.images, test.labels.length);
+    const k = ds.classes.length;
+    const rows: Float32Array[] = [];
+    for (let i = 0; i < test.labels.length; i++) rows.push(probs.subarray(i * k, (i + 1) * k));
+    const input = { labels: test.labels, classNames: ds.classes, probs: rows };
+    const metrics = evaluate(input);
+    let cis: ClassifierJobResult['cis'] = null;
+    try {
+      const b = bootstrapEvaluation(input);
+      const pick = (c: { lower: number; upper: number; confidence: number }) => ({ lower: c.lower, upper: c.upper, confidence: c.confidence });
+      cis = { accuracy: pick(b.accuracy), auc: pick(b.auc), balancedAccuracy: pick(b.balancedAccuracy), macroF1: pick(b.macroF1) };
+    } catch (err) {
+      ctx.log('warn', `job ${spec.id}: no bootstrap intervals (${(err as Error).message})`, { job: spec.id });
+    }
+    if (rank === 0) {
+      await ctx.putArtifact(CLASSIFIER_ARTIFACTS.model, await model.checkpoint());
+      await ctx.putArtifact(CLASSIFIER_ARTIFACTS.predictions, new TextEncoder().encode(predictionsCsv(test, probs)));
+    }
+    const testCounts: Record<string, number> = {};
+    for (const c of ds.classes) testCounts[c] = 0;
+    for (const l of test.labels) testCounts[ds.classes[l]]++;
+    const tEnd = Date.now();
+    return {
+      kind: 'classifier',
+      id: spec.id,
+      scenario: spec.scenario,
+      gan: spec.gan,
+      budget: spec.budget,
+      repeat: spec.repeat,
+      seed: spec.seed,
+      counts: set.counts,
+      testCounts,
+      epochs: cfg.epochs,
+      steps: step,
+      finalLoss: lastEpochLoss,
+      metrics,
+      cis,
+      durations: { loadMs: tLoaded - t0, trainMs: tTrained - tLoaded, evalMs: tEnd - tTrained, totalMs: tEnd - t0 },
+      backend: ctx.backend,
+      replicas: worldSize,
+      resumed: ctx.resumeFrom !== null,
+    };
+  } finally {
+    model.dispose();
+  }
+}

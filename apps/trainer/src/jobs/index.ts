@@ -1,0 +1,23 @@
+/**
+ * The job runners: `runJob(ctx)` runs the job `ctx.spec` describes against its JobContext (see
+ * libs/protocol/src/jobs.ts) and returns its result. The trainer process builds the context (ZeroMQ
+ * to the coordinator); tests use the in-memory one in ./testing.
+ */
+import type { JobContext, JobResult } from '@gan-study/protocol';
+import { runClassifierJob } from './classifier-job';
+
+export async function runJob(ctx: JobContext): Promise<JobResult> {
+  const spec = ctx.spec;
+  switch (spec.kind) {
+    case 'gan':
+      throw new Error(`job ${spec.id}: GAN jobs need the GAN registry of @gan-study/models (createGan/restoreGan), not landed yet`);
+    case 'classifier':
+      return runClassifierJob(ctx, spec);
+    default:
+      throw new Error(`unknown job kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+  }
+}
+
+export { runClassifierJob, assembleTrainingSet, epochOrder, classifierConfigFor, predictionsCsv } from './classifier-job';
+export { encodeEnvelope, decodeEnvelope } from './envelope';
+export { JobAbortedError } from './util';
