@@ -16,6 +16,7 @@ import os
 import numpy as np
 import scipy
 import scipy.linalg
+import scipy.stats
 import sklearn
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
                              precision_recall_fscore_support, roc_auc_score, roc_curve)
@@ -146,6 +147,16 @@ pct = rng.random(17)
 percentile_cases = [{'values': pct.tolist(), 'q': q, 'expected': float(np.percentile(pct, q * 100))}
                     for q in [0.0, 0.025, 0.5, 0.975, 1.0]]
 
+t_cases = [{'p': p, 'df': df, 'quantile': float(scipy.stats.t.ppf(p, df)), 'cdf': float(scipy.stats.t.cdf(p * 4 - 2, df))}
+           for p, df in [(0.975, 1), (0.975, 2), (0.975, 4), (0.95, 7), (0.995, 19), (0.6, 3), (0.025, 5), (0.975, 250)]]
+
+repeat_cases = []
+for n in [2, 3, 5, 12]:
+    v = rng.random(n) * 0.3 + 0.55
+    m, sd = float(v.mean()), float(v.std(ddof=1))
+    lo, hi = scipy.stats.t.interval(0.95, n - 1, loc=m, scale=sd / np.sqrt(n))
+    repeat_cases.append({'values': v.tolist(), 'mean': m, 'std': sd, 'lower': float(lo), 'upper': float(hi)})
+
 out = {
     'generator': 'tools/metrics/make_sklearn_fixtures.py',
     'versions': {'sklearn': sklearn.__version__, 'numpy': np.__version__, 'scipy': scipy.__version__},
@@ -155,6 +166,8 @@ out = {
     'precisionRecall': pr_cases,
     'eigen': eig_cases,
     'percentile': percentile_cases,
+    'studentT': t_cases,
+    'repeats': repeat_cases,
 }
 with open(OUT, 'w') as fh:
     json.dump(out, fh, allow_nan=False)

@@ -23,9 +23,13 @@ export {
   type UniformRng,
   bootstrapCi,
   bootstrapResamples,
+  incompleteBeta,
+  logGamma,
   mulberry32,
   percentileCi,
   percentileSorted,
+  studentTCdf,
+  studentTQuantile,
   summarizeRepeats,
 } from './stats';
 export { type Evaluation, type EvaluationCis, type EvaluationInput, bootstrapEvaluation, evaluate } from './evaluate';

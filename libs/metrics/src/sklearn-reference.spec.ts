@@ -7,7 +7,7 @@ import { evaluate } from './evaluate';
 import { fid, kid, precisionRecall } from './gan-quality';
 import { symmetricEigen } from './linalg';
 import { rocAuc } from './roc';
-import { percentileSorted } from './stats';
+import { percentileSorted, studentTCdf, studentTQuantile, summarizeRepeats } from './stats';
 
 const TOL = 1e-9;
 
@@ -87,5 +87,18 @@ describe('numerics agree with numpy', () => {
   it.each(reference.percentile.map((c) => [c.q, c] as const))('percentile %f matches numpy linear', (_q, c) => {
     const sorted = [...c.values].sort((a, b) => a - b);
     expectClose(percentileSorted(sorted, c.q), c.expected);
+  });
+
+  it.each(reference.studentT.map((c) => [c.p, c.df, c] as const))('Student t quantile %f with %i df and its CDF match scipy.stats.t', (_p, _df, c) => {
+    expectClose(studentTQuantile(c.p, c.df), c.quantile, 1e-9 * Math.max(1, Math.abs(c.quantile)));
+    expectClose(studentTCdf(c.p * 4 - 2, c.df), c.cdf);
+  });
+
+  it.each(reference.repeats.map((c) => [c.values.length, c] as const))('summary of %i repeats matches numpy std(ddof=1) and scipy t.interval', (_n, c) => {
+    const s = summarizeRepeats(c.values);
+    expectClose(s.mean, c.mean);
+    expectClose(s.std as number, c.std);
+    expectClose(s.ci?.lower as number, c.lower);
+    expectClose(s.ci?.upper as number, c.upper);
   });
 });

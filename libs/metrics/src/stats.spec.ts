@@ -1,4 +1,14 @@
-import { bootstrapCi, bootstrapResamples, mulberry32, percentileCi, percentileSorted, summarizeRepeats } from './stats';
+import {
+  bootstrapCi,
+  bootstrapResamples,
+  logGamma,
+  mulberry32,
+  percentileCi,
+  percentileSorted,
+  studentTCdf,
+  studentTQuantile,
+  summarizeRepeats,
+} from './stats';
 
 describe('mulberry32', () => {
   it('gives the same stream for the same seed, another for another seed, all in [0, 1)', () => {
@@ -83,6 +93,7 @@ describe('bootstrap percentile CI', () => {
 describe('summary of repeats', () => {
   it.each([
     { values: [1, 2, 3, 4], expected: { mean: 2.5, std: Math.sqrt(5 / 3), n: 4 } },
+    { values: [3, 5], expected: { mean: 4, std: Math.SQRT2, n: 2 } },
     { values: [0.8, 0.8], expected: { mean: 0.8, std: 0, n: 2 } },
     { values: [0.61], expected: { mean: 0.61, std: null, n: 1 } },
   ])('$values', ({ values, expected }) => {
@@ -93,8 +104,36 @@ describe('summary of repeats', () => {
     else expect(s.std).toBeCloseTo(expected.std, 15);
   });
 
+  it('t interval: two repeats 3 and 5 give 4 +- t(0.975, 1) * sqrt(2) / sqrt(2) = 4 +- 12.7062', () => {
+    // t(0.975, 1) = tan(pi * 0.475), the Cauchy quantile
+    const half = Math.tan(Math.PI * 0.475);
+    const s = summarizeRepeats([3, 5]);
+    expect(s.ci?.lower).toBeCloseTo(4 - half, 9);
+    expect(s.ci?.upper).toBeCloseTo(4 + half, 9);
+    expect(summarizeRepeats([0.61]).ci).toBeNull();
+  });
+
   it('rejects no values and non-finite values', () => {
     expect(() => summarizeRepeats([])).toThrow('cannot summarize zero repeats');
     expect(() => summarizeRepeats([0.5, NaN])).toThrow('repeat values must be finite numbers; index 1 is NaN');
+  });
+});
+
+describe('Student t distribution', () => {
+  it.each([
+    { x: 1, expected: 0 },
+    { x: 0.5, expected: Math.log(Math.sqrt(Math.PI)) },
+    { x: 10, expected: Math.log(362880) },
+  ])('logGamma($x)', ({ x, expected }) => {
+    expect(logGamma(x)).toBeCloseTo(expected, 12);
+  });
+
+  it('closed forms: df = 1 is Cauchy, df = 2 has F(t) = 1/2 + t / (2 sqrt(t^2 + 2))', () => {
+    for (const t of [-3, -0.5, 0, 0.7, 4]) {
+      expect(studentTCdf(t, 1)).toBeCloseTo(0.5 + Math.atan(t) / Math.PI, 12);
+      expect(studentTCdf(t, 2)).toBeCloseTo(0.5 + t / (2 * Math.sqrt(t * t + 2)), 12);
+    }
+    expect(studentTQuantile(0.9, 1)).toBeCloseTo(Math.tan(Math.PI * 0.4), 9);
+    expect(studentTQuantile(0.1, 2)).toBeCloseTo(-studentTQuantile(0.9, 2), 12);
   });
 });

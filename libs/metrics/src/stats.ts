@@ -142,24 +142,97 @@ export function bootstrapCi(
   return percentileCi(draws.map(statistic), o.confidence);
 }
 
+/** Natural log of the gamma function, x > 0 (Lanczos, g = 7, 9 terms; ~15 significant digits). */
+export function logGamma(x: number): number {
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
+  const z = x - 1;
+  let a = c[0];
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Regularized incomplete beta I_x(a, b), by its continued fraction (modified Lentz). */
+export function incompleteBeta(x: number, a: number, b: number): number {
+  if (!(x >= 0 && x <= 1)) throw new MetricsInputError(`incompleteBeta needs x in [0, 1], got ${x}`);
+  if (x === 0 || x === 1) return x;
+  const front = Math.exp(logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
+  // The continued fraction converges fast for x < (a + 1) / (a + b + 2); use the symmetry otherwise.
+  if (x > (a + 1) / (a + b + 2)) return 1 - incompleteBeta(1 - x, b, a);
+  const tiny = 1e-300;
+  let f = 1;
+  let c = 1;
+  let d = 0;
+  for (let i = 0; i <= 400; i++) {
+    const m = i >> 1;
+    let num: number;
+    if (i === 0) num = 1;
+    else if (i % 2 === 0) num = (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m));
+    else num = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1));
+    d = 1 + num * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    d = 1 / d;
+    c = 1 + num / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    const cd = c * d;
+    f *= cd;
+    if (Math.abs(1 - cd) < 1e-15) return (front * (f - 1)) / a;
+  }
+  throw new Error(`incompleteBeta(${x}, ${a}, ${b}) did not converge`);
+}
+
+/** Student t cumulative distribution with `df` degrees of freedom. */
+export function studentTCdf(t: number, df: number): number {
+  if (!(df > 0)) throw new MetricsInputError(`degrees of freedom must be > 0, got ${df}`);
+  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? 1 - tail : tail;
+}
+
+/** Quantile of the Student t distribution (p in (0, 1)), by bisection on the CDF to ~1e-13. */
+export function studentTQuantile(p: number, df: number): number {
+  if (!(p > 0 && p < 1)) throw new MetricsInputError(`quantile level must be in (0, 1), got ${p}`);
+  if (p < 0.5) return -studentTQuantile(1 - p, df);
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, df) < p) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-14 * Math.max(1, hi); i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
 /** Summary of one metric over repeated runs (seeds). */
 export interface RepeatSummary {
   mean: number;
   /** Sample standard deviation (n - 1 in the denominator); null when n < 2. */
   std: number | null;
   n: number;
+  /**
+   * Student t confidence interval of the mean, mean +- t_{(1+c)/2, n-1} std / sqrt(n)
+   * (assumes roughly normal repeats); null when n < 2.
+   */
+  ci: { lower: number; upper: number; confidence: number } | null;
 }
 
-/** Mean, sample standard deviation and count of repeated measurements. */
-export function summarizeRepeats(values: ArrayLike<number>): RepeatSummary {
+/** Mean, sample standard deviation, count and t interval of the mean of repeated measurements. */
+export function summarizeRepeats(values: ArrayLike<number>, confidence = 0.95): RepeatSummary {
   if (values.length === 0) throw new MetricsInputError('cannot summarize zero repeats');
   assertFinite(values, 'repeat values');
+  if (!(confidence > 0 && confidence < 1)) throw new MetricsInputError(`confidence must be in (0, 1), got ${confidence}`);
   const n = values.length;
   let mean = 0;
   for (let i = 0; i < n; i++) mean += values[i];
   mean /= n;
-  if (n < 2) return { mean, std: null, n };
+  if (n < 2) return { mean, std: null, n, ci: null };
   let ss = 0;
   for (let i = 0; i < n; i++) ss += (values[i] - mean) ** 2;
-  return { mean, std: Math.sqrt(ss / (n - 1)), n };
+  const std = Math.sqrt(ss / (n - 1));
+  const half = (studentTQuantile((1 + confidence) / 2, n - 1) * std) / Math.sqrt(n);
+  return { mean, std, n, ci: { lower: mean - half, upper: mean + half, confidence } };
 }
