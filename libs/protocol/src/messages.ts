@@ -73,7 +73,8 @@ const logMessage = z.strictObject({
 });
 const checkpoint = z.strictObject({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('checkpoint'), ...jobRef, req: count, step: count, data: bytes });
 const putArtifact = z.strictObject({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('put-artifact'), ...jobRef, req: count, name: id, data: bytes });
-const getArtifact = z.strictObject({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('get-artifact'), ...jobRef, req: count, name: id });
+/** An artifact of `source`, a job this one depends on. */
+const getArtifact = z.strictObject({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('get-artifact'), ...jobRef, req: count, source: id, name: id });
 const getDataset = z.strictObject({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('get-dataset'), ...jobRef, req: count, size: z.number().int().positive() });
 const jobDone = z.strictObject({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('job-done'), ...jobRef, rank: count, result: z.unknown() });
 const jobFailed = z.strictObject({

@@ -4,3 +4,4 @@ export * from './mailbox';
 export * from './ring';
 export * from './peers';
 export * from './reducer';
+export * from './dataset-wire';

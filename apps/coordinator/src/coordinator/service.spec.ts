@@ -1,0 +1,364 @@
+/**
+ * The coordinator against scripted trainers: real DEALER sockets on tcp loopback speaking the
+ * protocol by hand, so each test controls exactly what a trainer says (or fails to say).
+ */
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import pino from 'pino';
+import * as zmq from 'zeromq';
+import { Packr } from 'msgpackr';
+import { fakeImageSet } from '@gan-study/data/testing';
+import type { Dataset } from '@gan-study/data';
+import {
+  PROTOCOL_VERSION,
+  buildPlan,
+  decodeCoordinatorMessage,
+  decodeDataset,
+  encodeTrainerMessage,
+  profileDefaults,
+  type Body,
+  type ClassifierJobResult,
+  type CoordinatorMessage,
+  type GanJobResult,
+  type JobSpec,
+  type Plan,
+  type TrainerMessage,
+} from '@gan-study/protocol';
+import { Journal } from './journal';
+import { Coordinator } from './service';
+
+type Msg<K extends CoordinatorMessage['kind']> = Extract<CoordinatorMessage, { kind: K }>;
+
+/** A trainer played by the test. */
+class ScriptedTrainer {
+  readonly socket: zmq.Dealer;
+  private readonly inbox: CoordinatorMessage[] = [];
+  private readonly loop: Promise<void>;
+  constructor(
+    readonly id: string,
+    endpoint: string,
+  ) {
+    this.socket = new zmq.Dealer({ routingId: id, linger: 0 });
+    this.socket.connect(endpoint);
+    this.loop = (async () => {
+      try {
+        for await (const frames of this.socket) {
+          const d = decodeCoordinatorMessage(frames);
+          if (!d.ok) throw new Error(`coordinator sent a bad message: ${d.reason}`);
+          this.inbox.push(d.msg);
+        }
+      } catch {
+        // closed
+      }
+    })();
+  }
+  send(body: Body<TrainerMessage>): Promise<void> {
+    return this.socket.send(encodeTrainerMessage(body));
+  }
+  hello(): Promise<void> {
+    return this.send({ kind: 'hello', trainer: this.id, info: { host: 'testhost', pid: 1, device: 'cpu', backend: 'cpu', gpu: null, peerAddress: null } });
+  }
+  /** The next message of a kind (others are discarded), within a bounded wait. */
+  async next<K extends CoordinatorMessage['kind']>(kind: K, timeoutMs = 5000): Promise<Msg<K>> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const i = this.inbox.findIndex((m) => m.kind === kind);
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Msg<K>;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`${this.id}: no ${kind} within ${timeoutMs} ms (inbox: ${this.inbox.map((m) => m.kind).join(', ')})`);
+  }
+  /** The next assignment, or null once `done()` says the study is over. */
+  async nextAssign(done: () => boolean, timeoutMs = 5000): Promise<Msg<'assign'> | null> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const i = this.inbox.findIndex((m) => m.kind === 'assign');
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Msg<'assign'>;
+      if (done()) return null;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`${this.id}: no assignment within ${timeoutMs} ms`);
+  }
+  has(kind: CoordinatorMessage['kind']): boolean {
+    return this.inbox.some((m) => m.kind === kind);
+  }
+  async close(): Promise<void> {
+    this.socket.close();
+    await this.loop;
+  }
+}
+
+function fakeDataset(size: number): Dataset {
+  return {
+    root: '/fake',
+    classes: ['benign', 'malignant'],
+    train: fakeImageSet({ size, perClass: [12, 8], split: 'train' }),
+    test: fakeImageSet({ size, perClass: [4, 4], split: 'test', seed: 1 }),
+    hash: 'f'.repeat(64),
+    warnings: [],
+  };
+}
+
+/** A 4-job plan: the reference, one DCGAN at budget 5, the baseline, and the GAN-filled classifier. */
+function smallPlan(): Plan {
+  const config = { ...profileDefaults('smoke'), budgets: [5], gans: ['dcgan' as const], repeats: 1 };
+  return buildPlan(config, { classes: ['benign', 'malignant'], train: { benign: 12, malignant: 8 }, test: { benign: 4, malignant: 4 } });
+}
+
+/** A result of the right shape for a spec (numbers are arbitrary but fixed). */
+function resultFor(spec: JobSpec): GanJobResult | ClassifierJobResult {
+  const durations = { loadMs: 1, trainMs: 1, evalMs: 1, totalMs: 3 };
+  if (spec.kind === 'gan') {
+    return { kind: 'gan', id: spec.id, gan: spec.gan, className: spec.className, budget: spec.budget, resolution: spec.resolution, steps: 3, finalLosses: { d: 0.5 }, generated: spec.generate, artifacts: [], budgetFiles: [], quality: null, durations, backend: 'cpu', resumed: false };
+  }
+  return {
+    kind: 'classifier',
+    id: spec.id,
+    scenario: spec.scenario,
+    gan: spec.gan,
+    budget: spec.budget,
+    repeat: spec.repeat,
+    seed: spec.seed,
+    counts: { benign: { real: 12, generated: 0 }, malignant: { real: 5, generated: 3 } },
+    testCounts: { benign: 4, malignant: 4 },
+    epochs: 1,
+    steps: 2,
+    finalLoss: 0.6,
+    metrics: {
+      classNames: ['benign', 'malignant'],
+      n: 8,
+      positiveClass: 'malignant',
+      aucMethod: 'binary',
+      accuracy: 0.75,
+      auc: 0.8,
+      balancedAccuracy: 0.75,
+      macroF1: 0.74,
+      confusionMatrix: [
+        [3, 1],
+        [1, 3],
+      ],
+      perClass: { benign: { precision: 0.75, recall: 0.75, f1: 0.75, support: 4 }, malignant: { precision: 0.75, recall: 0.75, f1: 0.75, support: 4 } },
+      aucPerClass: null,
+      rocCurves: {},
+    },
+    cis: null,
+    durations,
+    backend: 'cpu',
+    replicas: 1,
+    resumed: false,
+  };
+}
+
+jest.setTimeout(20_000);
+
+describe('Coordinator', () => {
+  let dir: string;
+  let coordinator: Coordinator | null = null;
+  let trainers: ScriptedTrainer[] = [];
+  let logLines: Array<Record<string, unknown>> = [];
+
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'coordinator-spec-'));
+    logLines = [];
+  });
+  afterEach(async () => {
+    await Promise.all(trainers.map((t) => t.close()));
+    trainers = [];
+    await coordinator?.stop();
+    coordinator = null;
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  async function start(opts: { resume?: boolean; maxAttempts?: number; plan?: Plan } = {}): Promise<Coordinator> {
+    const log = pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
+    coordinator = new Coordinator({
+      bind: 'tcp://127.0.0.1:*',
+      runDir: dir,
+      plan: opts.plan ?? smallPlan(),
+      settings: { heartbeatMs: 50, trainerTimeoutMs: 400, maxAttempts: opts.maxAttempts ?? 3, allReduce: 'ring', checkpointEvery: 2, statusEverySec: 60 },
+      dataset: async (size) => fakeDataset(size),
+      log,
+      resume: opts.resume,
+    });
+    await coordinator.start();
+    return coordinator;
+  }
+
+  const finished = (): boolean => coordinator?.snapshot().finished ?? true;
+
+  async function trainer(id: string): Promise<ScriptedTrainer> {
+    const t = new ScriptedTrainer(id, coordinator?.address ?? '');
+    trainers.push(t);
+    await t.hello();
+    await t.next('welcome');
+    return t;
+  }
+
+  /** Runs assignments to completion on one trainer until the study finishes. */
+  async function finishAll(t: ScriptedTrainer, plan: Plan, seen: (a: Msg<'assign'>) => void = () => undefined): Promise<string[]> {
+    const ran: string[] = [];
+    for (;;) {
+      const a = await t.nextAssign(finished);
+      if (!a) break;
+      seen(a);
+      ran.push(a.job);
+      const spec = plan.jobs.find((j) => j.id === a.job) as JobSpec;
+      await t.send({ kind: 'job-done', job: a.job, attempt: a.attempt, rank: 0, result: resultFor(spec) });
+      await t.next('ack');
+    }
+    return ran;
+  }
+
+  it('logs and drops malformed, unknown and wrong-version messages, and keeps serving', async () => {
+    await start();
+    const rogue = new zmq.Dealer({ routingId: 'rogue', linger: 0 });
+    try {
+      rogue.connect(coordinator?.address ?? '');
+      const packr = new Packr({ useRecords: false });
+      await rogue.send(Buffer.from([0x82, 0xa1]));
+      await rogue.send(packr.pack({ v: PROTOCOL_VERSION + 1, kind: 'hello' }));
+      await rogue.send(packr.pack({ v: PROTOCOL_VERSION, kind: 'format-disk' }));
+      await rogue.send(packr.pack({ v: PROTOCOL_VERSION, kind: 'hello', trainer: 'x', info: { host: 1 } }));
+      const t = await trainer('t1');
+      const a = await t.next('assign');
+      expect(a.job).toBe('clf-reference-r0');
+      const rejected = logLines.filter((l) => l.event === 'rejected');
+      expect(rejected.map((l) => l.reason)).toEqual([expect.stringMatching(/not msgpack/), 'protocol version 2, expected 1', 'unknown kind "format-disk"', expect.stringMatching(/^info\.host/)]);
+      for (const l of rejected) expect(l).toMatchObject({ trainer: 'rogue', level: 40 });
+      // Every event names job, trainer, host and device (null where they do not apply).
+      for (const l of logLines) for (const k of ['event', 'job', 'trainer', 'host', 'device']) expect(l).toHaveProperty(k);
+    } finally {
+      rogue.close();
+    }
+  });
+
+  it('runs the graph in dependency order, journals each result before acknowledging it, and writes results', async () => {
+    const plan = smallPlan();
+    await start({ plan });
+    const t = await trainer('t1');
+    const first = await t.next('assign');
+    expect(first.job).toBe('clf-reference-r0');
+    // Dataset and artifacts come over the wire.
+    await t.send({ kind: 'get-dataset', job: first.job, attempt: first.attempt, req: 1, size: 8 });
+    const reply = await t.next('reply');
+    const ds = decodeDataset(reply.data as Uint8Array);
+    expect(ds.train.labels.length).toBe(20);
+    await t.send({ kind: 'put-artifact', job: first.job, attempt: first.attempt, req: 2, name: 'model.bin', data: Buffer.from('weights') });
+    expect((await t.next('reply')).ok).toBe(true);
+    await t.send({ kind: 'put-artifact', job: first.job, attempt: first.attempt, req: 3, name: '../escape', data: Buffer.from('x') });
+    expect(await t.next('reply')).toMatchObject({ ok: false, error: expect.stringMatching(/not a safe relative path/) });
+    await t.send({ kind: 'job-done', job: first.job, attempt: first.attempt, rank: 0, result: resultFor(plan.jobs.find((j) => j.id === first.job) as JobSpec) });
+    await t.next('ack');
+    const journal = await Journal.read(path.join(dir, 'journal.jsonl'));
+    expect(journal.filter((e) => e.event === 'done').map((e) => (e as { job: string }).job)).toEqual(['clf-reference-r0']);
+
+    const second = await t.next('assign');
+    expect(['gan-dcgan-b5-malignant', 'clf-baseline-b5-r0']).toContain(second.job);
+    // The GAN job may read the reference's model (a dependency), not an unrelated job's.
+    if (second.job.startsWith('gan-')) {
+      await t.send({ kind: 'get-artifact', job: second.job, attempt: second.attempt, req: 4, source: 'clf-reference-r0', name: 'model.bin' });
+      expect(Buffer.from((await t.next('reply')).data as Uint8Array).toString()).toBe('weights');
+      await t.send({ kind: 'get-artifact', job: second.job, attempt: second.attempt, req: 5, source: 'clf-baseline-b5-r0', name: 'model.bin' });
+      expect(await t.next('reply')).toMatchObject({ ok: false, error: expect.stringMatching(/does not depend on/) });
+    }
+    await t.send({ kind: 'job-done', job: second.job, attempt: second.attempt, rank: 0, result: resultFor(plan.jobs.find((j) => j.id === second.job) as JobSpec) });
+    await t.next('ack');
+    const rest = await finishAll(t, plan);
+    expect(rest.length).toBe(2);
+    const outcome = await coordinator?.finished;
+    expect(outcome?.done.length).toBe(4);
+    expect(t.has('shutdown') || (await t.next('shutdown'))).toBeTruthy();
+    const results = JSON.parse(await fs.readFile(path.join(dir, 'results.json'), 'utf8')) as { rows: unknown[]; missing: string[] };
+    expect(results.rows).toHaveLength(3);
+    expect(results.missing).toEqual([]);
+    expect(await fs.readFile(path.join(dir, 'results.csv'), 'utf8')).toMatch(/^id,scenario,gan,budget/);
+    expect(JSON.parse(await fs.readFile(path.join(dir, 'jobs', 'clf-reference-r0', 'result.json'), 'utf8'))).toMatchObject({ id: 'clf-reference-r0' });
+  });
+
+  it('detects a silent trainer and resumes its job elsewhere from the last checkpoint', async () => {
+    const plan = smallPlan();
+    await start({ plan });
+    const t1 = await trainer('t1');
+    const a = await t1.next('assign');
+    await t1.send({ kind: 'checkpoint', job: a.job, attempt: a.attempt, req: 1, step: 4, data: Buffer.from('state-at-4') });
+    expect((await t1.next('reply')).ok).toBe(true);
+    // t1 goes silent (a hang, or kill -9): no heartbeats. t2 joins and must get the job with the checkpoint.
+    const t2 = await trainer('t2');
+    const heartbeat = setInterval(() => void t2.send({ kind: 'heartbeat', running: [] }).catch(() => undefined), 50);
+    try {
+      const assigned: Array<Msg<'assign'>> = [];
+      for (let i = 0; i < 100 && !logLines.some((l) => l.event === 'trainer-lost'); i++) await new Promise((r) => setTimeout(r, 20));
+      // A late result from the lost attempt is stale: dropped, not journaled.
+      await t1.send({ kind: 'job-done', job: a.job, attempt: a.attempt, rank: 0, result: resultFor(plan.jobs[0]) });
+      await finishAll(t2, plan, (b) => assigned.push(b));
+      const b = assigned.find((x) => x.job === a.job);
+      expect(b?.attempt).toBeGreaterThan(a.attempt);
+      expect(b?.resumeStep).toBe(4);
+      expect(Buffer.from(b?.resumeFrom as Uint8Array).toString()).toBe('state-at-4');
+      const lost = logLines.find((l) => l.event === 'trainer-lost');
+      expect(lost).toMatchObject({ trainer: 't1', job: a.job, host: 'testhost', device: 'cpu' });
+      expect(String(lost?.msg)).toMatch(/back to the queue/);
+      const done = (await Journal.read(path.join(dir, 'journal.jsonl'))).filter((e) => e.event === 'done');
+      expect(done.map((e) => (e as { job: string }).job).sort()).toEqual(plan.jobs.map((j) => j.id).sort());
+      expect(done.find((e) => (e as { job: string }).job === a.job)).toMatchObject({ trainer: 't2' });
+    } finally {
+      clearInterval(heartbeat);
+    }
+  });
+
+  it('does not retry a permanent failure and skips its dependents; retries others up to maxAttempts', async () => {
+    const plan = smallPlan();
+    await start({ plan, maxAttempts: 2 });
+    const t = await trainer('t1');
+    const ref = await t.next('assign');
+    await t.send({ kind: 'job-done', job: ref.job, attempt: ref.attempt, rank: 0, result: resultFor(plan.jobs.find((j) => j.id === ref.job) as JobSpec) });
+    const failures: Record<string, number> = {};
+    for (;;) {
+      const a = await t.nextAssign(finished);
+      if (!a) break;
+      if (a.job.startsWith('gan-')) {
+        await t.send({ kind: 'job-failed', job: a.job, attempt: a.attempt, rank: 0, error: 'no images of class malignant', permanent: true });
+      } else if (a.job.startsWith('clf-baseline')) {
+        failures[a.job] = (failures[a.job] ?? 0) + 1;
+        await t.send({ kind: 'job-failed', job: a.job, attempt: a.attempt, rank: 0, error: 'out of memory', permanent: false });
+      } else {
+        throw new Error(`unexpected assignment ${a.job}`);
+      }
+    }
+    const outcome = await coordinator?.finished;
+    expect(failures).toEqual({ 'clf-baseline-b5-r0': 2 });
+    expect(outcome?.failed.map((f) => f.job).sort()).toEqual(['clf-baseline-b5-r0', 'gan-dcgan-b5-malignant']);
+    expect(outcome?.skipped).toEqual(['clf-gan-dcgan-b5-r0']);
+    const lines = logLines.filter((l) => l.event === 'job-failed').map((l) => String(l.msg));
+    expect(lines).toHaveLength(3);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/gan-dcgan-b5-malignant failed .*failed permanently, not retried/),
+        expect.stringMatching(/clf-baseline-b5-r0 failed .*back to the queue \(attempt 2\/2 next\)/),
+        expect.stringMatching(/clf-baseline-b5-r0 failed .*failed after 2 attempts/),
+      ]),
+    );
+  });
+
+  it('resumes from the journal without re-running finished jobs', async () => {
+    const plan = smallPlan();
+    await start({ plan });
+    const t = await trainer('t1');
+    const a = await t.next('assign');
+    await t.send({ kind: 'job-done', job: a.job, attempt: a.attempt, rank: 0, result: resultFor(plan.jobs.find((j) => j.id === a.job) as JobSpec) });
+    await t.next('ack');
+    // The coordinator "crashes" (stops without finishing); a new one resumes from the directory.
+    await t.close();
+    trainers = [];
+    await coordinator?.stop();
+    await start({ plan, resume: true });
+    const t2 = await trainer('t2');
+    const ran = await finishAll(t2, plan);
+    expect(ran).not.toContain(a.job);
+    expect(ran.sort()).toEqual(plan.jobs.map((j) => j.id).filter((id) => id !== a.job).sort());
+    await coordinator?.finished;
+    const results = JSON.parse(await fs.readFile(path.join(dir, 'results.json'), 'utf8')) as { rows: Array<{ id: string }> };
+    expect(results.rows.map((r) => r.id)).toContain('clf-reference-r0');
+  });
+});

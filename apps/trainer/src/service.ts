@@ -1,0 +1,394 @@
+/**
+ * The trainer service: one DEALER connected to the coordinator, one peer socket for ring all-reduce,
+ * and the jobs the coordinator assigns, each run by the job runner against a JobContext whose every
+ * method is a message to the coordinator (or to peers). No shared filesystem is needed: the dataset,
+ * the artifacts of dependencies and the checkpoint to resume from all arrive over the wire, and
+ * checkpoints, artifacts, progress and results go back the same way.
+ *
+ * Liveness: the trainer heartbeats every `heartbeatMs`; when the coordinator has been silent for
+ * `trainerTimeoutMs` it aborts its jobs (the coordinator will have requeued them) and says hello
+ * again until a coordinator answers, so a restarted (`--resume`) coordinator gets its trainers back.
+ *
+ * Service shape after zeromq.js `examples/majordomo`: constructor(opts), start(), stop() (safe to
+ * call twice); every incoming message is validated, a bad one is logged and dropped.
+ */
+import * as zmq from 'zeromq';
+import { z } from 'zod';
+import { PermanentJobError, UserInputError } from '@gan-study/core';
+import type { Dataset } from '@gan-study/data';
+import {
+  Mailbox,
+  PeerLink,
+  SendQueue,
+  bytesToF32,
+  decodeCoordinatorMessage,
+  decodeDataset,
+  encodeTrainerMessage,
+  f32ToBytes,
+  type Body,
+  type CoordinatorMessage,
+  type EventLog,
+  type JobContext,
+  type JobProgress,
+  type JobResult,
+  type JobSpec,
+  type TrainerInfo,
+  type TrainerMessage,
+} from '@gan-study/protocol';
+
+export type JobRunner = (ctx: JobContext) => Promise<JobResult>;
+
+export interface TrainerOptions {
+  /** The coordinator's endpoint, e.g. 'tcp://node1:5555'. */
+  connect: string;
+  /** This trainer's id (its DEALER routing id); unique among the study's trainers. */
+  id: string;
+  /** Host, device, backend, gpu; `peerAddress` is filled in by start(). */
+  info: Omit<TrainerInfo, 'peerAddress'>;
+  runner: JobRunner;
+  log: EventLog;
+  /** Where the peer socket binds (ring all-reduce), e.g. 'tcp://0.0.0.0:*'; null: no ring, all-reduce via the coordinator. */
+  peerBind: string | null;
+  /** The host name peers reach this trainer at (default: the bound host). */
+  peerHost?: string;
+  /** Heartbeat period and coordinator timeout until the coordinator's welcome says otherwise. */
+  heartbeatMs?: number;
+  trainerTimeoutMs?: number;
+  /** Loads the dataset locally (a shared path) instead of asking the coordinator; null: ask. */
+  localDataset?: ((size: number) => Promise<Dataset>) | null;
+  /** Called when the trainer decides to end (shutdown message, stop()). */
+  onExit?: (reason: string) => void;
+  /** Gives up when no coordinator answered for this long (ms); null: keep trying forever. */
+  giveUpAfterMs?: number | null;
+}
+
+interface Running {
+  job: string;
+  attempt: number;
+  rank: number;
+  controller: AbortController;
+  reduceSeq: number;
+}
+
+/** Minimal structural check of a spec off the wire; the runner validates the rest of it. */
+const specShape = z.looseObject({
+  id: z.string(),
+  kind: z.enum(['gan', 'classifier']),
+  dependsOn: z.array(z.string()),
+  seed: z.number().int(),
+  checkpointEvery: z.number().int().positive(),
+  replicas: z.number().int().positive(),
+});
+
+const PROGRESS_EVERY_MS = 250;
+const REQUEST_TIMEOUT_MS = 120_000;
+
+export class TrainerService {
+  private dealer: zmq.Dealer | null = null;
+  private queue: SendQueue | null = null;
+  private peers: PeerLink | null = null;
+  private readonly running = new Map<string, Running>();
+  private readonly pending = new Map<number, { resolve(d: Uint8Array | null): void; reject(e: Error): void }>();
+  private readonly reduced = new Mailbox<Float32Array>();
+  private readonly datasets = new Map<number, Promise<Dataset>>();
+  private nextReq = 1;
+  private heartbeatMs: number;
+  private timeoutMs: number;
+  private lastHeard = 0;
+  private lastHello = 0;
+  private welcomed = false;
+  private silentSince: number | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private loop: Promise<void> | null = null;
+  private stopped = false;
+  private peerAddress: string | null = null;
+  private resolveDone!: (reason: string) => void;
+  /** Resolves with the reason the trainer ended (shutdown, stop, gave up). */
+  readonly done: Promise<string>;
+
+  constructor(private readonly opts: TrainerOptions) {
+    this.heartbeatMs = opts.heartbeatMs ?? 500;
+    this.timeoutMs = opts.trainerTimeoutMs ?? 5000;
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get id(): string {
+    return this.opts.id;
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.peerBind) {
+      this.peers = new PeerLink({ bind: this.opts.peerBind, advertiseHost: this.opts.peerHost, log: this.opts.log });
+      await this.peers.start();
+      this.peerAddress = this.peers.address;
+    }
+    const dealer = new zmq.Dealer({ routingId: this.opts.id, linger: 1000, sendTimeout: 30_000 });
+    dealer.connect(this.opts.connect);
+    this.dealer = dealer;
+    this.queue = new SendQueue(dealer);
+    this.lastHeard = Date.now();
+    this.hello();
+    this.loop = this.receive(dealer);
+    this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
+    this.opts.log.info(
+      { event: 'trainer-start', trainer: this.opts.id, host: this.opts.info.host, device: this.opts.info.device, job: null, coordinator: this.opts.connect, peerAddress: this.peerAddress },
+      `trainer ${this.opts.id} on ${this.opts.info.host}/${this.opts.info.device} (backend ${this.opts.info.backend}) connecting to ${this.opts.connect}`,
+    );
+  }
+
+  /** Aborts running jobs and closes every socket; safe to call twice. */
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    for (const r of this.running.values()) r.controller.abort(new Error(`trainer ${reason}`));
+    for (const p of this.pending.values()) p.reject(new Error(`trainer ${reason}`));
+    this.pending.clear();
+    if (this.queue && this.welcomed && reason !== 'shutdown') {
+      await Promise.race([this.queue.send([encodeTrainerMessage({ kind: 'bye', reason })]).catch(() => undefined), new Promise((r) => setTimeout(r, 200))]);
+    }
+    this.queue?.close();
+    this.dealer?.close();
+    await this.loop;
+    await this.peers?.stop();
+    this.resolveDone(reason);
+    this.opts.onExit?.(reason);
+  }
+
+  private fields(job: string | null = null): Record<string, unknown> {
+    return { trainer: this.opts.id, host: this.opts.info.host, device: this.opts.info.device, job };
+  }
+
+  private send(body: Body<TrainerMessage>): void {
+    if (!this.queue || this.stopped) return;
+    this.queue.send([encodeTrainerMessage(body)]).catch((err: Error) => {
+      if (!this.stopped) this.opts.log.warn({ ...this.fields(), event: 'send-failed', kind: body.kind }, `could not send ${body.kind}: ${err.message}`);
+    });
+  }
+
+  private hello(): void {
+    this.lastHello = Date.now();
+    this.send({ kind: 'hello', trainer: this.opts.id, info: { ...this.opts.info, peerAddress: this.peerAddress } });
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    const silent = now - this.lastHeard;
+    if (silent > this.timeoutMs) {
+      if (this.silentSince === null) {
+        this.silentSince = this.lastHeard;
+        this.welcomed = false;
+        const jobs = [...this.running.keys()];
+        this.opts.log.warn(
+          { ...this.fields(), event: 'coordinator-silent', silentMs: silent, jobs },
+          `coordinator silent for ${(silent / 1000).toFixed(1)} s` + (jobs.length ? `; abandoning ${jobs.join(', ')} (the coordinator requeues them)` : '') + '; saying hello until it answers',
+        );
+        for (const r of this.running.values()) r.controller.abort(new Error('coordinator lost'));
+      }
+      if (this.opts.giveUpAfterMs != null && now - this.silentSince > this.opts.giveUpAfterMs) {
+        this.opts.log.warn({ ...this.fields(), event: 'trainer-give-up' }, `no coordinator for ${((now - this.silentSince) / 1000).toFixed(0)} s; exiting`);
+        void this.stop('gave up: no coordinator');
+        return;
+      }
+      if (now - this.lastHello >= this.timeoutMs) this.hello();
+      return;
+    }
+    this.send({ kind: 'heartbeat', running: [...this.running.values()].map((r) => `${r.job}#${r.attempt}`) });
+  }
+
+  private async receive(dealer: zmq.Dealer): Promise<void> {
+    try {
+      for await (const frames of dealer) {
+        const decoded = decodeCoordinatorMessage(frames);
+        if (!decoded.ok) {
+          this.opts.log.warn({ ...this.fields(), event: 'rejected', kind: decoded.kind, reason: decoded.reason }, `rejected message from the coordinator: ${decoded.reason}; dropped`);
+          continue;
+        }
+        this.lastHeard = Date.now();
+        this.handle(decoded.msg);
+      }
+    } catch (err) {
+      if (!this.stopped) this.opts.log.warn({ ...this.fields(), event: 'socket-error' }, `trainer socket failed: ${(err as Error).message}`);
+    }
+  }
+
+  private handle(m: CoordinatorMessage): void {
+    switch (m.kind) {
+      case 'welcome':
+        this.heartbeatMs = m.heartbeatMs;
+        this.timeoutMs = m.trainerTimeoutMs;
+        if (this.ticker) clearInterval(this.ticker);
+        this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
+        this.welcomed = true;
+        this.silentSince = null;
+        this.opts.log.info({ ...this.fields(), event: 'welcomed', run: m.run }, `trainer ${this.opts.id} joined run ${m.run} (heartbeat ${m.heartbeatMs} ms, timeout ${m.trainerTimeoutMs} ms)`);
+        return;
+      case 'heartbeat':
+        if (!this.welcomed) this.hello(); // a coordinator that does not know us (restarted)
+        return;
+      case 'assign':
+        return this.onAssign(m);
+      case 'cancel': {
+        const r = this.running.get(`${m.job}#${m.attempt}`);
+        if (r) {
+          this.opts.log.info({ ...this.fields(m.job), event: 'job-cancel', reason: m.reason }, `job ${m.job} cancelled: ${m.reason}`);
+          r.controller.abort(new Error(`cancelled by the coordinator: ${m.reason}`));
+        }
+        return;
+      }
+      case 'reply': {
+        const p = this.pending.get(m.req);
+        if (!p) return;
+        this.pending.delete(m.req);
+        if (m.ok) p.resolve(m.data);
+        else p.reject(new Error(m.error ?? 'request refused'));
+        return;
+      }
+      case 'reduced':
+        this.reduced.put(`${m.job}#${m.attempt}:${m.seq}`, bytesToF32(m.data));
+        return;
+      case 'ack':
+        return;
+      case 'shutdown':
+        this.opts.log.info({ ...this.fields(), event: 'shutdown', reason: m.reason }, `coordinator says shut down: ${m.reason}`);
+        void this.stop('shutdown');
+        return;
+    }
+  }
+
+  /** Sends a request and waits for its reply (rejects on refusal, timeout or abort). */
+  private request(body: Body<TrainerMessage> & { req: number }, signal: AbortSignal): Promise<Uint8Array | null> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`no reply to ${body.kind} within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+      const onAbort = (): void => fail(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.pending.delete(body.req);
+      };
+      const fail = (e: Error): void => {
+        cleanup();
+        reject(e);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(body.req, {
+        resolve: (d) => {
+          cleanup();
+          resolve(d);
+        },
+        reject: fail,
+      });
+      this.send(body);
+    });
+  }
+
+  private onAssign(m: Extract<CoordinatorMessage, { kind: 'assign' }>): void {
+    const key = `${m.job}#${m.attempt}`;
+    if (this.running.has(key)) return;
+    const shape = specShape.safeParse(m.spec);
+    if (!shape.success || shape.data.id !== m.job) {
+      const why = shape.success ? `spec id ${shape.data.id} is not job ${m.job}` : `bad job spec: ${shape.error.issues[0].path.join('.')}: ${shape.error.issues[0].message}`;
+      this.opts.log.warn({ ...this.fields(m.job), event: 'rejected', kind: 'assign', reason: why }, `rejected assignment of ${m.job}: ${why}`);
+      this.send({ kind: 'job-failed', job: m.job, attempt: m.attempt, rank: m.rank, error: why, permanent: true });
+      return;
+    }
+    const spec = m.spec as unknown as JobSpec; // structurally checked above; the runner checks the rest
+    const run: Running = { job: m.job, attempt: m.attempt, rank: m.rank, controller: new AbortController(), reduceSeq: 0 };
+    this.running.set(key, run);
+    this.opts.log.info(
+      { ...this.fields(m.job), event: 'job-start', attempt: m.attempt, rank: m.rank, worldSize: m.worldSize, resumeStep: m.resumeStep },
+      `job ${m.job} attempt ${m.attempt}` + (m.worldSize > 1 ? ` rank ${m.rank}/${m.worldSize} (${m.allReduce} all-reduce)` : '') + (m.resumeStep !== null ? ` resuming from step ${m.resumeStep}` : ''),
+    );
+    const ctx = this.context(spec, m, run);
+    const started = Date.now();
+    this.opts
+      .runner(ctx)
+      .then((result) => {
+        if (run.controller.signal.aborted) throw run.controller.signal.reason instanceof Error ? run.controller.signal.reason : new Error('aborted');
+        this.send({ kind: 'job-done', job: m.job, attempt: m.attempt, rank: m.rank, result });
+        this.opts.log.info({ ...this.fields(m.job), event: 'job-done', durationMs: Date.now() - started }, `job ${m.job} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      })
+      .catch((err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        const permanent = e instanceof PermanentJobError || e instanceof UserInputError || e.name === 'PermanentJobError' || e.name === 'UserInputError';
+        const aborted = run.controller.signal.aborted;
+        this.send({ kind: 'job-failed', job: m.job, attempt: m.attempt, rank: m.rank, error: aborted ? `aborted: ${e.message}` : e.message, permanent: permanent && !aborted });
+        this.opts.log.warn(
+          { ...this.fields(m.job), event: aborted ? 'job-aborted' : 'job-failed', error: e.message, permanent, stack: aborted ? undefined : e.stack },
+          aborted ? `job ${m.job} aborted: ${e.message}` : `job ${m.job} failed${permanent ? ' (permanent)' : ''}: ${e.message}`,
+        );
+      })
+      .finally(() => {
+        this.running.delete(key);
+        this.peers?.endAttempt(m.job, m.attempt);
+        this.reduced.drop(`${key}:`, 'attempt ended');
+      });
+  }
+
+  private context(spec: JobSpec, m: Extract<CoordinatorMessage, { kind: 'assign' }>, run: Running): JobContext {
+    const signal = run.controller.signal;
+    const ref = { job: m.job, attempt: m.attempt };
+    const rank0 = m.rank === 0;
+    let lastProgress = 0;
+    return {
+      spec,
+      rank: m.rank,
+      worldSize: m.worldSize,
+      resumeFrom: m.resumeFrom,
+      signal,
+      backend: this.opts.info.backend,
+      dataset: (size: number): Promise<Dataset> => {
+        let d = this.datasets.get(size);
+        if (!d) {
+          d = this.opts.localDataset
+            ? this.opts.localDataset(size)
+            : this.request({ kind: 'get-dataset', ...ref, req: this.nextReq++, size }, signal).then((bytes) => {
+                if (!bytes) throw new Error('the coordinator sent no dataset bytes');
+                return decodeDataset(bytes, `dataset at ${size}px from the coordinator`);
+              });
+          this.datasets.set(size, d);
+          d.catch(() => this.datasets.delete(size));
+        }
+        return d;
+      },
+      artifact: async (source: string, name: string): Promise<Uint8Array> => {
+        const bytes = await this.request({ kind: 'get-artifact', ...ref, req: this.nextReq++, source, name }, signal);
+        if (!bytes) throw new Error(`the coordinator sent no bytes for artifact ${source}/${name}`);
+        return bytes;
+      },
+      putArtifact: async (name: string, bytes: Uint8Array): Promise<void> => {
+        if (!rank0) return;
+        await this.request({ kind: 'put-artifact', ...ref, req: this.nextReq++, name, data: bytes }, signal);
+      },
+      checkpoint: async (step: number, bytes: Uint8Array): Promise<void> => {
+        if (!rank0) return;
+        await this.request({ kind: 'checkpoint', ...ref, req: this.nextReq++, step, data: bytes }, signal);
+      },
+      progress: (p: JobProgress): void => {
+        if (!rank0) return;
+        const now = Date.now();
+        if (now - lastProgress < PROGRESS_EVERY_MS && p.step !== p.total) return;
+        lastProgress = now;
+        const losses: Record<string, number> = {};
+        for (const [k, v] of Object.entries(p.losses)) losses[k] = Number.isFinite(v) ? v : NaN;
+        this.send({ kind: 'progress', ...ref, rank: m.rank, step: p.step, total: p.total, losses, imagesPerSec: Number.isFinite(p.imagesPerSec) && p.imagesPerSec >= 0 ? p.imagesPerSec : 0 });
+      },
+      log: (level: 'info' | 'warn', msg: string, fields: Record<string, unknown> = {}): void => {
+        this.opts.log[level]({ ...this.fields(m.job), event: 'job-log', ...fields }, `job ${m.job}: ${msg}`);
+        if (rank0 || level === 'warn') this.send({ kind: 'log', ...ref, level, msg, fields });
+      },
+      allReduce: async (flat: Float32Array): Promise<Float32Array> => {
+        if (m.worldSize <= 1) return Float32Array.from(flat);
+        const seq = run.reduceSeq++;
+        if (m.allReduce === 'ring' && this.peers) {
+          return this.peers.allReduce(flat, { ...ref, seq, rank: m.rank, peers: m.peers, timeoutMs: REQUEST_TIMEOUT_MS, signal });
+        }
+        const waiting = this.reduced.take(`${m.job}#${m.attempt}:${seq}`, REQUEST_TIMEOUT_MS, signal);
+        this.send({ kind: 'reduce', ...ref, seq, rank: m.rank, data: f32ToBytes(flat) });
+        return waiting;
+      },
+    };
+  }
+}
