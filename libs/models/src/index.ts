@@ -1,3 +1,4 @@
 export * from './common';
 export * from './gan';
 export * from './classifier';
+export * from './gans';
