@@ -6,6 +6,9 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { UserInputError, writeFileAtomic } from '@gan-study/core';
 
+/** Math through a module binding: under Jest's vm context every global lookup (`Math`) is slow in hot loops. */
+const M = Math;
+
 function countImages(images: Float32Array, size: number, what: string): number {
   if (!Number.isInteger(size) || size < 1) throw new UserInputError(`${what}: size must be a positive integer, got ${size}`);
   const stride = size * size * 3;
@@ -16,7 +19,7 @@ function countImages(images: Float32Array, size: number, what: string): number {
 /** [-1, 1] floats to 8-bit values (clamped; NaN becomes 0). */
 export function toUint8(src: Float32Array, out = new Uint8Array(src.length)): Uint8Array {
   for (let i = 0; i < src.length; i++) {
-    const v = Math.round((src[i] + 1) * 127.5);
+    const v = M.round((src[i] + 1) * 127.5);
     out[i] = v > 255 ? 255 : v >= 0 ? v : 0;
   }
   return out;
@@ -31,7 +34,7 @@ export async function encodePng(pixels: Float32Array, width: number, height: num
 export async function writePngs(dir: string, images: Float32Array, size: number, prefix: string): Promise<string[]> {
   const n = countImages(images, size, 'writePngs');
   const stride = size * size * 3;
-  const digits = Math.max(4, String(n - 1).length);
+  const digits = M.max(4, String(n - 1).length);
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const file = path.join(dir, `${prefix}${String(i).padStart(digits, '0')}.png`);
@@ -54,17 +57,17 @@ export interface GridOptions {
 export async function writeGrid(file: string, images: Float32Array, size: number, opts: GridOptions = {}): Promise<void> {
   const n = countImages(images, size, 'writeGrid');
   if (n === 0) throw new UserInputError('writeGrid: no images');
-  const cols = opts.cols ?? Math.ceil(Math.sqrt(n));
+  const cols = opts.cols ?? M.ceil(M.sqrt(n));
   const pad = opts.pad ?? 2;
   if (!Number.isInteger(cols) || cols < 1) throw new UserInputError(`writeGrid: cols must be a positive integer, got ${cols}`);
   if (!Number.isInteger(pad) || pad < 0) throw new UserInputError(`writeGrid: pad must be a non-negative integer, got ${pad}`);
-  const rows = Math.ceil(n / cols);
+  const rows = M.ceil(n / cols);
   const width = cols * size + (cols + 1) * pad;
   const height = rows * size + (rows + 1) * pad;
   const grid = new Float32Array(width * height * 3).fill(opts.background ?? 1);
   for (let i = 0; i < n; i++) {
     const x0 = pad + (i % cols) * (size + pad);
-    const y0 = pad + Math.floor(i / cols) * (size + pad);
+    const y0 = pad + M.floor(i / cols) * (size + pad);
     for (let y = 0; y < size; y++) {
       const src = (i * size * size + y * size) * 3;
       grid.set(images.subarray(src, src + size * 3), ((y0 + y) * width + x0) * 3);

@@ -1,0 +1,145 @@
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+import { UserInputError } from '@gan-study/core';
+import { countImageFolder, loadImageFolder } from '../folder';
+import { subsetImageSet } from '../budget';
+import { synthesize, synthImageSet, SYNTH_MANIFEST } from './index';
+import { proxyAccuracy } from './proxy';
+
+let tmp: string;
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'gan-data-synth-'));
+});
+afterEach(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+async function listFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(path.join(dir, e.name));
+      else out.push(path.relative(root, path.join(dir, e.name)).split(path.sep).join('/'));
+    }
+  };
+  await walk(root);
+  return out.sort();
+}
+
+const small = { size: 16, counts: { train: [3, 2], test: [2, 1] } };
+
+describe('synthesize', () => {
+  it('writes the image-folder layout with the asked counts and a manifest, and the loader reads it', async () => {
+    const out = path.join(tmp, 'set');
+    const progress: number[] = [];
+    const res = await synthesize({ ...small, out, seed: 3, onProgress: (d) => progress.push(d) });
+    expect(res).toMatchObject({ out, classes: ['benign', 'malignant'], seed: 3, size: 16, format: 'jpg', reused: false });
+    expect(res.counts).toEqual({ train: { benign: 3, malignant: 2 }, test: { benign: 2, malignant: 1 } });
+    expect(await countImageFolder(out)).toEqual({ classes: ['benign', 'malignant'], counts: res.counts });
+    expect(await listFiles(out)).toEqual([
+      SYNTH_MANIFEST,
+      'test/benign/0000.jpg',
+      'test/benign/0001.jpg',
+      'test/malignant/0000.jpg',
+      'train/benign/0000.jpg',
+      'train/benign/0001.jpg',
+      'train/benign/0002.jpg',
+      'train/malignant/0000.jpg',
+      'train/malignant/0001.jpg',
+    ]);
+    expect(progress[progress.length - 1]).toBe(8);
+    const meta = await sharp(path.join(out, 'train/benign/0000.jpg')).metadata();
+    expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['jpeg', 16, 16, 3]);
+    const manifest = JSON.parse(await fs.readFile(path.join(out, SYNTH_MANIFEST), 'utf8'));
+    expect(manifest.notice).toMatch(/not medical/i);
+    const ds = await loadImageFolder(out, { size: 16 });
+    expect(ds.warnings).toEqual([]);
+    expect(ds.train.labels.length).toBe(5);
+    expect(await fs.stat(`${out}.partial`).catch(() => null)).toBeNull();
+  });
+
+  it('gives the same bytes for the same seed and different images for another seed', async () => {
+    const a = await synthesize({ ...small, out: path.join(tmp, 'a'), seed: 11 });
+    const b = await synthesize({ ...small, out: path.join(tmp, 'b'), seed: 11, concurrency: 1 });
+    const c = await synthesize({ ...small, out: path.join(tmp, 'c'), seed: 12 });
+    const files = (await listFiles(a.out)).filter((f) => f !== SYNTH_MANIFEST);
+    let differ = 0;
+    for (const f of files) {
+      const fa = await fs.readFile(path.join(a.out, f));
+      expect(fa.equals(await fs.readFile(path.join(b.out, f)))).toBe(true);
+      if (!fa.equals(await fs.readFile(path.join(c.out, f)))) differ++;
+    }
+    expect(differ).toBe(files.length);
+  });
+
+  it('writes PNG when asked', async () => {
+    const out = path.join(tmp, 'png');
+    await synthesize({ ...small, out, format: 'png' });
+    expect((await listFiles(out)).filter((f) => f.endsWith('.png'))).toHaveLength(8);
+  });
+
+  it('reuses an identical existing set, and refuses to overwrite anything else', async () => {
+    const out = path.join(tmp, 'set');
+    await synthesize({ ...small, out });
+    expect((await synthesize({ ...small, out })).reused).toBe(true);
+    await expect(synthesize({ ...small, out, seed: 5 })).rejects.toThrow(/already holds a synthetic set with other settings/);
+    const other = path.join(tmp, 'mine');
+    await fs.mkdir(other);
+    await expect(synthesize({ ...small, out: other })).rejects.toThrow(UserInputError);
+    await expect(synthesize({ ...small, out: other })).rejects.toThrow(/already exists and is not a synthetic set/);
+  });
+
+  it('rejects bad options, naming the value', async () => {
+    const out = path.join(tmp, 'x');
+    await expect(synthesize({ out, size: 4 })).rejects.toThrow(/size must be an integer in \[8, 1024\], got 4/);
+    await expect(synthesize({ out, classes: ['benign', 'wart'] })).rejects.toThrow(/synthetic class "wart" has no lesion profile; known classes: benign/);
+    await expect(synthesize({ out, counts: { train: [1], test: [1, 1] } })).rejects.toThrow(/counts.train must have one count per class \(2: benign, malignant\), got \[1\]/);
+    await expect(synthesize({ out, classes: ['benign'] })).rejects.toThrow(/need at least two classes/);
+  });
+
+  it('builds a multi-class set with classes sorted and counts following their classes', async () => {
+    const out = path.join(tmp, 'multi');
+    const res = await synthesize({ out, size: 16, classes: ['nevus', 'melanoma', 'bcc', 'keratosis'], counts: { train: [1, 2, 3, 4], test: [1, 1, 1, 2] } });
+    expect(res.classes).toEqual(['bcc', 'keratosis', 'melanoma', 'nevus']);
+    expect(res.counts.train).toEqual({ bcc: 3, keratosis: 4, melanoma: 2, nevus: 1 });
+    expect((await countImageFolder(out)).counts.test).toEqual({ bcc: 1, keratosis: 2, melanoma: 1, nevus: 1 });
+  });
+});
+
+describe('synthImageSet', () => {
+  it('renders each image from its own stream: image i does not depend on how many are made', () => {
+    const few = synthImageSet({ size: 16, counts: [2, 1], seed: 4 });
+    const more = synthImageSet({ size: 16, counts: [5, 3], seed: 4 });
+    const stride = 16 * 16 * 3;
+    const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(bytes(few.images.subarray(0, 2 * stride)).equals(bytes(more.images.subarray(0, 2 * stride)))).toBe(true);
+    expect(bytes(few.images.subarray(2 * stride)).equals(bytes(more.images.subarray(5 * stride, 6 * stride)))).toBe(true);
+    expect(bytes(few.images.subarray(0, stride)).equals(bytes(few.images.subarray(stride, 2 * stride)))).toBe(false);
+    expect(few.files).toEqual(['train/benign/0000.png', 'train/benign/0001.png', 'train/malignant/0000.png']);
+    expect(more.images.every((v) => v >= -1 && v <= 1)).toBe(true);
+  });
+
+  it('matches what synthesize writes, up to JPEG loss', async () => {
+    const out = path.join(tmp, 'png');
+    await synthesize({ ...small, out, format: 'png', seed: 9 });
+    const ds = await loadImageFolder(out, { size: 16 });
+    const mem = synthImageSet({ size: 16, counts: [2, 1], seed: 9, split: 'test' });
+    expect(ds.test.images).toEqual(mem.images);
+  });
+
+  it('separates the classes above chance but far from perfectly (logistic regression on ABCD-style features), and imbalance hurts', () => {
+    const train = synthImageSet({ size: 32, counts: [110, 110], seed: 1, split: 'train' });
+    const test = synthImageSet({ size: 32, counts: [90, 90], seed: 1, split: 'test' });
+    const balanced = proxyAccuracy(train, test);
+    expect(balanced).toBeGreaterThan(0.6);
+    expect(balanced).toBeLessThan(0.9);
+    // 110 benign + 6 malignant: the rare class is barely learnt.
+    const imbalanced = proxyAccuracy(subsetImageSet(train, Array.from({ length: 116 }, (_, i) => i)), test);
+    expect(imbalanced).toBeLessThan(balanced - 0.05);
+    // Without class overlap the same features do better: the overlap is what caps accuracy.
+    const clean = proxyAccuracy(synthImageSet({ size: 32, counts: [110, 110], seed: 1, overlap: 0 }), synthImageSet({ size: 32, counts: [90, 90], seed: 1, overlap: 0, split: 'test' }));
+    expect(clean).toBeGreaterThan(balanced + 0.05);
+  });
+});
