@@ -179,6 +179,22 @@ describe('classifier on wasm', () => {
     await initBackend('wasm');
   });
 
+  it('is deterministic on wasm: same seed, same weights after N steps', () => {
+    const run = (seed: number) => {
+      const m = createClassifier(TINY, seed);
+      const rng = new Rng(4);
+      for (let s = 0; s < 3; s++) {
+        const { x, labels } = toyBatch(rng, 8);
+        m.trainStep(x, labels, 8);
+      }
+      const w = m.weightsFlat();
+      m.dispose();
+      return w;
+    };
+    expect(Array.from(run(21))).toEqual(Array.from(run(21)));
+    expect(maxAbsDiff(run(21), run(22))).toBeGreaterThan(1e-3);
+  });
+
   it('learns a toy problem, without leaking tensors per step', async () => {
     const model = createClassifier(TINY, 11);
     const rng = new Rng(12);
