@@ -68,9 +68,10 @@ export function silentCoordinatorLog(): CoordinatorLogger {
   return pino({ level: 'silent' });
 }
 
-/** `1m12s`, `4h03m`, `9s`. */
+/** `1m12s`, `4h03m`, `42s`, `3.4s`. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '?';
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

@@ -39,11 +39,12 @@ class ScriptedTrainer {
     readonly id: string,
     endpoint: string,
   ) {
-    this.socket = new zmq.Dealer({ routingId: id, linger: 0 });
-    this.socket.connect(endpoint);
+    const socket = new zmq.Dealer({ routingId: id, linger: 0 });
+    socket.connect(endpoint);
+    this.socket = socket;
     this.loop = (async () => {
       try {
-        for await (const frames of this.socket) {
+        for await (const frames of socket) {
           const d = decodeCoordinatorMessage(frames);
           if (!d.ok) throw new Error(`coordinator sent a bad message: ${d.reason}`);
           this.inbox.push(d.msg);

@@ -1,0 +1,157 @@
+/**
+ * One study from the command line: the resolved config (or a run directory to resume), the dataset,
+ * the plan, the coordinator, and (for `study run`) the local trainer processes.
+ */
+import type { ChildProcess } from 'child_process';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { UserInputError, readJson, writeJsonAtomic } from '@gan-study/core';
+import { buildPlan, parseConfigRecord, type Plan, type StudyConfig } from '@gan-study/protocol';
+import { createCoordinatorLog, type CoordinatorLogger } from './log';
+import { prepareDataset } from './dataset';
+import { RunDir } from './rundir';
+import { Coordinator, type StudyOutcome } from './service';
+import { spawnTrainer } from './trainer-process';
+
+export interface LocalTrainers {
+  count: number;
+  /** GPU per trainer (CUDA_VISIBLE_DEVICES), or null. */
+  gpus: number[] | null;
+  backend: string;
+  dryRun: { steps: number; stepMs: number } | null;
+}
+
+export interface StudyRunOptions {
+  config: StudyConfig;
+  resume: boolean;
+  bind: string;
+  /** Local trainer processes to start (study run), or null (study coordinator: trainers connect on their own). */
+  local: LocalTrainers | null;
+  /** Scheduling starts when this many trainers joined. */
+  minTrainers: number;
+  shutdownTrainers: boolean;
+  console: { write(s: string): unknown } | null;
+  /** Called once the coordinator listens (tests read the endpoint from the log instead). */
+  onListening?: (address: string) => void;
+}
+
+/** Reads a run directory's saved config for --resume. */
+export async function readSavedConfig(runDir: string): Promise<StudyConfig> {
+  const file = new RunDir(runDir).config;
+  let contents: unknown;
+  try {
+    contents = await readJson(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserInputError(`--resume ${runDir}: no config.json there; is it a run directory?`);
+    throw err;
+  }
+  const config = parseConfigRecord(contents, file);
+  config.runDir = path.resolve(runDir);
+  return config;
+}
+
+async function planFor(config: StudyConfig, counts: Plan['counts'], dir: RunDir, resume: boolean): Promise<Plan> {
+  const plan = buildPlan(config, counts);
+  if (resume) {
+    let saved: unknown = null;
+    try {
+      saved = await readJson(dir.plan);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (saved !== null && JSON.stringify(saved) !== JSON.stringify(plan)) {
+      throw new UserInputError(`--resume ${dir.root}: ${dir.plan} differs from the plan its config.json gives now (was the dataset or the code changed?); start a new run`);
+    }
+  }
+  await writeJsonAtomic(dir.plan, plan);
+  return plan;
+}
+
+/** Listening on 0.0.0.0 is reached locally at 127.0.0.1. */
+export function connectAddress(bound: string): string {
+  return bound.replace('://0.0.0.0:', '://127.0.0.1:').replace('://*:', '://127.0.0.1:');
+}
+
+export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
+  const config = opts.config;
+  const dir = new RunDir(config.runDir);
+  await fs.mkdir(dir.root, { recursive: true });
+  const log: CoordinatorLogger = await createCoordinatorLog({ file: dir.log, console: opts.console });
+  const note = (line: string): void => log.info({ event: 'note', job: null, trainer: null, host: null, device: null }, line);
+  const dataset = await prepareDataset(config, dir.root, note);
+  const plan = await planFor(config, dataset.counts, dir, opts.resume);
+  note(
+    `plan: ${plan.jobs.length} jobs (${plan.jobs.filter((j) => j.kind === 'gan').length} GAN, ${plan.jobs.filter((j) => j.kind === 'classifier').length} classifier) ` +
+      `on ${dataset.synthetic ? 'the synthetic set' : dataset.root}; classes ${plan.classes.join(', ')}, minority ${plan.minorityClasses.join(', ')}`,
+  );
+
+  const coordinator = new Coordinator({
+    bind: opts.bind,
+    runDir: dir.root,
+    plan,
+    settings: config,
+    dataset: dataset.load,
+    log,
+    resume: opts.resume,
+    minTrainers: opts.minTrainers,
+    shutdownTrainers: opts.shutdownTrainers,
+  });
+  await coordinator.start();
+  opts.onListening?.(coordinator.address);
+
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const exited: Promise<void>[] = [];
+  let allGone: () => void = () => undefined;
+  const allGonePromise = new Promise<void>((resolve) => (allGone = resolve));
+  if (opts.local) {
+    const l = opts.local;
+    for (let i = 0; i < l.count; i++) {
+      const id = `t${i + 1}`;
+      const args = ['--connect', connectAddress(coordinator.address), '--id', id, '--backend', l.backend, '--peer-bind', 'tcp://127.0.0.1:*', '--exit-with-parent', '--quiet', '--give-up-after', String(Math.ceil((config.trainerTimeoutMs * 6) / 1000))];
+      if (l.dryRun) args.push('--dry-run', '--dry-run-steps', String(l.dryRun.steps), '--dry-run-step-ms', String(l.dryRun.stepMs));
+      const env: Record<string, string> = {};
+      if (l.gpus) env.CUDA_VISIBLE_DEVICES = String(l.gpus[i]);
+      const child = spawnTrainer({ args, env });
+      children.push(child);
+      log.info({ event: 'trainer-spawned', job: null, trainer: id, host: null, device: l.gpus ? `GPU ${l.gpus[i]}` : null, pid: child.pid }, `started local trainer ${id} (pid ${child.pid}${l.gpus ? `, CUDA_VISIBLE_DEVICES=${l.gpus[i]}` : ''})`);
+      exited.push(
+        new Promise<void>((resolve) =>
+          child.once('exit', (code, signal) => {
+            if (!stopping) {
+              log.warn({ event: 'trainer-exited', job: null, trainer: id, host: null, device: null, code, signal }, `local trainer ${id} (pid ${child.pid}) exited (${signal ?? `code ${code}`}) while the study runs; the coordinator requeues its job`);
+            }
+            resolve();
+          }),
+        ),
+      );
+    }
+    void Promise.all(exited).then(() => allGone());
+  }
+
+  const stopOnSignal = (signal: NodeJS.Signals): void => {
+    process.once(signal, () => {
+      log.warn({ event: 'interrupted', job: null, trainer: null, host: null, device: null, signal }, `got ${signal}: stopping; resume with: study run --resume ${dir.root}`);
+      stopping = true;
+      for (const c of children) c.kill('SIGTERM');
+      void coordinator.stop().then(() => process.exit(130));
+    });
+  };
+  stopOnSignal('SIGINT');
+  stopOnSignal('SIGTERM');
+
+  try {
+    const outcome = await Promise.race([
+      coordinator.finished,
+      opts.local ? allGonePromise.then(() => Promise.race([coordinator.finished, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('every local trainer exited before the study finished; see the log above')), 2000))])) : new Promise<never>(() => undefined),
+    ]);
+    return outcome;
+  } finally {
+    stopping = true;
+    // Trainers were told to shut down; give them a moment, then make sure.
+    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 3000))]);
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await coordinator.stop();
+    log.flush?.();
+  }
+}
