@@ -11,6 +11,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from '../common';
 
+/** Where a builder creates its parameters: a ParamStore, or anything that takes `add` calls. */
+export type ParamSink = Pick<ParamStore, 'add'>;
+
 export interface EqualizedLayer {
   /** Parameter-name stem in the store, e.g. 'G.8x8.conv0' (weights '<name>.w', bias '<name>.b'). */
   name: string;
@@ -36,13 +39,13 @@ export function heScale(fanIn: number, gain = Math.SQRT2): number {
   return gain / Math.sqrt(fanIn);
 }
 
-export function createEqualizedDense(store: ParamStore, name: string, inUnits: number, units: number, opts: EqualizedOptions = {}): EqualizedLayer {
+export function createEqualizedDense(store: ParamSink, name: string, inUnits: number, units: number, opts: EqualizedOptions = {}): EqualizedLayer {
   const w = store.add(`${name}.w`, [inUnits, units], { kind: 'normal', mean: 0, std: 1 });
   const b = opts.bias === false ? null : store.add(`${name}.b`, [units], { kind: 'zeros' });
   return { name, w, b, scale: heScale(inUnits, opts.gain), fanIn: inUnits };
 }
 
-export function createEqualizedConv2d(store: ParamStore, name: string, kernel: number, inChannels: number, filters: number, opts: EqualizedOptions = {}): EqualizedLayer {
+export function createEqualizedConv2d(store: ParamSink, name: string, kernel: number, inChannels: number, filters: number, opts: EqualizedOptions = {}): EqualizedLayer {
   if (!Number.isInteger(kernel) || kernel < 1 || kernel % 2 !== 1) throw new Error(`${name}: kernel must be an odd positive integer, got ${kernel}`);
   const w = store.add(`${name}.w`, [kernel, kernel, inChannels, filters], { kind: 'normal', mean: 0, std: 1 });
   const b = opts.bias === false ? null : store.add(`${name}.b`, [filters], { kind: 'zeros' });

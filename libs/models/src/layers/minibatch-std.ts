@@ -22,8 +22,10 @@ export function minibatchStddev(x: tf.Tensor4D, groupSize = 4): tf.Tensor4D {
     const centred = tf.sub(y, tf.mean(y, 0, true)); // [G, M, H, W, C]
     const variance = tf.mean(tf.square(centred), 0); // [M, H, W, C]
     const std = tf.sqrt(tf.add(variance, MINIBATCH_STD_EPSILON)); // [M, H, W, C]
-    const s = tf.mean(std, [1, 2, 3], true) as tf.Tensor4D; // [M, 1, 1, 1]
-    const tiled = tf.tile(s, [g, h, w, 1]); // [N, H, W, 1]
-    return tf.concat([x, tiled], 3); // [N, H, W, C + 1]
+    const s = tf.reshape(tf.mean(std, [1, 2, 3]), [1, m, 1, 1, 1]); // [1, M, 1, 1, 1]
+    // Replicated over the group and the pixels by a broadcasting multiply (tf.tile's gradient is a
+    // slice and an add per repetition, and it is differentiated again by the gradient penalty).
+    const tiled = tf.reshape(tf.mul(s, tf.ones([g, m, h, w, 1])), [n, h, w, 1]); // [N, H, W, 1]
+    return tf.concat([x, tiled as tf.Tensor4D], 3); // [N, H, W, C + 1]
   });
 }
