@@ -54,9 +54,9 @@ function maxRelErr(actual: ArrayLike<number>, expected: ArrayLike<number>): numb
 }
 
 /** Runs op's forward and backward on wasm and cpu with the same seeded inputs and compares. */
-function expectWasmMatchesCpu(op: Op, shapes: number[][], seed: number): void {
+function expectWasmMatchesCpu(op: Op, shapes: number[][], seed: number, shape = (v: number) => v): void {
   const rng = new Rng(seed);
-  const data = randomArrays(rng, shapes);
+  const data = randomArrays(rng, shapes).map((d) => d.map(shape));
   const [weights] = randomArrays(rng, [[outputSize(op, shapes)]]);
   const cpu = gradsOn('cpu', op, shapes, data, weights);
   const wasm = gradsOn('wasm', op, shapes, data, weights);
@@ -134,6 +134,8 @@ describe('pooling and resizing gradients on wasm', () => {
     ['maxPool 3x3/2 same, odd', [2, 7, 9, 2], 3, 2, 'same'],
     ['maxPool 3x3/1 same', [1, 5, 6, 3], 3, 1, 'same'],
     ['maxPool 2x2/2 valid, odd (drops last row)', [3, 7, 5, 2], 2, 2, 'valid'],
+    ['maxPool 2x2/2 same, odd (padded)', [2, 5, 7, 3], 2, 2, 'same'],
+    ['maxPool 3x3/3 same', [2, 7, 8, 2], 3, 3, 'same'],
   ] as const)('%s equals cpu', (_n, shape, k, s, pad) => {
     expectWasmMatchesCpu((x) => tf.maxPool(x as tf.Tensor4D, k, s, pad), [shape.slice()], 11);
   });
@@ -143,6 +145,19 @@ describe('pooling and resizing gradients on wasm', () => {
       const x = tf.tensor4d([-3, -1, -4, -2], [1, 2, 2, 1]);
       const g = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x);
       expect(Array.from(g.dataSync())).toEqual([0, 1, 0, 0]);
+    });
+  });
+
+  it.each([
+    ['2x2/2 (disjoint windows)', 2, 2],
+    ['3x3/1 (overlapping windows)', 3, 1],
+  ] as const)('maxPool %s: ties send the gradient to the first maximum, as on cpu', (_n, k, s) => {
+    // inputs rounded to {-1, 0, 1}: most windows hold tied maxima
+    const op: Op = (x) => tf.maxPool(x as tf.Tensor4D, k, s, 'valid');
+    expectWasmMatchesCpu(op, [[2, 6, 6, 3]], 13, (v) => Math.max(-1, Math.min(1, Math.round(v))));
+    tf.tidy(() => {
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(tf.zeros([1, 2, 2, 1]));
+      expect(Array.from(g.dataSync())).toEqual([1, 0, 0, 0]);
     });
   });
 

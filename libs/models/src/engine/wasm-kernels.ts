@@ -137,6 +137,7 @@ export function maxPoolGradComposed(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tenso
     const info = tf.backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, pad, dimRoundingMode);
     const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight, outWidth } = info;
     const { top, left } = info.padInfo;
+    if (fh === sh && fw === sw) return maxPoolGradDisjoint(dy, x, y, fh, fw, top, left);
     const [n, , , c] = x.shape;
     const spanH = (outHeight - 1) * sh + 1;
     const spanW = (outWidth - 1) * sw + 1;
@@ -158,6 +159,26 @@ export function maxPoolGradComposed(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tenso
     }
     return dx as tf.Tensor4D;
   });
+}
+
+/**
+ * maxPool gradient when windows tile the input (stride = window, the models' 2x2/2 case): view
+ * x as [n, oh, fh, ow, fw, c] blocks, and route dy to the first (row-major) element of each block
+ * equal to its max, all in a handful of whole-tensor ops.
+ */
+function maxPoolGradDisjoint(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, fh: number, fw: number, top: number, left: number): tf.Tensor4D {
+  const [n, inHeight, inWidth, c] = x.shape;
+  const [, oh, ow] = y.shape;
+  const xp = padOrCrop(x, top, oh * fh - inHeight - top, left, ow * fw - inWidth - left, -Infinity);
+  const blocks = tf.reshape(xp, [n, oh, fh, ow, fw, c]);
+  const isMax = tf.cast(tf.equal(blocks, tf.reshape(y, [n, oh, 1, ow, 1, c])), 'float32');
+  // rank[i, j] = fh*fw - (i*fw + j): the largest rank among the maxima marks the first one.
+  const rank = tf.reshape(tf.range(fh * fw, 0, -1, 'float32'), [1, 1, fh, 1, fw, 1]);
+  const ranked = tf.mul(isMax, rank);
+  const first = tf.mul(tf.cast(tf.equal(ranked, tf.max(ranked, [2, 4], true)), 'float32'), isMax);
+  const routed = tf.mul(first, tf.reshape(dy, [n, oh, 1, ow, 1, c]));
+  const dxp = tf.reshape(routed, [n, oh * fh, ow * fw, c]) as tf.Tensor4D;
+  return padOrCrop(dxp, -top, inHeight + top - oh * fh, -left, inWidth + left - ow * fw);
 }
 
 const maxPoolGradKernel: KernelFunc = ({ inputs, attrs }) => {
@@ -190,18 +211,30 @@ const unsortedSegmentSumKernel: KernelFunc = ({ inputs, attrs }) => {
 };
 
 /**
- * ResizeNearestNeighborGrad: wasm's own kernel is right for plain integer upsampling (checked by
- * the tests) but wrong with half-pixel centres (it misplaces gradients for 3x3 -> 7x5), so every
- * other case goes through the scatter implementation (the transpose of the forward map).
+ * Gradient of nearest-neighbour upsampling by integer factors (fh, fw) without align-corners:
+ * every input pixel was copied into one fh x fw block (with or without half-pixel centres, since
+ * floor((r + 0.5) / f) = floor(r / f) for integer f), so its gradient is the block's sum.
  */
-const resizeNearestNeighborGradKernel: KernelFunc = (args) => {
-  const { images, dy } = args.inputs;
-  const { alignCorners, halfPixelCenters } = args.attrs as unknown as ResizeNearestNeighborGradAttrs;
-  const x = asTensor4D(images, 'ResizeNearestNeighborGrad', 'images');
-  const g = asTensor4D(dy, 'ResizeNearestNeighborGrad', 'dy');
-  const plainUpsampling = !alignCorners && !halfPixelCenters && g.shape[1] % x.shape[1] === 0 && g.shape[2] % x.shape[2] === 0;
-  const shipped = originals.get('ResizeNearestNeighborGrad');
-  if (plainUpsampling && shipped) return shipped.kernelFunc(args);
+export function upsampleNearestGradComposed(dy: tf.Tensor4D, fh: number, fw: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, oh, ow, c] = dy.shape;
+    const blocks = tf.reshape(dy, [n, oh / fh, fh, ow / fw, fw, c]);
+    return tf.sum(blocks, [2, 4]) as tf.Tensor4D; // [n, oh/fh, ow/fw, c]
+  });
+}
+
+/**
+ * ResizeNearestNeighborGrad. wasm's own kernel is wrong with half-pixel centres (3x3 -> 7x5
+ * misplaces gradients) and slow; integer upsampling (the models' case) is a reshape and a sum,
+ * anything else goes through the scatter (the transpose of the forward map, exact for all modes).
+ */
+const resizeNearestNeighborGradKernel: KernelFunc = ({ inputs, attrs }) => {
+  const { alignCorners, halfPixelCenters } = attrs as unknown as ResizeNearestNeighborGradAttrs;
+  const x = asTensor4D(inputs.images, 'ResizeNearestNeighborGrad', 'images');
+  const g = asTensor4D(inputs.dy, 'ResizeNearestNeighborGrad', 'dy');
+  const [, h, w] = x.shape;
+  const [, oh, ow] = g.shape;
+  if (!alignCorners && oh % h === 0 && ow % w === 0) return upsampleNearestGradComposed(g, oh / h, ow / w);
   return resizeNearestNeighborGradScatter(g, x.shape, alignCorners, halfPixelCenters);
 };
 
