@@ -27,7 +27,15 @@ export function tableHtml(t: TableSection): string {
   const body = t.rows
     .map((r, i) => {
       const cls = t.paperRows.includes(i) ? ' class="paper"' : '';
-      return `<tr${cls}>${r.map((c, j) => (j === 0 ? `<th scope="row">${escapeHtml(c)}</th>` : `<td class="num${c === 'missing' || c.startsWith('FAILED') ? ' missing' : ''}">${escapeHtml(c)}</td>`)).join('')}</tr>`;
+      // Trailing empty cells (the reference's one value) merge into the last filled one.
+      let last = r.length - 1;
+      while (last > 1 && r[last] === '') last--;
+      const cells = r.slice(0, last + 1).map((c, j) => {
+        if (j === 0) return `<th scope="row">${escapeHtml(c)}</th>`;
+        const span = j === last && last < r.length - 1 ? ` colspan="${r.length - last}"` : '';
+        return `<td class="num${c === 'missing' || c.startsWith('FAILED') ? ' missing' : ''}"${span}>${escapeHtml(c)}</td>`;
+      });
+      return `<tr${cls}>${cells.join('')}</tr>`;
     })
     .join('\n');
   return `<table id="${t.id}"><caption>${escapeHtml(t.caption)}</caption>\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody></table>${t.note ? `\n<p class="note">${escapeHtml(t.note)}</p>` : ''}`;

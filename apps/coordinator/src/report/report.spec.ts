@@ -4,6 +4,7 @@ import * as path from 'path';
 import { buildPlan, buildResults, profileDefaults, type MetricSummary } from '@gan-study/protocol';
 import { writeFixtureRun } from './fixture';
 import { buildReportModel, compareToBaseline, comparableToPaper, loadRun, renderMarkdown, summarize, trainersFromLog, writeReport, type Cell, type ReportInputs } from './index';
+import { findChromium } from './chromium';
 import { lineChart } from './svg';
 
 jest.setTimeout(30_000);
@@ -169,5 +170,17 @@ describe('loadRun errors', () => {
     const empty = path.join(tmp, 'empty');
     await fs.mkdir(empty);
     await expect(loadRun(empty)).rejects.toThrow(/neither results.json nor plan.json/);
+  });
+});
+
+describe('findChromium', () => {
+  it('fails with the install command when chromium is not on PATH (browser tests never skip)', () => {
+    const saved = process.env.PATH;
+    process.env.PATH = path.join(tmp, 'no-bin');
+    try {
+      expect(() => findChromium()).toThrow('apt-get install chromium');
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 });

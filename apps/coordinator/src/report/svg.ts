@@ -13,6 +13,7 @@ export const METHOD_COLORS: Record<string, string> = {
   cyclegan: '#2ca02c',
   reference: '#111111',
 };
+const ROC_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#17becf'];
 const LOSS_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 const EXTRA_COLORS = ['#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#ff7f0e'];
 
@@ -147,7 +148,7 @@ export interface RocChartSeries {
 
 /** ROC curves on the unit square, with the chance diagonal. */
 export function rocChart(title: string, series: RocChartSeries[], size = 380): string {
-  const W = size + 200;
+  const W = size + 270;
   const H = size;
   const m = { l: 50, r: 10, t: 30, b: 42 };
   const pw = size - m.l - m.r;
@@ -167,7 +168,8 @@ export function rocChart(title: string, series: RocChartSeries[], size = 380): s
   parts.push(`<text x="${m.l + pw / 2}" y="${H - 6}" text-anchor="middle">false positive rate</text>`);
   parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">true positive rate</text>`);
   series.forEach((s, i) => {
-    const color = colorFor(s.key, i);
+    // One colour per curve (several may be the same method at different budgets).
+    const color = s.key === 'reference' ? METHOD_COLORS.reference : ROC_COLORS[i % ROC_COLORS.length];
     const pts = s.fpr.map((x, k) => `${f(xAt(x))},${f(yAt(s.tpr[k]))}`).join(' ');
     parts.push(`<polyline class="series" data-series="${escapeHtml(s.key)}" points="${pts}" fill="none" stroke="${color}" stroke-width="2"${s.key === 'reference' ? ' stroke-dasharray="6 4"' : ''}/>`);
     const y = m.t + 8 + i * 18;
