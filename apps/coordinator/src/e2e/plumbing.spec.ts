@@ -73,8 +73,13 @@ describe('study end to end (dry-run jobs)', () => {
 
   it('study run: the coordinator killed mid-study, then --resume finishes without re-running finished jobs', async () => {
     const args = ['--dry-run', '--dry-run-steps', '4', '--dry-run-step-ms', '60'];
-    const first = study(['run', '--profile', 'smoke', '--trainers', '2', '--run-dir', dir, ...FAST, ...args]);
-    await waitForLog(dir, (log) => log.filter((l) => l.event === 'job-done').length >= 4, 90_000, 'four finished jobs', first);
+    // --gpus 0,1: two local trainers, each pinned through CUDA_VISIBLE_DEVICES (dry-run jobs never load a backend).
+    const first = study(['run', '--profile', 'smoke', '--gpus', '0,1', '--run-dir', dir, ...FAST, ...args]);
+    const joined = await waitForLog(dir, (log) => log.filter((l) => l.event === 'job-done').length >= 4 && log.filter((l) => l.event === 'trainer-joined'), 90_000, 'four finished jobs', first);
+    expect(joined.map((l) => [l.trainer, l.gpu]).sort()).toEqual([
+      ['t1', '0'],
+      ['t2', '1'],
+    ]);
     first.child.kill('SIGKILL');
     await first.exited;
     const journal = (await fs.readFile(path.join(dir, 'journal.jsonl'), 'utf8'))

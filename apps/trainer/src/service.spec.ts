@@ -1,0 +1,211 @@
+/**
+ * The trainer service against a scripted coordinator: a real ROUTER on tcp loopback speaking the
+ * protocol by hand. The jobs are the dry-run runner's.
+ */
+import * as zmq from 'zeromq';
+import { Packr } from 'msgpackr';
+import { fakeImageSet } from '@gan-study/data/testing';
+import {
+  PROTOCOL_VERSION,
+  buildPlan,
+  decodeTrainerMessage,
+  encodeCoordinatorMessage,
+  encodeDataset,
+  profileDefaults,
+  type Body,
+  type CoordinatorMessage,
+  type EventLog,
+  type JobSpec,
+  type TrainerMessage,
+} from '@gan-study/protocol';
+import { dryRunRunner } from './dry-run';
+import { TrainerService } from './service';
+
+jest.setTimeout(20_000);
+
+type Msg<K extends TrainerMessage['kind']> = Extract<TrainerMessage, { kind: K }>;
+
+const plan = buildPlan({ ...profileDefaults('smoke'), budgets: [5], gans: ['dcgan'] }, { classes: ['benign', 'malignant'], train: { benign: 12, malignant: 8 }, test: { benign: 4, malignant: 4 } });
+const reference = plan.jobs.find((j) => j.id === 'clf-reference-r0') as JobSpec;
+const dataset = encodeDataset({
+  root: '/fake',
+  classes: ['benign', 'malignant'],
+  train: fakeImageSet({ size: 16, perClass: [12, 8] }),
+  test: fakeImageSet({ size: 16, perClass: [4, 4], split: 'test' }),
+  hash: 'x',
+  warnings: [],
+});
+
+class ScriptedCoordinator {
+  readonly router = new zmq.Router({ linger: 0 });
+  readonly inbox: Array<{ from: string; msg: TrainerMessage }> = [];
+  private loop: Promise<void> | null = null;
+  address = '';
+  /** When set, the coordinator answers nothing (a hung or dead coordinator). */
+  silent = false;
+  async start(): Promise<void> {
+    await this.router.bind('tcp://127.0.0.1:*');
+    this.address = this.router.lastEndpoint ?? '';
+    this.loop = (async () => {
+      try {
+        for await (const [id, ...frames] of this.router) {
+          const d = decodeTrainerMessage(frames);
+          if (!d.ok) throw new Error(`trainer sent a bad message: ${d.reason}`);
+          this.inbox.push({ from: id.toString(), msg: d.msg });
+          if (this.silent) continue;
+          if (d.msg.kind === 'get-dataset') await this.send(id.toString(), { kind: 'reply', req: d.msg.req, ok: true, error: null, data: dataset });
+          if (d.msg.kind === 'checkpoint' || d.msg.kind === 'put-artifact') await this.send(id.toString(), { kind: 'reply', req: d.msg.req, ok: true, error: null, data: null });
+        }
+      } catch {
+        // closed
+      }
+    })();
+  }
+  send(to: string, body: Body<CoordinatorMessage>): Promise<void> {
+    return this.router.send([to, encodeCoordinatorMessage(body)]);
+  }
+  async next<K extends TrainerMessage['kind']>(kind: K, where: (m: Msg<K>) => boolean = () => true, timeoutMs = 8000): Promise<Msg<K>> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const i = this.inbox.findIndex((e) => e.msg.kind === kind && where(e.msg as Msg<K>));
+      if (i >= 0) return this.inbox.splice(i, 1)[0].msg as Msg<K>;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no ${kind} within ${timeoutMs} ms (inbox: ${this.inbox.map((e) => e.msg.kind).join(', ')})`);
+  }
+  async close(): Promise<void> {
+    this.router.close();
+    await this.loop;
+  }
+}
+
+function recordingLog(): EventLog & { lines: Array<{ fields: Record<string, unknown>; msg: string }> } {
+  const lines: Array<{ fields: Record<string, unknown>; msg: string }> = [];
+  const rec = (fields: object, msg: string): void => void lines.push({ fields: fields as Record<string, unknown>, msg });
+  return { lines, info: rec, warn: rec, debug: rec };
+}
+
+function assign(spec: JobSpec, over: Partial<Extract<CoordinatorMessage, { kind: 'assign' }>> = {}): Body<CoordinatorMessage> {
+  return { kind: 'assign', job: spec.id, attempt: 1, spec: spec as unknown as Record<string, unknown>, rank: 0, worldSize: 1, peers: [], allReduce: 'ring', checkpointEvery: 2, resumeFrom: null, resumeStep: null, ...over };
+}
+
+describe('TrainerService', () => {
+  let coordinator: ScriptedCoordinator;
+  let trainers: TrainerService[] = [];
+
+  beforeEach(async () => {
+    coordinator = new ScriptedCoordinator();
+    await coordinator.start();
+  });
+  afterEach(async () => {
+    await Promise.all(trainers.map((t) => t.stop()));
+    trainers = [];
+    await coordinator.close();
+  });
+
+  async function startTrainer(id: string, opts: { steps?: number; stepMs?: number; timeoutMs?: number; log?: EventLog; peer?: boolean } = {}): Promise<TrainerService> {
+    const t = new TrainerService({
+      connect: coordinator.address,
+      id,
+      info: { host: 'testhost', pid: process.pid, device: 'cpu', backend: 'dry-run', gpu: null },
+      runner: dryRunRunner({ steps: opts.steps ?? 4, stepMs: opts.stepMs ?? 5 }),
+      log: opts.log ?? recordingLog(),
+      peerBind: opts.peer ? 'tcp://127.0.0.1:*' : null,
+      heartbeatMs: 50,
+      trainerTimeoutMs: opts.timeoutMs ?? 5000,
+    });
+    trainers.push(t);
+    await t.start();
+    return t;
+  }
+
+  it('says hello, runs an assigned job over the wire and reports the result', async () => {
+    await startTrainer('t1');
+    const hello = await coordinator.next('hello');
+    expect(hello).toMatchObject({ trainer: 't1', info: { host: 'testhost', device: 'cpu', peerAddress: null } });
+    await coordinator.send('t1', { kind: 'welcome', heartbeatMs: 50, trainerTimeoutMs: 5000, run: 'spec' });
+    await coordinator.send('t1', assign(reference));
+    const ckpt = await coordinator.next('checkpoint');
+    expect(ckpt).toMatchObject({ job: reference.id, attempt: 1, step: 2 });
+    const done = await coordinator.next('job-done');
+    expect(done).toMatchObject({ job: reference.id, attempt: 1, rank: 0, result: { kind: 'classifier', id: reference.id, replicas: 1 } });
+    const progress = await coordinator.next('progress', (m) => m.step === 4);
+    expect(progress.total).toBe(4);
+    const hb = await coordinator.next('heartbeat');
+    expect(Array.isArray(hb.running)).toBe(true);
+  });
+
+  it('resumes from the checkpoint it is given', async () => {
+    await startTrainer('t1', { steps: 6 });
+    await coordinator.next('hello');
+    await coordinator.send('t1', assign(reference, { resumeFrom: Buffer.from(JSON.stringify({ step: 4 })), resumeStep: 4 }));
+    const done = await coordinator.next('job-done');
+    expect(done.result).toMatchObject({ resumed: true });
+    // Only steps 5 and 6 ran: the first progress it reports is step 5.
+    expect((await coordinator.next('progress')).step).toBe(5);
+  });
+
+  it('aborts a job the coordinator cancels, and reports the abort as not permanent', async () => {
+    await startTrainer('t1', { steps: 200, stepMs: 20 });
+    await coordinator.next('hello');
+    await coordinator.send('t1', assign(reference));
+    await coordinator.next('progress');
+    await coordinator.send('t1', { kind: 'cancel', job: reference.id, attempt: 1, reason: 'replica lost' });
+    const failed = await coordinator.next('job-failed');
+    expect(failed).toMatchObject({ job: reference.id, permanent: false, error: expect.stringMatching(/aborted: cancelled by the coordinator: replica lost/) });
+  });
+
+  it('reports a bad spec as a permanent failure', async () => {
+    await startTrainer('t1');
+    await coordinator.next('hello');
+    await coordinator.send('t1', assign(reference, { spec: { id: reference.id, kind: 'quantum' } }));
+    const failed = await coordinator.next('job-failed');
+    expect(failed).toMatchObject({ permanent: true, error: expect.stringMatching(/bad job spec: kind/) });
+  });
+
+  it('logs and drops malformed coordinator messages and keeps working', async () => {
+    const log = recordingLog();
+    await startTrainer('t1', { log });
+    await coordinator.next('hello');
+    const packr = new Packr({ useRecords: false });
+    await coordinator.router.send(['t1', Buffer.from([0x82, 0xa1])]);
+    await coordinator.router.send(['t1', packr.pack({ v: PROTOCOL_VERSION, kind: 'self-destruct' })]);
+    await coordinator.router.send(['t1', packr.pack({ v: 0, kind: 'assign' })]);
+    await coordinator.send('t1', assign(reference));
+    await coordinator.next('job-done');
+    const rejected = log.lines.filter((l) => l.fields.event === 'rejected').map((l) => String(l.fields.reason));
+    expect(rejected).toEqual([expect.stringMatching(/not msgpack/), 'unknown kind "self-destruct"', 'protocol version 0, expected 1']);
+    for (const l of log.lines) expect(l.fields).toMatchObject({ trainer: 't1', host: 'testhost', device: 'cpu' });
+  });
+
+  it('abandons its job when the coordinator goes silent, and says hello again', async () => {
+    const log = recordingLog();
+    await startTrainer('t1', { steps: 500, stepMs: 20, timeoutMs: 300, log });
+    await coordinator.next('hello');
+    await coordinator.send('t1', assign(reference));
+    await coordinator.next('progress');
+    coordinator.silent = true;
+    // The coordinator says nothing more: within the timeout the job is abandoned and hello repeated.
+    const failed = await coordinator.next('job-failed', () => true, 5000);
+    expect(failed.error).toMatch(/coordinator lost/);
+    await coordinator.next('hello', () => true, 5000);
+    expect(log.lines.some((l) => l.fields.event === 'coordinator-silent')).toBe(true);
+  });
+
+  it('runs a data-parallel job with a peer over the ring', async () => {
+    await startTrainer('a', { peer: true });
+    await startTrainer('b', { peer: true });
+    const ha = await coordinator.next('hello', (m) => m.trainer === 'a');
+    const hb = await coordinator.next('hello', (m) => m.trainer === 'b');
+    const peers = [ha.info.peerAddress ?? '', hb.info.peerAddress ?? ''];
+    expect(peers.every((p) => p.startsWith('tcp://127.0.0.1:'))).toBe(true);
+    const spec = { ...reference, replicas: 2 };
+    await coordinator.send('a', assign(spec, { rank: 0, worldSize: 2, peers }));
+    await coordinator.send('b', assign(spec, { rank: 1, worldSize: 2, peers }));
+    // The dry-run job checks every all-reduced sum; both replicas finish.
+    const d0 = await coordinator.next('job-done', (m) => m.rank === 0);
+    const d1 = await coordinator.next('job-done', (m) => m.rank === 1);
+    expect(d0.result).toMatchObject({ replicas: 2 });
+    expect(d1.result).toMatchObject({ replicas: 2 });
+  });
+});
