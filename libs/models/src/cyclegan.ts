@@ -1,0 +1,732 @@
+/**
+ * CycleGAN: Zhu, Park, Isola & Efros 2017, "Unpaired Image-to-Image Translation using
+ * Cycle-Consistent Adversarial Networks" (arXiv:1703.10593), following the authors' PyTorch
+ * implementation, github.com/junyanz/pytorch-CycleGAN-and-pix2pix:
+ * - models/networks.py: `ResnetGenerator` + `ResnetBlock` (c7s1-64, d128, d256, R256 x n_blocks,
+ *   u128, u64, c7s1-3, tanh; reflection padding), `NLayerDiscriminator` (the 70x70 PatchGAN),
+ *   `get_norm_layer('instance')` (InstanceNorm2d, affine=False, no running statistics, so every conv
+ *   followed by a norm keeps its bias: use_bias = True), `GANLoss('lsgan')` (MSE to 1 / 0),
+ *   `init_weights('normal', 0.02)` (conv weights N(0, 0.02), biases 0), `get_scheduler('linear')`.
+ * - models/cycle_gan_model.py: G_A: A -> B, G_B: B -> A, D_A judges B (real B vs G_A(A)), D_B judges
+ *   A; generator loss = LSGAN(D_A(G_A(A)), 1) + LSGAN(D_B(G_B(B)), 1) + lambda_A |G_B(G_A(A)) - A|
+ *   + lambda_B |G_A(G_B(B)) - B| + lambda_identity (lambda_B |G_A(B) - B| + lambda_A |G_B(A) - A|)
+ *   (L1 means); one Adam over both generators, one over both discriminators, lr 2e-4, betas (0.5,
+ *   0.999); per step: forward, update G_A and G_B, then D_A and D_B on fakes drawn through the
+ *   history pools, each discriminator's loss (real + fake) halved.
+ * - util/image_pool.py: `ImagePool` (50 images; once full, each query image is swapped with a random
+ *   stored one with probability 0.5).
+ *
+ * In this study domain A is the majority class (benign, `data.source`) and domain B the budget's
+ * minority images (malignant, `data.target`); `generate(n, source)` translates benign images through
+ * G_A into malignant-looking ones. Time is counted in steps: the reference's n_epochs (constant lr)
+ * and n_epochs_decay (linear decay) become `steps - decaySteps` and `decaySteps`.
+ *
+ * Two deviations from a literal port, both for tfjs, neither changing the function computed:
+ * - Reflection padding is layers/reflection-pad.ts, not tf.mirrorPad, whose gradient in tfjs 4.22
+ *   drops the border contributions.
+ * - torch's ConvTranspose2d(k3, s2, padding 1, output_padding 1) places its outputs one pixel
+ *   earlier than tfjs's 'same' transposed conv; we take the 'valid' transposed conv (2H + 1) and
+ *   drop its first row and column, which is exactly torch's output. Strided convs use explicit
+ *   symmetric zero padding (torch's padding=1), not 'same' (which pads bottom/right only).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@gan-study/core';
+import { Adam } from './common/adam';
+import { assertSameConfig, decodeCheckpoint, encodeCheckpoint } from './common/checkpoint';
+import { ParamStore, type NamedArray } from './common/params';
+import type { LayerSummary, Network, NetworkSummary, Tracer } from './common/summary';
+import type { Gan, GanTrainingData } from './gan';
+import { instanceNorm } from './layers/instance-norm';
+import { reflectionPad2d } from './layers/reflection-pad';
+
+// A type alias, not an interface: the Gan contract wants it assignable to Record<string, unknown>.
+export type CycleganConfig = {
+  /** Image side in pixels (input and output). */
+  resolution: number;
+  /** Generator base width (reference --ngf). */
+  ngf: number;
+  /** Discriminator base width (reference --ndf). */
+  ndf: number;
+  /** Residual blocks in each generator. */
+  nBlocks: number;
+  /** Strided conv layers in the PatchGAN (reference --n_layers_D). */
+  nLayersD: number;
+  /** Images of each domain per step. */
+  batchSize: number;
+  /** Training length in steps (constant phase + decay phase). */
+  steps: number;
+  /** The last `decaySteps` steps decay the learning rate linearly towards zero. */
+  decaySteps: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  /** Weight of the forward cycle loss |G_B(G_A(A)) - A|. */
+  lambdaA: number;
+  /** Weight of the backward cycle loss |G_A(G_B(B)) - B|. */
+  lambdaB: number;
+  /** Identity loss weight, relative to the cycle weights. */
+  lambdaIdentity: number;
+  /** Images in each history pool (0: no pool). */
+  poolSize: number;
+  /** Std of the N(0, std) conv weight initialization. */
+  initStd: number;
+};
+
+/** What a user may set: the config, with `nBlocks` 'auto' (6 below 256 px, 9 from 256 px on). */
+export type CycleganSettings = Omit<CycleganConfig, 'nBlocks'> & { nBlocks: number | 'auto' };
+
+export const CYCLEGAN_DEFAULTS: Readonly<CycleganSettings> = {
+  // The paper trains at 256; 128 is its smaller setting and what a CPU can still train.
+  resolution: 128,
+  // Reference --ngf 64.
+  ngf: 64,
+  // Reference --ndf 64.
+  ndf: 64,
+  // Paper: 6 residual blocks for 128x128 images, 9 for 256x256 and higher.
+  nBlocks: 'auto',
+  // Reference --n_layers_D 3 (--netD basic): the 70x70 PatchGAN.
+  nLayersD: 3,
+  // Paper and reference: batch size 1.
+  batchSize: 1,
+  // The study's budget of steps; the reference runs 200 epochs, far beyond a CPU.
+  steps: 20000,
+  // Reference: the second half (n_epochs_decay = n_epochs = 100) decays linearly.
+  decaySteps: 10000,
+  // Reference --lr 0.0002.
+  lr: 2e-4,
+  // Reference --beta1 0.5.
+  beta1: 0.5,
+  // Reference: betas=(beta1, 0.999).
+  beta2: 0.999,
+  // Reference --lambda_A 10.
+  lambdaA: 10,
+  // Reference --lambda_B 10.
+  lambdaB: 10,
+  // Reference --lambda_identity 0.5: identity loss is half the cycle weight.
+  lambdaIdentity: 0.5,
+  // Reference --pool_size 50.
+  poolSize: 50,
+  // Reference --init_type normal --init_gain 0.02.
+  initStd: 0.02,
+};
+
+/** Adam's epsilon: torch.optim.Adam's default, which the reference does not change. */
+const ADAM_EPS = 1e-8;
+/** Images translated per forward pass in `generate` (bounded memory; results do not depend on it). */
+const GENERATE_BATCH = 8;
+
+/** Merges overrides into the defaults and validates every field; throws naming the key and value. */
+export function resolveCycleganConfig(overrides: Partial<CycleganSettings> | Record<string, unknown> = {}): CycleganConfig {
+  for (const key of Object.keys(overrides)) {
+    if (!(key in CYCLEGAN_DEFAULTS)) throw new Error(`unknown CycleGAN config key '${key}'`);
+  }
+  // Every field's type is checked below, so a JSON-read override cannot slip through.
+  const s = { ...CYCLEGAN_DEFAULTS, ...overrides } as CycleganSettings;
+  const posInt = (key: keyof CycleganSettings, min = 1) => {
+    const v = s[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      throw new Error(`${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+  };
+  const inRange = (key: keyof CycleganSettings, lo: number, hi: number, hiOpen: boolean) => {
+    const v = s[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || (hiOpen ? v >= hi : v > hi)) {
+      throw new Error(`${key} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${JSON.stringify(v)}`);
+    }
+  };
+  posInt('resolution', 8);
+  if (s.resolution % 4 !== 0) throw new Error(`resolution must be a multiple of 4 (two stride-2 stages), got ${s.resolution}`);
+  posInt('ngf');
+  posInt('ndf');
+  if (s.nBlocks !== 'auto') posInt('nBlocks', 0);
+  posInt('nLayersD');
+  // The PatchGAN ends with two stride-1 4x4 convs (padding 1), each shrinking the map by one.
+  if (Math.floor(s.resolution / 2 ** s.nLayersD) < 3) {
+    throw new Error(`resolution ${s.resolution} is too small for nLayersD ${s.nLayersD}: needs resolution / 2^nLayersD >= 3`);
+  }
+  posInt('batchSize');
+  posInt('steps');
+  posInt('decaySteps', 0);
+  if (s.decaySteps > s.steps) throw new Error(`decaySteps must be at most steps (${s.steps}), got ${s.decaySteps}`);
+  if (!(typeof s.lr === 'number' && Number.isFinite(s.lr) && s.lr > 0)) throw new Error(`lr must be a positive number, got ${JSON.stringify(s.lr)}`);
+  inRange('beta1', 0, 1, true);
+  inRange('beta2', 0, 1, true);
+  inRange('lambdaA', 0, Infinity, true);
+  inRange('lambdaB', 0, Infinity, true);
+  inRange('lambdaIdentity', 0, Infinity, true);
+  posInt('poolSize', 0);
+  if (!(typeof s.initStd === 'number' && Number.isFinite(s.initStd) && s.initStd > 0)) {
+    throw new Error(`initStd must be a positive number, got ${JSON.stringify(s.initStd)}`);
+  }
+  const nBlocks = s.nBlocks === 'auto' ? (s.resolution >= 256 ? 9 : 6) : s.nBlocks;
+  return { ...s, nBlocks };
+}
+
+/**
+ * The reference's linear policy, `1 - max(0, epoch + epoch_count - n_epochs) / (n_epochs_decay + 1)`
+ * with epoch_count 1, counted in steps: 1 for the first `steps - decaySteps` steps (0-based `step`),
+ * then falling by 1 / (decaySteps + 1) per step, to 1 / (decaySteps + 1) at the last step.
+ */
+export function cycleganLrFactor(step: number, cfg: Pick<CycleganConfig, 'steps' | 'decaySteps'>): number {
+  const constant = cfg.steps - cfg.decaySteps;
+  return 1 - Math.max(0, step + 1 - constant) / (cfg.decaySteps + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers
+
+type Pad = [[number, number], [number, number], [number, number], [number, number]];
+const zeroPad = (p: number): Pad => [[0, 0], [p, p], [p, p], [0, 0]];
+
+interface Conv {
+  w: tf.Variable;
+  b: tf.Variable;
+  /** Output channels. */
+  cout: number;
+  params: number;
+}
+
+/** A conv layer's weight [k, k, in, out] (transposed: [k, k, out, in]) ~ N(0, std) and zero bias. */
+function addConv(store: ParamStore, name: string, k: number, cin: number, cout: number, std: number, transposed = false): Conv {
+  const w = store.add(`${name}.w`, transposed ? [k, k, cout, cin] : [k, k, cin, cout], { kind: 'normal', mean: 0, std });
+  const b = store.add(`${name}.b`, [cout], { kind: 'zeros' });
+  return { w, b, cout, params: w.size + b.size };
+}
+
+/** torch Conv2d(k, stride, padding=pad) with bias, zero padding on all four sides. */
+function conv(x: tf.Tensor4D, c: Conv, stride: number, pad: number): tf.Tensor4D {
+  return tf.conv2d(x, c.w as tf.Tensor4D, stride, pad === 0 ? 'valid' : zeroPad(pad)).add(c.b);
+}
+
+/** torch ConvTranspose2d(k3, stride 2, padding 1, output_padding 1): [b, h, w, in] -> [b, 2h, 2w, out]. */
+function convTranspose(x: tf.Tensor4D, c: Conv): tf.Tensor4D {
+  const [batch, h, w] = x.shape;
+  const out = c.cout;
+  // 'valid' gives 2h + 1; torch's padding 1 crops one in front, output_padding 1 keeps the back.
+  const full = tf.conv2dTranspose(x, c.w as tf.Tensor4D, [batch, 2 * h + 1, 2 * w + 1, out], 2, 'valid');
+  return tf.slice(full, [0, 1, 1, 0], [batch, 2 * h, 2 * w, out]).add(c.b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Networks
+
+/**
+ * A network that also states its layers' output shapes for an input size without running: a traced
+ * forward pass at 256 px takes minutes on the cpu backend, so summaries come from the plan, and the
+ * spec checks the plan against a traced forward pass at small sizes.
+ */
+export interface PlannedNetwork extends Network {
+  /** Layer names, output shapes (batch of one) and trainable parameters for `resolution` px input. */
+  plan(resolution: number): LayerSummary[];
+}
+
+/** networks.py ResnetGenerator (norm instance, no dropout, padding_type reflect). */
+export function buildResnetGenerator(cfg: Pick<CycleganConfig, 'ngf' | 'nBlocks' | 'initStd'>, store: ParamStore, prefix: string): PlannedNetwork {
+  const { ngf, nBlocks, initStd: std } = cfg;
+  const inConv = addConv(store, `${prefix}.c7s1_in`, 7, 3, ngf, std);
+  const down1 = addConv(store, `${prefix}.down1`, 3, ngf, ngf * 2, std);
+  const down2 = addConv(store, `${prefix}.down2`, 3, ngf * 2, ngf * 4, std);
+  const blocks = Array.from({ length: nBlocks }, (_, i) => ({
+    conv1: addConv(store, `${prefix}.res${i}.conv1`, 3, ngf * 4, ngf * 4, std),
+    conv2: addConv(store, `${prefix}.res${i}.conv2`, 3, ngf * 4, ngf * 4, std),
+  }));
+  const up1 = addConv(store, `${prefix}.up1`, 3, ngf * 4, ngf * 2, std, true);
+  const up2 = addConv(store, `${prefix}.up2`, 3, ngf * 2, ngf, std, true);
+  const outConv = addConv(store, `${prefix}.c7s1_out`, 7, ngf, 3, std);
+
+  return {
+    name: prefix,
+    prefix,
+    plan(r: number): LayerSummary[] {
+      return [
+        { name: `c7s1-${ngf}`, outputShape: [1, r, r, ngf], params: inConv.params },
+        { name: `d${ngf * 2}`, outputShape: [1, r / 2, r / 2, ngf * 2], params: down1.params },
+        { name: `d${ngf * 4}`, outputShape: [1, r / 4, r / 4, ngf * 4], params: down2.params },
+        ...blocks.map((blk, i) => ({ name: `R${ngf * 4}.${i + 1}`, outputShape: [1, r / 4, r / 4, ngf * 4], params: blk.conv1.params + blk.conv2.params })),
+        { name: `u${ngf * 2}`, outputShape: [1, r / 2, r / 2, ngf * 2], params: up1.params },
+        { name: `u${ngf}`, outputShape: [1, r, r, ngf], params: up2.params },
+        { name: 'c7s1-3', outputShape: [1, r, r, 3], params: outConv.params },
+      ];
+    },
+    apply(x: tf.Tensor, opts: { tracer?: Tracer } = {}): tf.Tensor {
+      const trace = opts.tracer ?? (() => undefined);
+      const r = x.shape[1] as number;
+      let h = x as tf.Tensor4D; // [batch, r, r, 3]
+      h = tf.relu(instanceNorm(conv(reflectionPad2d(h, 3), inConv, 1, 0))); // [batch, r, r, ngf]
+      trace(`c7s1-${ngf}`, h, inConv.params);
+      h = tf.relu(instanceNorm(conv(h, down1, 2, 1))); // [batch, r/2, r/2, 2 ngf]
+      trace(`d${ngf * 2}`, h, down1.params);
+      h = tf.relu(instanceNorm(conv(h, down2, 2, 1))); // [batch, r/4, r/4, 4 ngf]
+      trace(`d${ngf * 4}`, h, down2.params);
+      blocks.forEach((blk, i) => {
+        let y = tf.relu(instanceNorm(conv(reflectionPad2d(h, 1), blk.conv1, 1, 0))); // [batch, r/4, r/4, 4 ngf]
+        y = instanceNorm(conv(reflectionPad2d(y, 1), blk.conv2, 1, 0)); // [batch, r/4, r/4, 4 ngf]
+        h = h.add(y); // [batch, r/4, r/4, 4 ngf]
+        trace(`R${ngf * 4}.${i + 1}`, h, blk.conv1.params + blk.conv2.params);
+      });
+      h = tf.relu(instanceNorm(convTranspose(h, up1))); // [batch, r/2, r/2, 2 ngf]
+      trace(`u${ngf * 2}`, h, up1.params);
+      h = tf.relu(instanceNorm(convTranspose(h, up2))); // [batch, r, r, ngf]
+      trace(`u${ngf}`, h, up2.params);
+      h = tf.tanh(conv(reflectionPad2d(h, 3), outConv, 1, 0)); // [batch, r, r, 3]
+      trace('c7s1-3', h, outConv.params);
+      if (h.shape[1] !== r) throw new Error(`generator output is ${h.shape[1]} px for a ${r} px input`);
+      return h;
+    },
+  };
+}
+
+/** networks.py NLayerDiscriminator (the PatchGAN; 70x70 receptive field at nLayers 3), norm instance. */
+export function buildPatchDiscriminator(cfg: Pick<CycleganConfig, 'ndf' | 'nLayersD' | 'initStd'>, store: ParamStore, prefix: string): PlannedNetwork {
+  const { ndf, nLayersD, initStd: std } = cfg;
+  const first = addConv(store, `${prefix}.conv0`, 4, 3, ndf, std);
+  const mid: Conv[] = [];
+  let mult = 1;
+  for (let n = 1; n <= nLayersD; n++) {
+    const prev = mult;
+    mult = Math.min(2 ** n, 8);
+    mid.push(addConv(store, `${prefix}.conv${n}`, 4, ndf * prev, ndf * mult, std));
+  }
+  const last = addConv(store, `${prefix}.conv${nLayersD + 1}`, 4, ndf * mult, 1, std);
+
+  return {
+    name: prefix,
+    prefix,
+    plan(r: number): LayerSummary[] {
+      // 4x4 convs with padding 1: stride 2 maps s -> floor(s / 2), stride 1 maps s -> s - 1.
+      let s = Math.floor(r / 2);
+      const out: LayerSummary[] = [{ name: `C${ndf}`, outputShape: [1, s, s, ndf], params: first.params }];
+      mid.forEach((c, i) => {
+        s = i + 1 < nLayersD ? Math.floor(s / 2) : s - 1;
+        out.push({ name: `C${c.cout}`, outputShape: [1, s, s, c.cout], params: c.params });
+      });
+      out.push({ name: 'patch', outputShape: [1, s - 1, s - 1, 1], params: last.params });
+      return out;
+    },
+    apply(x: tf.Tensor, opts: { tracer?: Tracer } = {}): tf.Tensor {
+      const trace = opts.tracer ?? (() => undefined);
+      let h = tf.leakyRelu(conv(x as tf.Tensor4D, first, 2, 1), 0.2); // [batch, r/2, r/2, ndf]
+      trace(`C${ndf}`, h, first.params);
+      mid.forEach((c, i) => {
+        // Layers 1..nLayersD-1 halve the map; layer nLayersD has stride 1 (size - 1).
+        const stride = i + 1 < nLayersD ? 2 : 1;
+        h = tf.leakyRelu(instanceNorm(conv(h, c, stride, 1)), 0.2); // [batch, r/2^(i+2) or r/2^nLayersD - 1, .., ndf * min(2^(i+1), 8)]
+        trace(`C${c.cout}`, h, c.params);
+      });
+      h = conv(h, last, 1, 1); // [batch, r/2^nLayersD - 2, r/2^nLayersD - 2, 1]: one LSGAN score per patch
+      trace('patch', h, last.params);
+      return h;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// History pool
+
+/**
+ * util/image_pool.py ImagePool: keeps up to `size` generated images. While filling, each query image
+ * is stored and returned; once full, each one is, with probability 0.5, stored in place of a random
+ * stored image and that older image returned instead; otherwise returned as it is. Images stay on the
+ * backend (no read-back per step); a checkpoint reads them out as raw float32.
+ */
+export class ImagePool {
+  private images: tf.Tensor4D[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly rng: Rng,
+  ) {
+    if (!Number.isInteger(size) || size < 0) throw new Error(`pool size must be a non-negative integer, got ${size}`);
+  }
+
+  get count(): number {
+    return this.images.length;
+  }
+
+  /** Returns a new tensor (the caller disposes it) of the images D should see; never disposes `images`. */
+  query(images: tf.Tensor4D): tf.Tensor4D {
+    if (this.size === 0) return images.clone();
+    const [n, h, w, c] = images.shape;
+    const out: tf.Tensor4D[] = [];
+    const release: tf.Tensor4D[] = [];
+    for (let i = 0; i < n; i++) {
+      const image = tf.keep(tf.slice(images, [i, 0, 0, 0], [1, h, w, c]));
+      if (this.images.length < this.size) {
+        this.images.push(image);
+        out.push(image);
+      } else if (this.rng.next() > 0.5) {
+        const id = this.rng.int(this.size);
+        const stored = this.images[id];
+        this.images[id] = image;
+        out.push(stored);
+        release.push(stored);
+      } else {
+        out.push(image);
+        release.push(image);
+      }
+    }
+    const result = tf.concat(out, 0);
+    tf.dispose(release);
+    return result;
+  }
+
+  /** The stored images as one [count, H, W, C] array (null while empty). */
+  async snapshot(name: string): Promise<NamedArray | null> {
+    if (this.images.length === 0) return null;
+    const all = tf.concat(this.images, 0);
+    const data = (await all.data()) as Float32Array;
+    const shape = [...all.shape];
+    all.dispose();
+    return { name, shape, data };
+  }
+
+  /** Replaces the contents with a snapshot's images (none when `array` is undefined). */
+  load(array: NamedArray | undefined, imageShape: [number, number, number]): void {
+    const [h, w, c] = imageShape;
+    if (array) {
+      const [n, ...rest] = array.shape;
+      if (array.shape.length !== 4 || rest[0] !== h || rest[1] !== w || rest[2] !== c || n > this.size) {
+        throw new Error(`pool '${array.name}' has shape [${array.shape}], expected [<=${this.size}, ${h}, ${w}, ${c}]`);
+      }
+    }
+    this.dispose();
+    if (!array) return;
+    const per = h * w * c;
+    for (let i = 0; i < array.shape[0]; i++) {
+      this.images.push(tf.tensor4d(array.data.slice(i * per, (i + 1) * per), [1, h, w, c]));
+    }
+  }
+
+  dispose(): void {
+    tf.dispose(this.images);
+    this.images = [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training
+
+type NetName = 'G_A' | 'G_B' | 'D_A' | 'D_B';
+const LOSS_KEYS = ['g', 'cycle_A', 'cycle_B', 'idt_A', 'idt_B', 'd_A', 'd_B'] as const;
+
+interface Domains {
+  resolution: number;
+  a: Float32Array;
+  aCount: number;
+  b: Float32Array;
+  bCount: number;
+}
+
+function checkData(data: GanTrainingData, resolution: number): Domains {
+  const per = resolution * resolution * 3;
+  const check = (what: string, images: Float32Array | undefined, count: number | undefined) => {
+    if (!(images instanceof Float32Array)) throw new Error(`CycleGAN needs ${what} images as a Float32Array`);
+    if (count === undefined || !Number.isInteger(count) || count < 1) throw new Error(`CycleGAN needs at least one ${what} image, got count ${count}`);
+    if (images.length !== count * per) {
+      throw new Error(`CycleGAN ${what} images: ${images.length} values for ${count} images of ${resolution}x${resolution}x3 (expected ${count * per})`);
+    }
+  };
+  check('source (domain A)', data.source, data.sourceCount);
+  check('target (domain B)', data.target, data.targetCount);
+  return { resolution, a: data.source as Float32Array, aCount: data.sourceCount as number, b: data.target, bCount: data.targetCount };
+}
+
+const mse = (x: tf.Tensor, target: number): tf.Scalar => tf.mean(tf.square(tf.sub(x, target)));
+const l1 = (x: tf.Tensor, y: tf.Tensor): tf.Scalar => tf.mean(tf.abs(tf.sub(x, y)));
+
+/** State a checkpoint restores besides weights, moments and pools. */
+interface ResumeState {
+  step: number;
+  rng: Record<'init' | 'data' | 'pool', ReturnType<Rng['getState']>>;
+  aOrder: number[];
+  aCursor: number;
+}
+
+class CycleGan implements Gan {
+  readonly kind = 'cyclegan' as const;
+  readonly resolution: number;
+  readonly totalSteps: number;
+  private t = 0;
+  private readonly store: ParamStore;
+  private readonly nets: Record<NetName, PlannedNetwork>;
+  private readonly gParams: Array<[string, tf.Variable]>;
+  private readonly dParams: Array<[string, tf.Variable]>;
+  private readonly optG: Adam;
+  private readonly optD: Adam;
+  private readonly rngInit: Rng;
+  private readonly rngData: Rng;
+  private readonly rngPool: Rng;
+  /** fake_A_pool (G_B(B), for D_B) and fake_B_pool (G_A(A), for D_A). */
+  private readonly poolFakeA: ImagePool;
+  private readonly poolFakeB: ImagePool;
+  /** Domain A is walked in shuffled epochs (the reference's shuffled loader over the larger set); B is drawn at random. */
+  private aOrder: number[] = [];
+  private aCursor = 0;
+  private disposed = false;
+
+  constructor(
+    readonly config: CycleganConfig,
+    private readonly data: Domains,
+    private readonly seed: number,
+  ) {
+    this.resolution = config.resolution;
+    this.totalSteps = config.steps;
+    const root = new Rng(seed);
+    this.rngInit = root.fork('init');
+    this.rngData = root.fork('data');
+    this.rngPool = root.fork('pool');
+    this.store = new ParamStore(this.rngInit);
+    this.nets = {
+      G_A: buildResnetGenerator(config, this.store, 'G_A'),
+      G_B: buildResnetGenerator(config, this.store, 'G_B'),
+      D_A: buildPatchDiscriminator(config, this.store, 'D_A'),
+      D_B: buildPatchDiscriminator(config, this.store, 'D_B'),
+    };
+    const g = { ...this.store.trainableMap('G_A.'), ...this.store.trainableMap('G_B.') };
+    const d = { ...this.store.trainableMap('D_A.'), ...this.store.trainableMap('D_B.') };
+    this.gParams = Object.entries(g);
+    this.dParams = Object.entries(d);
+    const adam = { lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: ADAM_EPS };
+    this.optG = new Adam(g, adam);
+    this.optD = new Adam(d, adam);
+    this.poolFakeA = new ImagePool(config.poolSize, this.rngPool);
+    this.poolFakeB = new ImagePool(config.poolSize, this.rngPool);
+  }
+
+  get step(): number {
+    return this.t;
+  }
+
+  trainStep(): Record<string, number> {
+    this.assertLive();
+    const cfg = this.config;
+    const lr = cfg.lr * cycleganLrFactor(this.t, cfg);
+    const { G_A, G_B, D_A, D_B } = this.nets;
+    const realA = this.batch(this.nextA(), this.data.a); // [batch, r, r, 3]
+    const realB = this.batch(Array.from({ length: cfg.batchSize }, () => this.rngData.int(this.data.bCount)), this.data.b);
+    // Tensors that outlive the tidy scope they are made in; all disposed in `finally`.
+    const kept: Partial<Record<'fakeA' | 'fakeB' | 'gParts' | 'dParts' | 'poolA' | 'poolB' | 'losses', tf.Tensor>> = {};
+    try {
+      // G_A and G_B, jointly (D's weights are not updated here).
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => {
+          const fakeB = G_A.apply(realA); // G_A(A)
+          const recA = G_B.apply(fakeB); // G_B(G_A(A))
+          const fakeA = G_B.apply(realB); // G_B(B)
+          const recB = G_A.apply(fakeA); // G_A(G_B(B))
+          const identity = cfg.lambdaIdentity > 0;
+          const idtA = identity ? l1(G_A.apply(realB), realB).mul(cfg.lambdaB * cfg.lambdaIdentity) : tf.scalar(0);
+          const idtB = identity ? l1(G_B.apply(realA), realA).mul(cfg.lambdaA * cfg.lambdaIdentity) : tf.scalar(0);
+          const ganA = mse(D_A.apply(fakeB), 1);
+          const ganB = mse(D_B.apply(fakeA), 1);
+          const cycleA = l1(recA, realA).mul(cfg.lambdaA);
+          const cycleB = l1(recB, realB).mul(cfg.lambdaB);
+          const total = tf.addN([ganA, ganB, cycleA, cycleB, idtA, idtB]) as tf.Scalar;
+          kept.fakeA = tf.keep(fakeA);
+          kept.fakeB = tf.keep(fakeB);
+          kept.gParts = tf.keep(tf.stack([total, cycleA, cycleB, idtA, idtB]));
+          return total;
+        }, this.gParams.map(([, v]) => v));
+        this.optG.apply(byName(this.gParams, grads), lr);
+      });
+      // D_A: real B vs pooled G_A(A); D_B: real A vs pooled G_B(B) (the fakes from before the G update).
+      const poolB = (kept.poolB = this.poolFakeB.query(kept.fakeB as tf.Tensor4D));
+      const poolA = (kept.poolA = this.poolFakeA.query(kept.fakeA as tf.Tensor4D));
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => {
+          const dA = mse(D_A.apply(realB), 1).add(mse(D_A.apply(poolB), 0)).mul(0.5);
+          const dB = mse(D_B.apply(realA), 1).add(mse(D_B.apply(poolA), 0)).mul(0.5);
+          kept.dParts = tf.keep(tf.stack([dA, dB]));
+          return dA.add(dB) as tf.Scalar;
+        }, this.dParams.map(([, v]) => v));
+        this.optD.apply(byName(this.dParams, grads), lr);
+      });
+      // The step's only read-back.
+      const values = (kept.losses = tf.concat([kept.gParts as tf.Tensor, kept.dParts as tf.Tensor])).dataSync();
+      this.t += 1;
+      const out: Record<string, number> = {};
+      LOSS_KEYS.forEach((k, i) => (out[k] = values[i]));
+      return out;
+    } finally {
+      tf.dispose([realA, realB, ...Object.values(kept)]);
+    }
+  }
+
+  async generate(n: number, source?: Float32Array): Promise<Float32Array> {
+    this.assertLive();
+    const r = this.resolution;
+    const per = r * r * 3;
+    if (!Number.isInteger(n) || n < 0) throw new Error(`generate needs a non-negative integer count, got ${n}`);
+    if (!(source instanceof Float32Array)) {
+      throw new Error('CycleGAN generate(n, source) translates source images: pass n source images (NHWC Float32Array, benign domain A)');
+    }
+    if (source.length !== n * per) {
+      throw new Error(`generate(${n}, source): source holds ${source.length} values, expected ${n * per} (${n} images of ${r}x${r}x3)`);
+    }
+    const out = new Float32Array(n * per);
+    for (let start = 0; start < n; start += GENERATE_BATCH) {
+      const count = Math.min(GENERATE_BATCH, n - start);
+      const y = tf.tidy(() => this.nets.G_A.apply(tf.tensor4d(source.subarray(start * per, (start + count) * per), [count, r, r, 3])));
+      out.set((await y.data()) as Float32Array, start * per);
+      y.dispose();
+    }
+    return out;
+  }
+
+  async checkpoint(): Promise<Uint8Array> {
+    this.assertLive();
+    const arrays = await this.store.snapshot();
+    const g = await this.optG.snapshot('adam_G');
+    const d = await this.optD.snapshot('adam_D');
+    arrays.push(...g.arrays, ...d.arrays);
+    const pools = { fake_A_pool: await this.poolFakeA.snapshot('pool.fake_A'), fake_B_pool: await this.poolFakeB.snapshot('pool.fake_B') };
+    for (const p of Object.values(pools)) if (p) arrays.push(p);
+    const rng: ResumeState['rng'] = { init: this.rngInit.getState(), data: this.rngData.getState(), pool: this.rngPool.getState() };
+    return encodeCheckpoint({
+      model: 'cyclegan',
+      config: { ...this.config },
+      step: this.t,
+      meta: {
+        seed: this.seed,
+        adamSteps: { G: g.step, D: d.step },
+        // The lr schedule is a function of the step; stored for readers of the checkpoint.
+        lrFactor: cycleganLrFactor(this.t, this.config),
+        poolCounts: { fake_A: this.poolFakeA.count, fake_B: this.poolFakeB.count },
+        aOrder: this.aOrder,
+        aCursor: this.aCursor,
+      },
+      rng,
+      arrays,
+    });
+  }
+
+  /** Loads a decoded checkpoint's state (weights, moments, pools, sampler, streams, step). */
+  load(c: ReturnType<typeof decodeCheckpoint>): void {
+    const meta = c.meta as { adamSteps?: { G: number; D: number }; aOrder?: unknown; aCursor?: unknown };
+    const byName = new Map(c.arrays.map((a) => [a.name, a]));
+    this.store.load(c.arrays);
+    if (!meta.adamSteps) throw new Error('CycleGAN checkpoint has no Adam step counts (meta.adamSteps)');
+    this.optG.load('adam_G', meta.adamSteps.G, c.arrays);
+    this.optD.load('adam_D', meta.adamSteps.D, c.arrays);
+    const shape: [number, number, number] = [this.resolution, this.resolution, 3];
+    this.poolFakeA.load(byName.get('pool.fake_A'), shape);
+    this.poolFakeB.load(byName.get('pool.fake_B'), shape);
+    for (const key of ['init', 'data', 'pool'] as const) {
+      if (!c.rng[key]) throw new Error(`CycleGAN checkpoint has no '${key}' random-number state`);
+    }
+    this.rngInit.setState(c.rng.init);
+    this.rngData.setState(c.rng.data);
+    this.rngPool.setState(c.rng.pool);
+    const order = meta.aOrder;
+    if (!Array.isArray(order) || order.some((i) => !Number.isInteger(i) || i < 0 || i >= this.data.aCount)) {
+      throw new Error(`CycleGAN checkpoint's domain-A order does not fit ${this.data.aCount} source images`);
+    }
+    if (!Number.isInteger(meta.aCursor) || (meta.aCursor as number) < 0 || (meta.aCursor as number) > order.length) {
+      throw new Error(`CycleGAN checkpoint's domain-A cursor is invalid: ${JSON.stringify(meta.aCursor)}`);
+    }
+    this.aOrder = order as number[];
+    this.aCursor = meta.aCursor as number;
+    this.t = c.step;
+  }
+
+  summary(): NetworkSummary[] {
+    this.assertLive();
+    return summarize(this.store, this.nets, this.resolution);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.store.dispose();
+    this.optG.dispose();
+    this.optD.dispose();
+    this.poolFakeA.dispose();
+    this.poolFakeB.dispose();
+  }
+
+  /** The next batch of domain-A indices, walking a fresh shuffle of all source images per epoch. */
+  private nextA(): number[] {
+    const out: number[] = [];
+    while (out.length < this.config.batchSize) {
+      if (this.aCursor >= this.aOrder.length) {
+        this.aOrder = this.rngData.permutation(this.data.aCount);
+        this.aCursor = 0;
+      }
+      out.push(this.aOrder[this.aCursor++]);
+    }
+    return out;
+  }
+
+  private batch(indices: number[], images: Float32Array): tf.Tensor4D {
+    const r = this.resolution;
+    const per = r * r * 3;
+    const buf = new Float32Array(indices.length * per);
+    indices.forEach((idx, i) => buf.set(images.subarray(idx * per, (idx + 1) * per), i * per));
+    return tf.tensor4d(buf, [indices.length, r, r, 3]);
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new Error('this CycleGAN has been disposed');
+  }
+}
+
+/** Gradients keyed by tfjs variable name -> keyed by our parameter name. */
+function byName(params: Array<[string, tf.Variable]>, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, v] of params) out[name] = grads[v.name];
+  return out;
+}
+
+function summarize(store: ParamStore, nets: Record<string, PlannedNetwork>, resolution: number): NetworkSummary[] {
+  return Object.values(nets).map((net) => ({ name: net.name, params: store.count(`${net.prefix}.`), layers: net.plan(resolution) }));
+}
+
+/** A CycleGAN translating `data.source` (domain A) into `data.target` (domain B), seeded by `seed`. */
+export function createCyclegan(overrides: Partial<CycleganSettings> | Record<string, unknown>, data: GanTrainingData, seed: number): Gan {
+  const config = resolveCycleganConfig(overrides);
+  return new CycleGan(config, checkData(data, config.resolution), seed);
+}
+
+/** Rebuilds a CycleGAN from `checkpoint()` bytes; training continues exactly where it stopped. */
+export function restoreCyclegan(bytes: Uint8Array, data: GanTrainingData): Gan {
+  const c = decodeCheckpoint(bytes, 'cyclegan');
+  const config = resolveCycleganConfig(c.config);
+  assertSameConfig(c.config, config);
+  const seed = c.meta.seed;
+  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new Error(`CycleGAN checkpoint has no integer seed, got ${JSON.stringify(seed)}`);
+  const gan = new CycleGan(config, checkData(data, config.resolution), seed);
+  try {
+    gan.load(c);
+  } catch (err) {
+    gan.dispose();
+    throw err;
+  }
+  return gan;
+}
+
+/**
+ * A store for summaries: the parameters get their shapes but no random draws (28M normal deviates
+ * at the reference size take tens of seconds on a busy machine and are thrown away at once).
+ */
+class ShapeOnlyStore extends ParamStore {
+  override add(name: string, shape: number[]): tf.Variable {
+    return super.add(name, shape, { kind: 'zeros' });
+  }
+}
+
+/** Each network's layers, output shapes and trainable parameter counts, for a config (builds and disposes). */
+export function describeCyclegan(overrides: Partial<CycleganSettings> | Record<string, unknown> = {}): NetworkSummary[] {
+  const config = resolveCycleganConfig(overrides);
+  const store = new ShapeOnlyStore(new Rng(0));
+  try {
+    const nets = {
+      G_A: buildResnetGenerator(config, store, 'G_A'),
+      G_B: buildResnetGenerator(config, store, 'G_B'),
+      D_A: buildPatchDiscriminator(config, store, 'D_A'),
+      D_B: buildPatchDiscriminator(config, store, 'D_B'),
+    };
+    return summarize(store, nets, config.resolution);
+  } finally {
+    store.dispose();
+  }
+}
