@@ -9,10 +9,17 @@
  *   instead of `b * dyStride`), so every image after the first gets another image's gradient.
  *   Nearest-neighbour 2x upsampling (DCGAN, PGGAN generators) trains wrong on cpu with batch > 1.
  *
- * Both are re-registered here, idempotently, by `registerTfjsFixes()` (called by initBackend).
+ * - Second-order gradients: `Greater`, `Less`, `LessEqual`, `Equal`, `NotEqual` have no gradient
+ *   (GreaterEqual has: zeros), so d/dW of a gradient fails through tf.leakyRelu (its gradient
+ *   uses `greater`) or tf.maximum; and `AvgPoolGrad` has none, so through tf.avgPool. Comparisons
+ *   get the zero gradient, AvgPoolGrad its adjoint (avgPool of the incoming gradient; it is
+ *   linear in dy and does not depend on the input's values). WGAN-GP (PGGAN) needs these.
+ *
+ * All are registered here, idempotently, by `registerTfjsFixes()` (called by initBackend);
+ * registrations tfjs already has are left alone, except the two wrong ones above.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { GradConfig, KernelConfig, KernelFunc, MirrorPadAttrs, NamedAttrMap, ResizeNearestNeighborGradAttrs } from '@tensorflow/tfjs';
+import type { AvgPoolGradAttrs, GradConfig, KernelConfig, KernelFunc, MirrorPadAttrs, NamedAttrMap, ResizeNearestNeighborGradAttrs } from '@tensorflow/tfjs';
 
 /**
  * Gradient of mirrorPad: dy [x.shape + paddings] -> dx [x.shape]. Per axis, the centre slice
@@ -96,8 +103,28 @@ const resizeNearestNeighborGradKernel: KernelFunc = ({ inputs, attrs }) => {
   return resizeNearestNeighborGradScatter(dy as tf.Tensor4D, images.shape as [number, number, number, number], alignCorners, halfPixelCenters);
 };
 
-/** Registers the corrected MirrorPad gradient and the corrected cpu ResizeNearestNeighborGrad. Idempotent. */
+/** Comparisons are piecewise constant: zero gradient for both inputs. */
+const COMPARISONS = ['Greater', 'Less', 'LessEqual', 'Equal', 'NotEqual'];
+const comparisonGrad = (kernelName: string): GradConfig => ({
+  kernelName,
+  inputsToSave: ['a', 'b'],
+  gradFunc: (_dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => ({ a: () => tf.zerosLike(saved[0]), b: () => tf.zerosLike(saved[1]) }),
+});
+
+/** AvgPoolGrad(dy) is linear in dy, its adjoint is avgPool; the input only supplies a shape. */
+const avgPoolGradGradConfig: GradConfig = {
+  kernelName: 'AvgPoolGrad',
+  inputsToSave: ['input'],
+  gradFunc: (ddx: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: NamedAttrMap) => {
+    const { filterSize, strides, pad } = attrs as unknown as AvgPoolGradAttrs;
+    return { dy: () => tf.avgPool(ddx as tf.Tensor4D, filterSize, strides, pad), input: () => tf.zerosLike(saved[0]) };
+  },
+};
+
+/** Registers the gradient and kernel fixes above. Idempotent. */
 export function registerTfjsFixes(): void {
+  for (const name of COMPARISONS) if (!tf.getGradient(name)) tf.registerGradient(comparisonGrad(name));
+  if (!tf.getGradient('AvgPoolGrad')) tf.registerGradient(avgPoolGradGradConfig);
   const grad = tf.getGradient('MirrorPad') as GradConfig | undefined;
   if (grad?.gradFunc !== mirrorPadGradConfig.gradFunc) tf.registerGradient(mirrorPadGradConfig);
   const kernel = tf.getKernel('ResizeNearestNeighborGrad', 'cpu') as KernelConfig | undefined;

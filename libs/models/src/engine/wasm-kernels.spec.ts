@@ -240,6 +240,22 @@ describe('the other ops the models train with: wasm equals cpu', () => {
   });
 });
 
+describe('second-order gradients (WGAN-GP penalty) on wasm equal cpu', () => {
+  it('d/dW of |d D(x)/dx|^2 for a conv, leakyRelu, avgPool, conv critic', () => {
+    const critic = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) =>
+      tf.sum(tf.conv2d(tf.avgPool(tf.leakyRelu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'same'), 0.2), 2, 2, 'valid'), w2 as tf.Tensor4D, 1, 'valid'));
+    const penalty: Op = (x, w1, w2) => tf.square(tf.grad((xx: tf.Tensor) => critic(xx, w1, w2))(x));
+    expectWasmMatchesCpu(penalty, [[2, 8, 8, 3], [3, 3, 3, 4], [4, 4, 4, 1]], 41);
+  });
+
+  it('strided conv critic (second order through Conv2DBackpropInput)', () => {
+    // square, not tanh: tfjs cannot differentiate twice through ops whose gradient uses their output
+    const critic = (x: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => tf.sum(tf.square(tf.conv2d(tf.leakyRelu(tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same'), 0.2), w2 as tf.Tensor4D, 2, 'valid')));
+    const penalty: Op = (x, w1, w2) => tf.square(tf.grad((xx: tf.Tensor) => critic(xx, w1, w2))(x));
+    expectWasmMatchesCpu(penalty, [[2, 9, 9, 2], [4, 4, 2, 3], [3, 3, 3, 2]], 42);
+  });
+});
+
 describe('registration', () => {
   it('is idempotent and puts our kernels on wasm', () => {
     expect(registerWasmTrainingKernels()).toEqual([]);
