@@ -2,3 +2,5 @@ export * from './common';
 export * from './gan';
 export * from './classifier';
 export * from './gans';
+export * from './pggan';
+export * from './engine';

@@ -253,6 +253,29 @@ describe('pggan gradient penalty', () => {
     expect(Math.abs(analytic['D.4x4.dense1.w'][2])).toBeGreaterThan(1e-2);
     store.dispose();
   });
+
+  it('gives the same penalty gradients on wasm as on cpu', async () => {
+    const grads = async (backend: 'cpu' | 'wasm') => {
+      await useBackend(backend);
+      const cfg = resolvePgganConfig({ ...TINY, resolution: 8 });
+      const store = new ParamStore(new Rng(4));
+      const D = buildPgganDiscriminator(cfg, store);
+      const vars = store.trainableMap('D.');
+      const out = tf.tidy(() => {
+        const x = tf.tensor4d(images(4, 8, 5), [4, 8, 8, 3]);
+        const { grads: g } = tf.variableGrads(() => tf.mean(pgganGradientPenalty(D, x, 1, 0.5, 2).penalty) as tf.Scalar, Object.values(vars));
+        // Parameters the input gradient does not depend on (the output bias) have no gradient.
+        return Object.values(vars).map((v) => (g[v.name] ? Array.from(g[v.name].dataSync()) : []));
+      });
+      store.dispose();
+      return out;
+    };
+    const wasm = await grads('wasm');
+    const cpu = await grads('cpu');
+    expect(wasm.map((g) => g.length)).toEqual(cpu.map((g) => g.length));
+    expect(cpu.filter((g) => g.length > 0).length).toBeGreaterThan(10);
+    cpu.forEach((g, k) => g.forEach((v, i) => expect(wasm[k][i]).toBeCloseTo(v, 4)));
+  });
 });
 
 describe('pggan checkpoints and determinism (cpu)', () => {
@@ -276,7 +299,8 @@ describe('pggan checkpoints and determinism (cpu)', () => {
     const bytes = await first.checkpoint();
     first.dispose();
     const meta = decodeCheckpoint(bytes, 'pggan').meta;
-    expect(meta).toMatchObject({ imagesShown: 6, stage: 1, alpha: 0.5 });
+    // Both Adams restarted when the fade began (train.py reset_opt_for_new_lod): one step since.
+    expect(meta).toMatchObject({ imagesShown: 6, stage: 1, alpha: 0.5, optGStep: 1, optDStep: 1 });
 
     const resumed = restorePggan(bytes, data());
     expect(resumed.step).toBe(3);
@@ -289,6 +313,23 @@ describe('pggan checkpoints and determinism (cpu)', () => {
     images2.forEach((v, i) => expect(v).toBeCloseTo(expectedImages[i], 5));
     resumed.dispose();
     expect(() => restorePggan(bytes, { target: images(2, 4, 1), targetCount: 2 })).toThrow('pggan: target holds 96 values, expected 2 images x 8x8x3 = 384');
+  });
+
+  it('keeps Gs as the running average of G, updated between the D and the G step (train.py Gs_update_op)', async () => {
+    const gan = createPggan({ ...cfg, gEmaBeta: 0.9 }, data(), 8);
+    const arrays = async () => new Map(decodeCheckpoint(await gan.checkpoint()).arrays.map((a) => [a.name, a.data]));
+    const g0 = await arrays();
+    gan.trainStep();
+    const g1 = await arrays();
+    gan.trainStep();
+    const g2 = await arrays();
+    gan.dispose();
+    const name = 'G.4x4.conv.w';
+    // Step 1: Gs = lerp(G0, G0, beta) = G0 (G has not moved yet); step 2: Gs = G1 + (G0 - G1) * beta.
+    expect(Array.from(g1.get(`Gs${name.slice(1)}`)!)).toEqual(Array.from(g0.get(name)!));
+    expect(Array.from(g1.get(name)!)).not.toEqual(Array.from(g0.get(name)!));
+    const gs2 = g2.get(`Gs${name.slice(1)}`)!;
+    g1.get(name)!.forEach((v, i) => expect(gs2[i]).toBeCloseTo(v + (g0.get(name)![i] - v) * 0.9, 6));
   });
 
   it('the same seed gives the same weights after two steps, another seed different ones', async () => {

@@ -407,7 +407,7 @@ export function buildPgganDiscriminator(cfg: PgganConfig, store: ParamSink, pref
  * every parameter's shape without allocating it (the 1024 px networks hold 46M weights; building
  * them for real takes seconds and 185 MB). describePggan's totals come from a real build.
  */
-export function countPgganParams(overrides: Partial<PgganConfig> = {}): { generator: number; discriminator: number } {
+export function countPgganParams(overrides: Partial<PgganConfig> | Record<string, unknown> = {}): { generator: number; discriminator: number } {
   const cfg = resolvePgganConfig(overrides);
   const sizes = new Map<string, number>();
   const recorder: ParamSink = {
@@ -426,7 +426,7 @@ export function countPgganParams(overrides: Partial<PgganConfig> = {}): { genera
 }
 
 /** Layers, output shapes and parameter counts of G and D at the target resolution (a batch of one). */
-export function describePggan(overrides: Partial<PgganConfig> = {}): NetworkSummary[] {
+export function describePggan(overrides: Partial<PgganConfig> | Record<string, unknown> = {}): NetworkSummary[] {
   const cfg = resolvePgganConfig({ ...overrides, batchSize: 1 });
   const store = new ParamStore(new Rng(0));
   try {
