@@ -208,7 +208,7 @@ export class Coordinator {
     this._address = router.lastEndpoint ?? this.opts.bind;
     this.event(
       'info',
-      { event: 'coordinator-start', address: this._address, jobs: this.jobs.size, restored },
+      { event: 'coordinator-start', address: this._address, jobs: this.jobs.size, restored, pid: process.pid },
       `coordinator listening on ${this._address}: ${this.jobs.size} jobs` + (this.opts.resume ? `, ${restored} already done (journal)` : ''),
     );
     this.updateReadiness();

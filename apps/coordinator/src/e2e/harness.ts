@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'child_process';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { pathToFileURL } from 'url';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..', '..');
 const STUDY = path.join(REPO, 'apps', 'coordinator', 'bin', 'study.js');
@@ -17,14 +18,19 @@ export interface StudyProcess {
 
 const running = new Set<ChildProcess>();
 
-/** `study ARGS`, as a user runs it. */
+const TSX = (): string => pathToFileURL(require.resolve('tsx')).href;
+
+/**
+ * `study ARGS`, as a user runs it, minus bin/study.js's re-exec under `--import tsx` (done here
+ * directly, so the process the test holds, and may kill, is the coordinator itself).
+ */
 export function study(args: string[]): StudyProcess {
-  return start([STUDY, ...args]);
+  return start(['--import', TSX(), STUDY, ...args], { STUDY_TSX_LOADED: '1', TSX_TSCONFIG_PATH: path.join(REPO, 'tsconfig.base.json') });
 }
 
 /** A trainer process started directly (what `study trainer` and `study run` do), one process fewer than `study trainer`. */
 export function trainer(args: string[]): StudyProcess {
-  return start(['--require', require.resolve('tsx/cjs'), path.join(REPO, 'apps', 'trainer', 'src', 'main.ts'), ...args], { TSX_TSCONFIG_PATH: path.join(REPO, 'tsconfig.base.json') });
+  return start(['--import', TSX(), path.join(REPO, 'apps', 'trainer', 'src', 'main.ts'), ...args], { TSX_TSCONFIG_PATH: path.join(REPO, 'tsconfig.base.json') });
 }
 
 function start(argv: string[], env: Record<string, string> = {}): StudyProcess {
