@@ -3,4 +3,3 @@ export * from './gan';
 export * from './classifier';
 export * from './gans';
 export * from './pggan';
-export * from './engine';
