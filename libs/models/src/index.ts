@@ -3,3 +3,4 @@ export * from './gan';
 export * from './classifier';
 export * from './gans';
 export * from './pggan';
+export * from './engine';
