@@ -153,7 +153,14 @@ export async function writeFixtureRun(dir: string, opts: FixtureOptions = {}): P
       journal.append({ event: 'failed', job: spec.id, attempt: 3, error: 'out of memory (fixture)', permanent: false });
       continue;
     }
-    if (missing.has(spec.id)) continue;
+    if (missing.has(spec.id)) {
+      // The running job has progress so far.
+      if (!finished && spec.id === plan.jobs.find((j) => missing.has(j.id) && !failed.has(j.id))?.id) {
+        await fs.mkdir(rd.jobDir(spec.id), { recursive: true });
+        await fs.writeFile(rd.jobMetrics(spec.id), [1, 2, 3].map((step) => JSON.stringify({ step, total: 6, losses: { loss: 0.8 - step * 0.1 }, imagesPerSec: 300 })).join('\n') + '\n');
+      }
+      continue;
+    }
     const r = spec.kind === 'gan' ? ganResult(spec) : classifierResult(spec);
     results.push(r);
     journal.append({ event: 'done', job: spec.id, attempt: 1, trainer: spec.kind === 'gan' ? 't1' : 't2', result: r });
@@ -200,8 +207,8 @@ export async function writeFixtureRun(dir: string, opts: FixtureOptions = {}): P
       state: failed.has(j.id) ? 'failed' : missing.has(j.id) ? (j.id === runningId ? 'running' : 'queued') : 'done',
       attempt: 1,
       trainers: j.id === runningId ? ['t1'] : [],
-      step: missing.has(j.id) ? 3 : 6,
-      total: 6,
+      step: j.id === runningId ? 3 : missing.has(j.id) ? null : 6,
+      total: j.id === runningId || !missing.has(j.id) ? 6 : null,
       losses: j.kind === 'gan' ? { d: 0.65, g: 1.1 } : { loss: 0.45 },
       imagesPerSec: 40,
       startedAt: t,

@@ -79,7 +79,14 @@ export interface LoadedRun {
   images: Map<string, Uint8Array>;
 }
 
-export async function loadRun(runDir: string, now: Date = new Date()): Promise<LoadedRun> {
+export interface LoadOptions {
+  /** Read the grid PNGs for inlining (default true; the live page does without). */
+  images?: boolean;
+  now?: Date;
+}
+
+export async function loadRun(runDir: string, opts: LoadOptions = {}): Promise<LoadedRun> {
+  const now = opts.now ?? new Date();
   const dir = new RunDir(path.resolve(runDir));
   let stat;
   try {
@@ -121,7 +128,7 @@ export async function loadRun(runDir: string, now: Date = new Date()): Promise<L
     if (!(await exists(abs))) continue;
     const rel = path.relative(dir.root, abs).split(path.sep).join('/');
     grids[id] = rel;
-    images.set(rel, await fs.readFile(abs));
+    if (opts.images ?? true) images.set(rel, await fs.readFile(abs));
   }
 
   return {
