@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { createClassifier, describeClassifier } from './classifier';
+import { describeCyclegan } from './cyclegan';
 import { describeDcgan } from './dcgan';
 import { GAN_KINDS } from './gan';
+import { describePggan } from './pggan';
 import { GANS, MODEL_NAMES, REFERENCE_SIZES, SIZE_KEY, createGan, describeModel, isModelName, restoreGan } from './gans';
 
 beforeAll(async () => {
@@ -22,11 +24,13 @@ describe('GAN registry', () => {
     expect(isModelName('stylegan')).toBe(false);
   });
 
-  it("resolves each landed GAN's defaults to themselves and rejects unknown keys", () => {
-    for (const kind of ['dcgan'] as const) {
+  it('resolves every GAN from its defaults and rejects unknown keys by name', () => {
+    for (const kind of GAN_KINDS) {
       const e = GANS[kind];
-      expect(e.resolve({})).toEqual(e.defaults);
-      expect(() => e.resolve({ nonsense: 1 })).toThrow("'nonsense'");
+      // Defaults given back as overrides resolve to the same config as none (CycleGAN turns nBlocks 'auto' into a number).
+      expect(e.resolve({ ...e.defaults })).toEqual(e.resolve({}));
+      expect(e.resolve({})).toMatchObject({ resolution: (e.defaults as { resolution: number }).resolution });
+      expect(() => e.resolve({ nonsense: 1 })).toThrow('nonsense');
     }
   });
 
@@ -46,9 +50,33 @@ describe('GAN registry', () => {
     for (const m of [gan, back, clf]) m.dispose();
   });
 
+  it('creates every kind through the registry, and a checkpoint only restores as its own kind', async () => {
+    const tiny = {
+      dcgan: TINY_DCGAN,
+      pggan: { resolution: 8, width: 1 / 64, batchSize: 2, stableImages: 4, fadeImages: 4, finalStableImages: 4 },
+      cyclegan: { resolution: R, ngf: 2, ndf: 2, nBlocks: 1, nLayersD: 2, steps: 2, decaySteps: 1, poolSize: 2 },
+    };
+    const both = { ...data, target: new Float32Array(3 * R * R * 3).fill(0.5), source: new Float32Array(3 * R * R * 3).fill(-0.5), sourceCount: 3 };
+    const small = { target: new Float32Array(3 * 8 * 8 * 3).fill(0.5), targetCount: 3 };
+    const bytes: Partial<Record<(typeof GAN_KINDS)[number], Uint8Array>> = {};
+    for (const kind of GAN_KINDS) {
+      const gan = createGan(kind, tiny[kind], kind === 'pggan' ? small : both, 1);
+      expect(gan.kind).toBe(kind);
+      bytes[kind] = await gan.checkpoint();
+      gan.dispose();
+    }
+    const back = restoreGan('cyclegan', bytes.cyclegan as Uint8Array, both);
+    expect(back.kind).toBe('cyclegan');
+    back.dispose();
+    expect(() => restoreGan('pggan', bytes.dcgan as Uint8Array, small)).toThrow("checkpoint is for model 'dcgan', expected 'pggan'");
+    expect(() => restoreGan('dcgan', bytes.cyclegan as Uint8Array, data)).toThrow("checkpoint is for model 'cyclegan', expected 'dcgan'");
+  }, 60_000);
+
   it('describes a model by name with the same summaries as its own describe', () => {
     expect(describeModel('classifier', { inputSize: 16 })).toEqual(describeClassifier({ inputSize: 16 }));
     expect(describeModel('dcgan', { resolution: 16 })).toEqual(describeDcgan({ resolution: 16 }));
+    expect(describeModel('pggan', { resolution: 16, width: 1 / 64 })).toEqual(describePggan({ resolution: 16, width: 1 / 64 }));
+    expect(describeModel('cyclegan', { resolution: 16, ngf: 2, ndf: 2, nLayersD: 2 })).toEqual(describeCyclegan({ resolution: 16, ngf: 2, ndf: 2, nLayersD: 2 }));
     expect(() => describeModel('resnet' as never)).toThrow("unknown model 'resnet'");
   });
 });

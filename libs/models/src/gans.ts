@@ -4,9 +4,11 @@
  */
 import type { NetworkSummary } from './common';
 import { CLASSIFIER_DEFAULTS, describeClassifier } from './classifier';
+import { CYCLEGAN_DEFAULTS, createCyclegan, describeCyclegan, resolveCycleganConfig, restoreCyclegan } from './cyclegan';
 import { DCGAN_DEFAULTS, createDcgan, describeDcgan, resolveDcganConfig, restoreDcgan } from './dcgan';
 import { GAN_KINDS } from './gan';
 import type { Gan, GanKind, GanTrainingData } from './gan';
+import { PGGAN_DEFAULTS, createPggan, describePggan, resolvePgganConfig, restorePggan } from './pggan';
 
 /** What the registry knows of one GAN architecture (its file's exports). */
 export interface GanEntry {
@@ -16,24 +18,16 @@ export interface GanEntry {
   restore(bytes: Uint8Array, data: GanTrainingData): Gan;
   /** Layers, output shapes, trainable parameter counts, from a throwaway build. */
   describe(overrides: Record<string, unknown>): NetworkSummary[];
-  /** The defaults (each with its reason in the architecture's file). */
+  /** The defaults (each with its reason in the architecture's file; CycleGAN's nBlocks is 'auto' here). */
   defaults: Readonly<object>;
   /** Defaults + overrides, validated; throws naming a bad or unknown key. */
   resolve(overrides: Record<string, unknown>): object;
 }
 
-/** Marks an architecture whose file has not landed yet: every call fails loudly, nothing is faked. */
-function notLanded(kind: GanKind): GanEntry {
-  const fail = (): never => {
-    throw new Error(`${kind} is not built yet (libs/models/src/${kind}.ts, issue 4)`);
-  };
-  return { create: fail, restore: fail, describe: fail, defaults: {}, resolve: fail };
-}
-
 export const GANS: Record<GanKind, GanEntry> = {
   dcgan: { create: createDcgan, restore: restoreDcgan, describe: describeDcgan, defaults: DCGAN_DEFAULTS, resolve: resolveDcganConfig },
-  pggan: notLanded('pggan'),
-  cyclegan: notLanded('cyclegan'),
+  pggan: { create: createPggan, restore: restorePggan, describe: describePggan, defaults: PGGAN_DEFAULTS, resolve: resolvePgganConfig },
+  cyclegan: { create: createCyclegan, restore: restoreCyclegan, describe: describeCyclegan, defaults: CYCLEGAN_DEFAULTS, resolve: resolveCycleganConfig },
 };
 
 /** Every model `study models` describes. */
@@ -51,7 +45,7 @@ export const SIZE_KEY: Record<ModelName, 'inputSize' | 'resolution'> = { classif
 export const REFERENCE_SIZES: Record<ModelName, number> = {
   classifier: CLASSIFIER_DEFAULTS.inputSize,
   dcgan: DCGAN_DEFAULTS.resolution,
-  pggan: 64,
+  pggan: PGGAN_DEFAULTS.resolution,
   cyclegan: 256,
 };
 
