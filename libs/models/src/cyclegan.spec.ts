@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { decodeCheckpoint, encodeCheckpoint } from './common/checkpoint';
+import { initBackend } from './engine';
 import { ParamStore } from './common/params';
 import { recordingTracer } from './common/summary';
 import type { GanTrainingData } from './gan';
@@ -155,7 +156,7 @@ describe('ImagePool', () => {
     expect(new Set(Array.from(snap?.data ?? []))).toEqual(stored);
     pool.dispose();
     expect(tf.memory().numTensors).toBe(before);
-  });
+  }, 120_000);
 
   it('draws from its seeded Rng: same seed, same choices; and round-trips through a snapshot', async () => {
     const a = run(9, 120);
@@ -239,7 +240,7 @@ describe('CycleGAN training', () => {
     expect(() => restoreCyclegan(foreign, data)).toThrow("checkpoint is for model 'dcgan', expected 'cyclegan'");
     expect(() => restoreCyclegan(bytes, toyData(16, 6))).toThrow('CycleGAN source (domain A) images: 4608 values for 6 images of 8x8x3 (expected 1152)');
     for (const g of [gan, resumed, twin, other, fresh]) g.dispose();
-  });
+  }, 120_000);
 
   it('translates given source images in batches, and refuses a missing or miscounted source', async () => {
     const gan = createCyclegan(TINY, data, 3);
@@ -257,9 +258,33 @@ describe('CycleGAN training', () => {
     await expect(gan.generate(2, many)).rejects.toThrow(`generate(2, source): source holds ${11 * per} values, expected ${2 * per}`);
     expect(() => createCyclegan(TINY, { target: data.target, targetCount: 6 }, 1)).toThrow('CycleGAN needs source (domain A) images as a Float32Array');
     gan.dispose();
-  });
+  }, 120_000);
+});
 
-  it('learns a toy translation: dark images (A) come out brighter, towards the bright domain (B)', async () => {
+describe('CycleGAN on wasm', () => {
+  const data = toyData(8, 6);
+
+  it('takes the same steps as on cpu from the same seed, and leaks no tensors', async () => {
+    await initBackend('cpu');
+    const cpu = createCyclegan(TINY, data, 5);
+    const onCpu = [cpu.trainStep(), cpu.trainStep()];
+    cpu.dispose();
+    await initBackend('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    const gan = createCyclegan(TINY, data, 5);
+    const onWasm = [gan.trainStep(), gan.trainStep()];
+    // Pools of 2 are full after two steps of batch 1.
+    const before = tf.memory().numTensors;
+    onWasm.push(gan.trainStep());
+    expect(tf.memory().numTensors).toBe(before);
+    onCpu.forEach((losses, i) => {
+      for (const [k, v] of Object.entries(losses)) expect(Math.abs(onWasm[i][k] - v)).toBeLessThan(1e-4 * Math.max(1, Math.abs(v)));
+    });
+    gan.dispose();
+  }, 120_000);
+
+  it('learns a toy translation on wasm: dark images (A) come out brighter, towards the bright domain (B)', async () => {
+    await initBackend('wasm');
     const gan = createCyclegan({ ...TINY, lr: 5e-3 }, data, 11);
     const source = data.source as Float32Array;
     const before = mean(await gan.generate(6, source));
@@ -270,5 +295,5 @@ describe('CycleGAN training', () => {
     expect(after).toBeGreaterThan(before + 0.3);
     expect(after).toBeGreaterThan(0.3);
     gan.dispose();
-  });
+  }, 120_000);
 });
