@@ -18,7 +18,7 @@ describe('study config', () => {
     });
     expect(config.repeats).toBe(5);
     expect(config.budgets).toEqual([5, 10]);
-    expect(config.classifier).toEqual({ filters: [4, 8], hidden: 16, epochs: 2, batchSize: 16 });
+    expect(config.classifier).toEqual({ filters: [4, 8], hidden: [16], epochs: 2, batchSize: 16 });
     expect(config.dataset.path).toBe('/data/skin');
     expect(sources).toMatchObject({ repeats: 'flag', budgets: 'file', 'classifier.epochs': 'file', 'dataset.path': 'flag' });
   });
