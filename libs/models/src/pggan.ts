@@ -33,10 +33,14 @@
  *   the box downscale), so the penalty here divides by that factor and is the reference's penalty.
  * - config.py: Adam lr 1e-3, beta1 0, beta2 0.99, eps 1e-8 for both networks.
  *
- * Second-order gradients: the penalty differentiates D's input gradient w.r.t. D's weights. On tfjs
- * 4.22, tf.leakyRelu (its gradient uses `greater`), tf.maximum (`less`) and tf.avgPool (`AvgPoolGrad`)
- * have no second-order gradient ("gradient function not found"); leaky ReLU is written as
- * x * step(x, 0.2) and the 2x2 average pool as reshape + mean, whose gradients are differentiable.
+ * Second-order gradients: the penalty differentiates D's input gradient w.r.t. D's weights. In plain
+ * tfjs 4.22, tf.leakyRelu (its gradient uses `greater`), tf.maximum (`less`) and tf.avgPool
+ * (`AvgPoolGrad`) have no second-order gradient ("gradient function not found"; engine/fixes.ts now
+ * registers them, but only through initBackend). So D is written with ops that have one without any
+ * registration: leaky ReLU as x * step(x, 0.2), the 2x2 average pool as reshape + mean, and
+ * replication (minibatch stddev, upscale2d) as a broadcasting multiply, not tf.tile, whose gradient
+ * is a slice and an add per repetition (and has none beyond rank 5). Checked against finite
+ * differences on cpu, and wasm against cpu (pggan.spec.ts).
  *
  * `generate(n)` samples from the EMA generator (G itself if gEmaBeta = 0) at the current stage and
  * fade-in alpha, nearest-upsampled to the target resolution, clipped to [-1, 1] (the reference's
