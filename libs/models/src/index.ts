@@ -4,3 +4,4 @@ export * from './classifier';
 export * from './gans';
 export * from './pggan';
 export * from './engine';
+export * from './cyclegan';
