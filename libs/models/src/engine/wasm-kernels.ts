@@ -94,18 +94,32 @@ export function conv2DBackpropFilterComposed(x: tf.Tensor4D, dy: tf.Tensor4D, fi
     const bottom = fh + (outHeight - 1) * sh - inHeight - top;
     const right = fw + (outWidth - 1) * sw - inWidth - left;
     const xt = tf.transpose(x, [3, 1, 2, 0]); // [ci, H, W, n]
-    const xp = padOrCrop(xt, top, Math.max(0, bottom), left, Math.max(0, right));
     const dyt = tf.transpose(dy, [1, 2, 0, 3]); // [oh, ow, n, co]
     const dilations: [number, number] = [sh, sw];
-    const full = tf.conv2d(xp, dyt, 1, 'valid', 'NHWC', dilations); // [ci, >=fh, >=fw, co]
+    const padding: [[0, 0], [number, number], [number, number], [0, 0]] = [
+      [0, 0],
+      [top, Math.max(0, bottom)],
+      [left, Math.max(0, right)],
+      [0, 0],
+    ];
+    const full = tf.conv2d(xt, dyt, 1, padding, 'NHWC', dilations); // [ci, >=fh, >=fw, co]
     const cropped = full.shape[1] === fh && full.shape[2] === fw ? full : tf.slice(full, [0, 0, 0, 0], [-1, fh, fw, -1]);
     return tf.transpose(cropped, [1, 2, 0, 3]); // [fh, fw, ci, co]
   });
 }
 
 /**
- * Gradient of conv2d with respect to its input (also the forward pass of conv2dTranspose), as one
- * forward convolution of the zero-dilated, padded dy with the rotated, channel-swapped filter.
+ * Gradient of conv2d with respect to its input (also the forward pass of conv2dTranspose).
+ *
+ * The textbook composition is one stride-1 convolution of the zero-dilated dy with the rotated,
+ * channel-swapped filter (kept as `conv2DBackpropInputDilated`, the reference). With stride s,
+ * (s^2 - 1)/s^2 of its multiplications hit inserted zeros, so this version splits it by output
+ * phase ("sub-pixel"): the rows h with (h + padTop) mod sh = rh only meet the filter taps
+ * kh = rh, rh + sh, ...; each of the sh*sw phases is a small 'full' convolution of dy with that
+ * tap subset, and the phases are interleaved back with a stack and a reshape. Same arithmetic as
+ * the forward conv, no zeros. With stride 1 there is one phase: the textbook composition.
+ *
+ * dx[h] = sum_m dy[q - m] W[rh + m*sh], with h + top = q*sh + rh.
  */
 export function conv2DBackpropInputComposed(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
   return tf.tidy(() => {
@@ -115,12 +129,52 @@ export function conv2DBackpropInputComposed(inputShape: Shape4, dy: tf.Tensor4D,
     if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth) {
       throw new Error(`Conv2DBackpropInput: dy is [${dy.shape.join(', ')}] but a [${inputShape.join(', ')}] input convolves to ${outHeight}x${outWidth}`);
     }
+    const [n, , , ci] = inputShape;
+    const co = filter.shape[3];
+    // Phase outputs cover rows g = h + top in [0, Q*sh), i.e. q in [0, Q).
+    const Q = Math.ceil((inHeight + top) / sh);
+    const P = Math.ceil((inWidth + left) / sw);
+    const rowPhases: tf.Tensor[] = [];
+    for (let rh = 0; rh < sh; rh++) {
+      const colPhases: tf.Tensor[] = [];
+      for (let rw = 0; rw < sw; rw++) {
+        const mh = Math.max(0, Math.ceil((fh - rh) / sh));
+        const mw = Math.max(0, Math.ceil((fw - rw) / sw));
+        if (mh === 0 || mw === 0) {
+          colPhases.push(tf.zeros([n, Q, P, ci]));
+          continue;
+        }
+        const taps = sh === 1 && sw === 1 ? filter : (tf.stridedSlice(filter, [rh, rw, 0, 0], [fh, fw, ci, co], [sh, sw, 1, 1]) as tf.Tensor4D); // [mh, mw, ci, co]
+        const rotated = tf.transpose(tf.reverse(taps, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [mh, mw, co, ci]
+        const z = tf.conv2d(dy, rotated, 1, [
+          [0, 0],
+          [mh - 1, mh - 1],
+          [mw - 1, mw - 1],
+          [0, 0],
+        ]); // [n, oh + mh - 1, ow + mw - 1, ci]: q from 0
+        colPhases.push(padOrCrop(z, 0, Q - z.shape[1], 0, P - z.shape[2])); // [n, Q, P, ci]
+      }
+      rowPhases.push(sw === 1 ? tf.expandDims(colPhases[0], 3) : tf.stack(colPhases, 3)); // [n, Q, P, sw, ci]
+    }
+    const phases = sh === 1 ? tf.expandDims(rowPhases[0], 2) : tf.stack(rowPhases, 2); // [n, Q, sh, P, sw, ci]
+    const interleaved = tf.reshape(phases, [n, Q * sh, P * sw, ci]) as tf.Tensor4D; // row g = q*sh + rh
+    return padOrCrop(interleaved, -top, inHeight + top - Q * sh, -left, inWidth + left - P * sw); // [n, H, W, ci]
+  });
+}
+
+/**
+ * The textbook composition of Conv2DBackpropInput: one stride-1 convolution of the zero-dilated,
+ * padded dy with the rotated, channel-swapped filter. Reference for tests and benchmarks.
+ */
+export function conv2DBackpropInputDilated(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth } = info;
+    const { top, left } = info.padInfo;
     const d = dilate(dy, sh, sw); // [n, oh*sh, ow*sw, co]
     const pt = fh - 1 - top;
     const pl = fw - 1 - left;
-    const pb = inHeight + fh - 1 - pt - d.shape[1];
-    const pr = inWidth + fw - 1 - pl - d.shape[2];
-    const dp = padOrCrop(d, pt, pb, pl, pr);
+    const dp = padOrCrop(d, pt, inHeight + fh - 1 - pt - d.shape[1], pl, inWidth + fw - 1 - pl - d.shape[2]);
     const rotated = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]); // [fh, fw, co, ci]
     return tf.conv2d(dp, rotated, 1, 'valid'); // [n, H, W, ci]
   });
