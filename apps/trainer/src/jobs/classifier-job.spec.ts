@@ -1,6 +1,7 @@
 import { restoreClassifier } from '@gan-study/models';
 import { buildPlan, decodeGenerated, encodeGenerated, profileDefaults } from '@gan-study/protocol';
 import type { ClassifierJobResult, ClassifierJobSpec, StudyConfig } from '@gan-study/protocol';
+import * as tf from '@tensorflow/tfjs';
 import { runJob } from './index';
 import { InProcessAllReduce, MemoryJobContext, fakeDataset } from './testing';
 import { JobAbortedError } from './util';
@@ -18,6 +19,13 @@ const config: StudyConfig = {
 };
 const plan = buildPlan(config, { classes: ['benign', 'malignant'], train: { benign: 24, malignant: 20 }, test: { benign: 8, malignant: 8 } });
 const spec = (id: string) => plan.jobs.find((j) => j.id === id) as ClassifierJobSpec;
+
+jest.setTimeout(120_000);
+
+beforeAll(async () => {
+  // Plain JavaScript kernels: deterministic and always available.
+  await tf.setBackend('cpu');
+});
 
 describe('classifier job', () => {
   it('trains the baseline on majority + budget and evaluates on the test split', async () => {

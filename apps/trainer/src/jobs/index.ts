@@ -5,12 +5,13 @@
  */
 import type { JobContext, JobResult } from '@gan-study/protocol';
 import { runClassifierJob } from './classifier-job';
+import { runGanJob } from './gan-job';
 
 export async function runJob(ctx: JobContext): Promise<JobResult> {
   const spec = ctx.spec;
   switch (spec.kind) {
     case 'gan':
-      throw new Error(`job ${spec.id}: GAN jobs need the GAN registry of @gan-study/models (createGan/restoreGan), not landed yet`);
+      return runGanJob(ctx, spec);
     case 'classifier':
       return runClassifierJob(ctx, spec);
     default:
@@ -19,5 +20,6 @@ export async function runJob(ctx: JobContext): Promise<JobResult> {
 }
 
 export { runClassifierJob, assembleTrainingSet, epochOrder, classifierConfigFor, predictionsCsv } from './classifier-job';
+export { runGanJob, ganTrainingData, generateImages } from './gan-job';
 export { encodeEnvelope, decodeEnvelope } from './envelope';
 export { JobAbortedError } from './util';
