@@ -6,6 +6,12 @@ export function num(v: number | null | undefined, digits = 3): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
 }
 
+/** Three significant digits (`0.00312`, `41.7`, `1234`), for FID and KID, whose scale depends on the features. */
+export function sig(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : String(Number(v.toPrecision(3)));
+}
+
 /** `0.812` (one repeat) or `0.812 ± 0.010`. */
 export function meanStd(s: MetricSummary | null | undefined): string {
   if (!s) return '—';

@@ -11,7 +11,7 @@ export const REPORT_CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#1b1b1b;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;margin:8px 0 4px;font-size:14px}caption{text-align:left;font-weight:600;padding:4px 0}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}th[scope=row]{white-space:nowrap}
 td.num{font-variant-numeric:tabular-nums;white-space:nowrap}tr.paper td{color:#555;background:#fafafa;font-style:italic}
 td.missing{color:#b00}
 .note{color:#555;font-size:13px;margin:2px 0 14px}.banner{padding:10px 14px;margin:10px 0;border-radius:4px}
@@ -63,7 +63,9 @@ export function renderHtml(m: ReportModel, images: ReadonlyMap<string, Uint8Arra
     .map((g) => {
       const label = `${ganLabel(g.gan)}, budget ${g.budget}, ${g.className}`;
       const bytes = g.file ? images.get(g.file) : undefined;
-      const body = bytes ? `<img alt="${escapeHtml(`sample grid: ${label}`)}" src="data:image/png;base64,${Buffer.from(bytes).toString('base64')}">` : '<p class="note">no sample grid (job has no result)</p>';
+      const failed = m.partial.failed.find((f) => f.job === g.job);
+      const none = failed ? `FAILED: ${failed.error}` : 'no sample grid (job has no result)';
+      const body = bytes ? `<img alt="${escapeHtml(`sample grid: ${label}`)}" src="data:image/png;base64,${Buffer.from(bytes).toString('base64')}">` : `<p class="note">${escapeHtml(none)}</p>`;
       return `<figure class="grid" data-job="${escapeHtml(g.job)}">${body}<figcaption>${escapeHtml(label)}</figcaption></figure>`;
     })
     .join('\n');

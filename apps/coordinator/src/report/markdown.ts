@@ -27,7 +27,8 @@ export function renderMarkdown(m: ReportModel): string {
   out.push('Sample grids (the paper\'s Figure 2): the top rows are real training images of the budget, the rows below the blank row are generated.', '');
   for (const g of m.grids) {
     const label = `${ganLabel(g.gan)}, budget ${g.budget}, ${g.className}`;
-    out.push(g.file ? `**${label}**  \n![${label}](${g.file})` : `**${label}**: no sample grid (job has no result)`, '');
+    const failed = m.partial.failed.find((f) => f.job === g.job);
+    out.push(g.file ? `**${label}**  \n![${label}](${g.file})` : `**${label}**: ${failed ? `FAILED: ${failed.error}` : 'no sample grid (job has no result)'}`, '');
   }
   out.push('## Run facts', '', mdTable(['', ''], runFacts(m).map((f) => [f.label, f.value])), '');
   out.push(table(trainerTable(m)), '', table(jobTable(m)), '');

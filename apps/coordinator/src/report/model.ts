@@ -238,9 +238,12 @@ export function buildReportModel(inp: ReportInputs): ReportModel {
     ...res.rows.map((r) => ({ id: r.id, kind: 'classifier' as const, trainer: doneBy.get(r.id) ?? null, backend: r.backend, attempts: attempts.get(r.id) ?? 1, trainMs: r.durations.trainMs, totalMs: r.durations.totalMs })),
   ];
   const planned = plan ? plan.jobs.length : res.rows.length + res.gans.length + res.missing.length;
+  // A failed attempt is final when it was permanent, used the last attempt, or the study ended;
+  // otherwise the job is being retried.
+  const maxAttempts = cfg?.maxAttempts ?? Infinity;
   const failed = res.missing.flatMap((job) => {
     const f = failedLast.get(job);
-    return f ? [{ job, error: f.error }] : [];
+    return f && (f.permanent || (attempts.get(job) ?? 0) >= maxAttempts || lastEvent === 'finished') ? [{ job, error: f.error }] : [];
   });
 
   const featureNetworks = [...new Set(res.gans.flatMap((g) => (g.quality ? [g.quality.featureNetwork] : [])))];

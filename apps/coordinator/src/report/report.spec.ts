@@ -64,6 +64,26 @@ describe('writeReport on a finished run with repeats', () => {
   });
 });
 
+describe('the summary', () => {
+  it('names the GAN scenario with the highest mean AUC as the one closest to the reference, from the numbers', async () => {
+    const fx = await writeFixtureRun(path.join(tmp, 'summary'), { repeats: 2 });
+    const model = buildReportModel((await loadRun(fx.dir, { images: false })).inputs);
+    const cells = model.table2.flatMap((r) => r.cells.map((c) => ({ gan: r.gan as string, budget: c.budget, auc: c.ours?.auc.mean ?? -1 })));
+    const best = cells.reduce((a, b) => (b.auc > a.auc ? b : a));
+    const ref = model.reference.ours?.auc.mean ?? NaN;
+    expect(best.auc).toBeLessThan(ref); // the fixture's reference is the strongest classifier
+    const text = summarize(model).join('\n');
+    expect(text).toContain(`Closest to the reference: ${{ dcgan: 'DCGAN', pggan: 'PGGAN', cyclegan: 'CycleGAN' }[best.gan]} with ${best.budget} real malignant images, AUC ${best.auc.toFixed(3)}`);
+    expect(text).toContain(`${(ref - best.auc).toFixed(3)} below it.`);
+    // Move that cell above the reference: the sentence changes with the numbers.
+    const row = model.table2.find((r) => r.gan === best.gan);
+    const c = row?.cells.find((x) => x.budget === best.budget)?.ours;
+    if (!c) throw new Error('fixture cell missing');
+    c.auc = { ...c.auc, mean: ref + 0.01 };
+    expect(summarize(model).join('\n')).toContain("1 GAN scenario reached the reference's AUC; the highest:");
+  });
+});
+
 describe('a partial run', () => {
   it('is reported as partial from the journal, with missing cells and the failure named', async () => {
     const fx = await writeFixtureRun(path.join(tmp, 'partial'), { missing: ['clf-gan-pggan-b20-r0', 'gan-cyclegan-b50-malignant'], failed: ['clf-baseline-b5-r0'] });

@@ -4,7 +4,7 @@
  * say the same thing.
  */
 import { PAPER, type PaperCell } from './paper';
-import { duration, ganLabel, interval, meanStd, num } from './format';
+import { duration, ganLabel, interval, meanStd, num, sig } from './format';
 import type { Cell, ReportModel, TableRow } from './model';
 import { lineChart, rocChart } from './svg';
 
@@ -123,9 +123,12 @@ export function charts(m: ReportModel): ChartSection[] {
 export function qualityTable(m: ReportModel): TableSection {
   const rows = m.grids.map((g) => {
     const q = m.gansQuality.find((r) => r.id === g.job);
-    if (!q) return [ganLabel(g.gan), String(g.budget), g.className, 'missing', '', '', '', '', ''];
+    if (!q) {
+      const failed = m.partial.failed.find((f) => f.job === g.job);
+      return [ganLabel(g.gan), String(g.budget), g.className, failed ? `FAILED: ${failed.error}` : 'missing', '', '', '', '', ''];
+    }
     const qual = q.quality;
-    return [ganLabel(g.gan), String(g.budget), g.className, qual ? num(qual.fid, 2) : 'n/a', qual ? num(qual.kid, 4) : 'n/a', qual ? num(qual.precision) : 'n/a', qual ? num(qual.recall) : 'n/a', `${q.resolution} px, ${q.steps} steps`, String(q.generated)];
+    return [ganLabel(g.gan), String(g.budget), g.className, qual ? sig(qual.fid) : 'n/a', qual ? sig(qual.kid) : 'n/a', qual ? num(qual.precision) : 'n/a', qual ? num(qual.recall) : 'n/a', `${q.resolution} px, ${q.steps} steps`, String(q.generated)];
   });
   return {
     id: 'quality',

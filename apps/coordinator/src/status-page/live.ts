@@ -35,6 +35,7 @@ export function decimate<T>(points: T[], max: number): T[] {
 /** Loss series from metrics.jsonl text: one per loss name, [step, value] points; bad lines skipped. */
 export function parseLossSeries(text: string, maxPoints = 200): LossPlotSeries[] {
   const byName = new Map<string, Array<[number, number]>>();
+  let lastAttempt: number | null = null;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     let rec: { step?: unknown; losses?: unknown };
@@ -44,6 +45,12 @@ export function parseLossSeries(text: string, maxPoints = 200): LossPlotSeries[]
       continue;
     }
     if (!rec || typeof rec !== 'object' || typeof rec.step !== 'number' || !rec.losses || typeof rec.losses !== 'object') continue;
+    // A new attempt (a retry from scratch or from a checkpoint) replaces the points it re-runs.
+    const attempt = (rec as { attempt?: unknown }).attempt;
+    if (typeof attempt === 'number' && attempt !== lastAttempt) {
+      if (lastAttempt !== null) for (const pts of byName.values()) while (pts.length && pts[pts.length - 1][0] >= rec.step) pts.pop();
+      lastAttempt = attempt;
+    }
     for (const [name, v] of Object.entries(rec.losses as Record<string, unknown>)) {
       if (typeof v !== 'number' || !Number.isFinite(v)) continue;
       const pts = byName.get(name) ?? [];

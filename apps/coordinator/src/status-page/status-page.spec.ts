@@ -31,6 +31,13 @@ describe('loss series', () => {
       { name: 'g', points: [[1, 1.5], [4, 1.1]] },
     ]);
   });
+  it('lets a retry replace the steps it runs again', () => {
+    const rec = (attempt: number, step: number, loss: number) => JSON.stringify({ step, losses: { loss }, attempt });
+    const text = [rec(1, 1, 0.9), rec(1, 2, 0.8), rec(1, 3, 0.7), rec(2, 3, 0.75), rec(2, 4, 0.6), rec(3, 1, 0.95)].join('\n');
+    // Attempt 2 resumed from a step-2 checkpoint; attempt 3 started over.
+    expect(parseLossSeries(text)).toEqual([{ name: 'loss', points: [[1, 0.95]] }]);
+    expect(parseLossSeries(text.split('\n').slice(0, 5).join('\n'))).toEqual([{ name: 'loss', points: [[1, 0.9], [2, 0.8], [3, 0.75], [4, 0.6]] }]);
+  });
   it('decimates to at most max points, keeping the first and the last', () => {
     const pts = Array.from({ length: 1001 }, (_, i) => i);
     const d = decimate(pts, 200);
