@@ -10,8 +10,10 @@ import {
   createPggan,
   describePggan,
   downscale2d,
+  pgganBatchSize,
   pgganGradientPenalty,
   pgganPhase,
+  pgganTotalSteps,
   pgganTotalImages,
   resolvePgganConfig,
   restorePggan,
@@ -46,6 +48,9 @@ describe('pggan config and schedule', () => {
     expect(() => resolvePgganConfig({ fadeImages: 1.5 })).toThrow('fadeImages must be a non-negative integer, got 1.5');
     expect(() => resolvePgganConfig({ gEmaBeta: 1 })).toThrow('gEmaBeta must be in [0, 1), got 1');
     expect(resolvePgganConfig({ batchSize: 2 }).batchSize).toBe(2);
+    expect(() => resolvePgganConfig({ resolution: 16, batchSizes: { 32: 4 } })).toThrow("batchSizes key must be a stage resolution (a power of two from 4 to 16), got '32'");
+    expect(() => resolvePgganConfig({ batchSizes: { 8: 6 } })).toThrow('batchSizes.8 must be divisible by the minibatch-std group size 4, got 6');
+    expect(() => resolvePgganConfig({ batchSizes: { 8: 0 } })).toThrow('batchSizes.8 must be a positive integer, got 0');
   });
 
   it('grows 4x4 -> 8x8 -> 16x16 at the configured image counts, alpha linear over each fade', () => {
@@ -65,6 +70,13 @@ describe('pggan config and schedule', () => {
     expect(at(50)).toEqual([3, 16, true, 0.5]);
     expect(at(60)).toEqual([4, 16, false, 1]);
     expect(at(1000)).toEqual([4, 16, false, 1]);
+    // Steps: 10 / 4 -> 3 steps (12 shown), fade at 8 from 12: 18 / 2 -> 9 (30), stable 10 / 2 -> 5 (40),
+    // fade at 16: 20 / 4 -> 5 (60), final 30 / 4 -> 8 (92).
+    const perRes = resolvePgganConfig({ resolution: 16, stableImages: 10, fadeImages: 20, finalStableImages: 30, batchSize: 4, batchSizes: { 8: 2 } });
+    expect([pgganBatchSize(perRes, 4), pgganBatchSize(perRes, 8), pgganBatchSize(perRes, 16)]).toEqual([4, 2, 4]);
+    expect(pgganTotalSteps(perRes)).toBe(3 + 9 + 5 + 5 + 8);
+    // Batch 8: 2 steps (16 shown), 2 (32), 1 (40), 3 (64), 4 (96): phases end mid-step, as train.py counts.
+    expect(pgganTotalSteps(resolvePgganConfig({ resolution: 16, stableImages: 10, fadeImages: 20, finalStableImages: 30, batchSize: 8 }))).toBe(12);
   });
 });
 
@@ -155,8 +167,9 @@ describe('pggan training (wasm: its convolution gradients are much faster than c
   });
 
   it('trains through a stage transition at the configured image counts, finite losses, no leaked tensors', async () => {
-    const gan = createPggan(TINY, { target: images(6, 8, 3), targetCount: 6 }, 11);
-    expect(gan.totalSteps).toBe((4 + 4 + 4) / 2);
+    // 4x4 at batch 4 (one step), 8x8 at batch 2.
+    const gan = createPggan({ ...TINY, batchSizes: { 4: 4 } }, { target: images(6, 8, 3), targetCount: 6 }, 11);
+    expect(gan.totalSteps).toBe(1 + 2 + 2);
     const seen: Array<[number, number]> = [];
     let tensors = -1;
     for (let s = 0; s < gan.totalSteps; s++) {
@@ -166,9 +179,9 @@ describe('pggan training (wasm: its convolution gradients are much faster than c
       if (s === 0) tensors = tf.memory().numTensors;
       else expect(tf.memory().numTensors).toBe(tensors);
     }
-    // 4 images stable at 4x4 (2 steps of 2), 4 fading in 8x8 (alpha 0, 0.5), 4 stable at 8x8.
-    expect(seen).toEqual([[4, 1], [4, 1], [8, 0], [8, 0.5], [8, 1], [8, 1]]);
-    expect(gan.step).toBe(6);
+    // 4 images stable at 4x4 (1 step of 4), 4 fading in 8x8 (alpha 0, 0.5), 4 stable at 8x8.
+    expect(seen).toEqual([[4, 1], [8, 0], [8, 0.5], [8, 1], [8, 1]]);
+    expect(gan.step).toBe(5);
     expect(gan.progress.imagesShown).toBe(12);
     const out = await gan.generate(5);
     expect(out.length).toBe(5 * 8 * 8 * 3);

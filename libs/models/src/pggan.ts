@@ -24,8 +24,9 @@
  *   stage's resolution and, while fading, lerp'd with their own 2x down-then-up version by 1 - alpha
  *   (`FadeLOD`). Both Adam states are reset whenever a phase begins (`reset_opt_for_new_lod`). One D
  *   step, then the generator EMA update (`Gs`, beta 0.999), then one G step, each with fresh latents.
- *   Not followed: minibatch_repeats (the schedule is re-evaluated every step, not every 4), mirror
- *   augment (off for non-face data in the reference's configs), per-resolution batch sizes.
+ *   Per-resolution batch sizes (`minibatch_dict`) are `batchSizes`. Not followed: minibatch_repeats
+ *   (the schedule is re-evaluated every step, not every 4); mirror augment (a dataset option of the
+ *   reference's configs, off by default).
  * - loss.py `D_wgangp_acgan` / `G_wgan_acgan` (no labels): D loss = D(fake) - D(real) +
  *   lambda (||grad D(mixed)|| - 1)^2 + eps_drift D(real)^2, lambda 10, eps_drift 0.001, mixing factors
  *   U[0, 1) per sample; G loss = -D(fake). The reference measures the gradient at the target
@@ -61,6 +62,7 @@ export interface PgganConfig {
   resolution: number;
   width: number;
   batchSize: number;
+  batchSizes: Record<string, number>;
   stableImages: number;
   fadeImages: number;
   finalStableImages: number;
@@ -82,6 +84,8 @@ export const PGGAN_DEFAULTS: PgganConfig = {
   width: 1,
   // The reference's minibatch_base 16 (preset v1, one GPU) at low resolutions.
   batchSize: 16,
+  // Per-resolution overrides of batchSize, keyed by resolution ("4": 64, ...), as train.py's minibatch_dict; none by default.
+  batchSizes: {},
   // Paper section A.1: 800k real images shown while a resolution is stable.
   stableImages: 800_000,
   // Paper section A.1: 800k real images shown while a new block fades in.
@@ -148,9 +152,20 @@ export function resolvePgganConfig(overrides: Partial<PgganConfig> | Record<stri
   nonNegInt('mbstdGroupSize');
   num('gEmaBeta', (v) => v >= 0 && v < 1, 'in [0, 1)');
   if (typeof c.resetOptimizerEachPhase !== 'boolean') fail(`resetOptimizerEachPhase must be a boolean, got ${String(c.resetOptimizerEachPhase)}`);
-  if (c.mbstdGroupSize > 1) {
-    const g = Math.min(c.mbstdGroupSize, c.batchSize);
-    if (c.batchSize % g !== 0) fail(`batchSize must be divisible by the minibatch-std group size ${g}, got ${c.batchSize}`);
+  if (typeof c.batchSizes !== 'object' || c.batchSizes === null || Array.isArray(c.batchSizes)) fail(`batchSizes must be an object of resolution -> batch size, got ${JSON.stringify(c.batchSizes)}`);
+  c.batchSizes = { ...c.batchSizes };
+  const checkGroup = (key: string, b: number) => {
+    if (c.mbstdGroupSize > 1) {
+      const g = Math.min(c.mbstdGroupSize, b);
+      if (b % g !== 0) fail(`${key} must be divisible by the minibatch-std group size ${g}, got ${b}`);
+    }
+  };
+  checkGroup('batchSize', c.batchSize);
+  for (const [res, b] of Object.entries(c.batchSizes)) {
+    const r = Number(res);
+    if (!Number.isInteger(r) || r < 4 || r > c.resolution || (r & (r - 1)) !== 0) fail(`batchSizes key must be a stage resolution (a power of two from 4 to ${c.resolution}), got '${res}'`);
+    if (typeof b !== 'number' || !Number.isInteger(b) || b <= 0) fail(`batchSizes.${res} must be a positive integer, got ${String(b)}`);
+    checkGroup(`batchSizes.${res}`, b);
   }
   return c;
 }
@@ -185,6 +200,34 @@ export interface PgganPhase {
 export function pgganTotalImages(cfg: PgganConfig): number {
   const stages = pgganStageCount(cfg.resolution);
   return cfg.stableImages * (stages - 1) + cfg.fadeImages * (stages - 1) + cfg.finalStableImages;
+}
+
+/** The minibatch size at a stage resolution: batchSizes[r], else batchSize. */
+export function pgganBatchSize(cfg: PgganConfig, resolution: number): number {
+  return cfg.batchSizes[String(resolution)] ?? cfg.batchSize;
+}
+
+/** Steps until the schedule's images are shown, each step showing its phase's batch size. */
+export function pgganTotalSteps(cfg: PgganConfig): number {
+  const total = pgganTotalImages(cfg);
+  let shown = 0;
+  let steps = 0;
+  while (shown < total) {
+    const phase = pgganPhase(cfg, shown);
+    const b = pgganBatchSize(cfg, phase.resolution);
+    // Whole steps to the end of this phase (or of training), at this phase's batch size.
+    const end = Math.min(total, nextPhaseStart(cfg, phase));
+    const n = Math.max(1, Math.ceil((end - shown) / b));
+    shown += n * b;
+    steps += n;
+  }
+  return steps;
+}
+
+function nextPhaseStart(cfg: PgganConfig, phase: PgganPhase): number {
+  const stages = pgganStageCount(cfg.resolution);
+  if (phase.fading) return phase.start + cfg.fadeImages;
+  return phase.start + (phase.stage === stages - 1 ? cfg.finalStableImages : cfg.stableImages);
 }
 
 /** The phase for the images shown so far (evaluated before a step, as the reference's TrainingSchedule). */
@@ -431,7 +474,7 @@ export function countPgganParams(overrides: Partial<PgganConfig> | Record<string
 
 /** Layers, output shapes and parameter counts of G and D at the target resolution (a batch of one). */
 export function describePggan(overrides: Partial<PgganConfig> | Record<string, unknown> = {}): NetworkSummary[] {
-  const cfg = resolvePgganConfig({ ...overrides, batchSize: 1 });
+  const cfg = resolvePgganConfig({ ...overrides, batchSize: 1, batchSizes: {} });
   const store = new ParamStore(new Rng(0));
   try {
     const g = buildPgganGenerator(cfg, store, 'G');
@@ -522,7 +565,7 @@ class PgganGan implements PgganTrainer {
     this.cfg = cfg;
     this.config = { ...cfg };
     this.resolution = cfg.resolution;
-    this.totalSteps = Math.ceil(pgganTotalImages(cfg) / cfg.batchSize);
+    this.totalSteps = pgganTotalSteps(cfg);
     const px = cfg.resolution * cfg.resolution * 3;
     if (!Number.isInteger(data.targetCount) || data.targetCount < 1) throw new UserInputError(`pggan: targetCount must be a positive integer, got ${data.targetCount}`);
     if (data.target.length !== data.targetCount * px) {
@@ -560,8 +603,8 @@ class PgganGan implements PgganTrainer {
 
   trainStep(): Record<string, number> {
     const cfg = this.cfg;
-    const b = cfg.batchSize;
     const phase = pgganPhase(cfg, this.imagesShown);
+    const b = pgganBatchSize(cfg, phase.resolution);
     if (phase.index !== this.optPhase) {
       if (cfg.resetOptimizerEachPhase && this.optPhase >= 0) {
         resetAdam(this.optG, this.gVars);
