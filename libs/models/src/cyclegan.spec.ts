@@ -15,6 +15,8 @@ import {
   describeCyclegan,
   resolveCycleganConfig,
   restoreCyclegan,
+  torchConv2d,
+  torchConvTranspose2d,
   type CycleganSettings,
 } from './cyclegan';
 
@@ -102,6 +104,25 @@ describe('CycleGAN networks', () => {
     store.dispose();
   });
 
+  it('places strided and transposed convolutions as torch does (padding 1; padding 1 + output_padding 1)', () => {
+    tf.tidy(() => {
+      // Separable hand case: a = [1, 10, 100] along both axes, so each 2-D output is the outer product
+      // of the 1-D results. torch Conv2d(k3, s2, p1) on [1 2 3 4]: [0*1 + 1*10 + 2*100, 2*1 + 3*10 + 4*100].
+      const a = [1, 10, 100];
+      const outer = (u: number[], v: number[]) => u.flatMap((p) => v.map((q) => p * q));
+      const w = tf.tensor4d(outer(a, a), [3, 3, 1, 1]);
+      const zero = tf.zeros([1]) as tf.Tensor1D;
+      const down = torchConv2d(tf.tensor4d(outer([1, 2, 3, 4], [1, 2, 3, 4]), [1, 4, 4, 1]), w, zero, 2, 1);
+      expect(down.shape).toEqual([1, 2, 2, 1]);
+      expect(Array.from(down.dataSync())).toEqual(outer([210, 432], [210, 432]));
+      // torch ConvTranspose2d(k3, s2, p1, op1) on [1 2]: input i feeds outputs 2i - 1 + k, k = 0..2,
+      // cropped to 0..3: [1*10, 1*100 + 2*1, 2*10, 2*100].
+      const up = torchConvTranspose2d(tf.tensor4d(outer([1, 2], [1, 2]), [1, 2, 2, 1]), w, tf.tensor1d([0.5]));
+      expect(up.shape).toEqual([1, 4, 4, 1]);
+      expect(Array.from(up.dataSync())).toEqual(outer([10, 102, 20, 200], [10, 102, 20, 200]).map((v) => v + 0.5));
+    });
+  });
+
   it('has the authors\' trainable parameter counts at the reference configuration (256 px, 9 blocks, 64 filters)', () => {
     const before = tf.memory().numTensors;
     const nets = describeCyclegan({ resolution: 256 });
@@ -116,6 +137,8 @@ describe('CycleGAN networks', () => {
     expect(byName.G_A.layers.at(-1)).toEqual({ name: 'c7s1-3', outputShape: [1, 256, 256, 3], params: 64 * 49 * 3 + 3 });
     // The 70x70 PatchGAN scores a 30x30 grid of patches of a 256 px image.
     expect(byName.D_A.layers.map((l) => l.outputShape)).toEqual([[1, 128, 128, 64], [1, 64, 64, 128], [1, 32, 32, 256], [1, 31, 31, 512], [1, 30, 30, 1]]);
+    // At 128 px the paper's 6 blocks: 3 fewer blocks of 2 x (3*3*256*256 + 256).
+    expect(describeCyclegan({ resolution: 128 })[0].params).toBe(11378179 - 3 * 2 * (9 * 256 * 256 + 256));
   });
 });
 
@@ -244,6 +267,8 @@ describe('CycleGAN training', () => {
 
   it('translates given source images in batches, and refuses a missing or miscounted source', async () => {
     const gan = createCyclegan(TINY, data, 3);
+    expect(gan.summary()).toEqual(describeCyclegan(TINY));
+    expect(gan.summary().map((n) => n.name)).toEqual(['G_A', 'G_B', 'D_A', 'D_B']);
     const per = 8 * 8 * 3;
     const many = toyData(8, 11).source as Float32Array;
     const before = tf.memory().numTensors;

@@ -193,19 +193,26 @@ function addConv(store: ParamStore, name: string, k: number, cin: number, cout: 
   return { w, b, cout, params: w.size + b.size };
 }
 
-/** torch Conv2d(k, stride, padding=pad) with bias, zero padding on all four sides. */
-function conv(x: tf.Tensor4D, c: Conv, stride: number, pad: number): tf.Tensor4D {
-  return tf.conv2d(x, c.w as tf.Tensor4D, stride, pad === 0 ? 'valid' : zeroPad(pad)).add(c.b);
+/** torch Conv2d(k, stride, padding=pad) with bias: zero padding on all four sides (w [k, k, in, out]). */
+export function torchConv2d(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: number): tf.Tensor4D {
+  return tf.conv2d(x, w, stride, pad === 0 ? 'valid' : zeroPad(pad)).add(b);
 }
 
-/** torch ConvTranspose2d(k3, stride 2, padding 1, output_padding 1): [b, h, w, in] -> [b, 2h, 2w, out]. */
-function convTranspose(x: tf.Tensor4D, c: Conv): tf.Tensor4D {
-  const [batch, h, w] = x.shape;
-  const out = c.cout;
-  // 'valid' gives 2h + 1; torch's padding 1 crops one in front, output_padding 1 keeps the back.
-  const full = tf.conv2dTranspose(x, c.w as tf.Tensor4D, [batch, 2 * h + 1, 2 * w + 1, out], 2, 'valid');
-  return tf.slice(full, [0, 1, 1, 0], [batch, 2 * h, 2 * w, out]).add(c.b);
+/**
+ * torch ConvTranspose2d(k3, stride 2, padding 1, output_padding 1) with bias (w [3, 3, out, in]):
+ * [batch, h, w, in] -> [batch, 2h, 2w, out], input pixel i feeding outputs 2i - 1 .. 2i + 1.
+ */
+export function torchConvTranspose2d(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D): tf.Tensor4D {
+  const [batch, h, wd] = x.shape;
+  const out = w.shape[2];
+  // 'valid' gives 2h + 1 with input pixel i feeding 2i .. 2i + 2; torch's padding 1 crops the first
+  // row and column, its output_padding 1 keeps the last.
+  const full = tf.conv2dTranspose(x, w, [batch, 2 * h + 1, 2 * wd + 1, out], 2, 'valid');
+  return tf.slice(full, [0, 1, 1, 0], [batch, 2 * h, 2 * wd, out]).add(b);
 }
+
+const conv = (x: tf.Tensor4D, c: Conv, stride: number, pad: number) => torchConv2d(x, c.w as tf.Tensor4D, c.b as tf.Tensor1D, stride, pad);
+const convTranspose = (x: tf.Tensor4D, c: Conv) => torchConvTranspose2d(x, c.w as tf.Tensor4D, c.b as tf.Tensor1D);
 
 // ---------------------------------------------------------------------------------------------
 // Networks
@@ -442,6 +449,17 @@ interface ResumeState {
   aCursor: number;
 }
 
+/**
+ * A store for summaries and restores: the parameters get their shapes but no random draws (28M
+ * normal deviates at the reference size take tens of seconds on a busy machine, only to be thrown
+ * away or overwritten).
+ */
+class ShapeOnlyStore extends ParamStore {
+  override add(name: string, shape: number[]): tf.Variable {
+    return super.add(name, shape, { kind: 'zeros' });
+  }
+}
+
 class CycleGan implements Gan {
   readonly kind = 'cyclegan' as const;
   readonly resolution: number;
@@ -464,10 +482,12 @@ class CycleGan implements Gan {
   private aCursor = 0;
   private disposed = false;
 
+  /** `drawWeights` false (restoring): parameters start at zero, the checkpoint overwrites them all. */
   constructor(
     readonly config: CycleganConfig,
     private readonly data: Domains,
     private readonly seed: number,
+    drawWeights = true,
   ) {
     this.resolution = config.resolution;
     this.totalSteps = config.steps;
@@ -475,7 +495,7 @@ class CycleGan implements Gan {
     this.rngInit = root.fork('init');
     this.rngData = root.fork('data');
     this.rngPool = root.fork('pool');
-    this.store = new ParamStore(this.rngInit);
+    this.store = drawWeights ? new ParamStore(this.rngInit) : new ShapeOnlyStore(this.rngInit);
     this.nets = {
       G_A: buildResnetGenerator(config, this.store, 'G_A'),
       G_B: buildResnetGenerator(config, this.store, 'G_B'),
@@ -694,7 +714,7 @@ export function restoreCyclegan(bytes: Uint8Array, data: GanTrainingData): Gan {
   assertSameConfig(c.config, config);
   const seed = c.meta.seed;
   if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new Error(`CycleGAN checkpoint has no integer seed, got ${JSON.stringify(seed)}`);
-  const gan = new CycleGan(config, checkData(data, config.resolution), seed);
+  const gan = new CycleGan(config, checkData(data, config.resolution), seed, false);
   try {
     gan.load(c);
   } catch (err) {
@@ -702,16 +722,6 @@ export function restoreCyclegan(bytes: Uint8Array, data: GanTrainingData): Gan {
     throw err;
   }
   return gan;
-}
-
-/**
- * A store for summaries: the parameters get their shapes but no random draws (28M normal deviates
- * at the reference size take tens of seconds on a busy machine and are thrown away at once).
- */
-class ShapeOnlyStore extends ParamStore {
-  override add(name: string, shape: number[]): tf.Variable {
-    return super.add(name, shape, { kind: 'zeros' });
-  }
 }
 
 /** Each network's layers, output shapes and trainable parameter counts, for a config (builds and disposes). */
