@@ -76,7 +76,7 @@ function summary(res: SynthResult, preview: string | undefined): string {
 
 /** Runs the command; `write` gets the summary, `progress` a bar (on a TTY only). */
 export async function runSynth(opts: SynthCommandOptions, io: { write: (text: string) => void; tty: boolean }): Promise<SynthResult> {
-  const bar = io.tty ? new SingleBar({ format: 'synth [{bar}] {value}/{total} images {percentage}% eta {eta_formatted}', hideCursor: true }) : null;
+  const bar = io.tty ? new SingleBar({ format: 'synth [{bar}] {value}/{total} images {percentage}% eta {eta_formatted}', hideCursor: true, stream: process.stderr }) : null;
   let started = false;
   const res = await synthesize({
     out: opts.out,
