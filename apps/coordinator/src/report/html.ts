@@ -46,11 +46,16 @@ export function resultTablesHtml(m: ReportModel): string {
   return resultTables(m).map(tableHtml).join('\n');
 }
 
+/** `a, b, c and 7 more`. */
+export function listSome(items: string[], max: number): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}
+
 /** Banners for synthetic data and partial runs. */
 export function bannersHtml(m: ReportModel): string {
   const out: string[] = [];
   if (m.synthetic) out.push('<div class="banner synthetic" id="synthetic-banner"><strong>Synthetic data.</strong> This run used the synthetic stand-in data set, not medical images: its numbers test the method and the pipeline, they are not medical results.</div>');
-  if (m.partial.missing.length > 0) out.push(`<div class="banner partial" id="partial-banner"><strong>Partial run${m.partial.inProgress ? ' (in progress)' : ''}:</strong> ${m.partial.missing.length} of ${m.partial.planned} planned jobs have no result: ${escapeHtml(m.partial.missing.join(', '))}.</div>`);
+  if (m.partial.missing.length > 0) out.push(`<div class="banner partial" id="partial-banner"><strong>Partial run${m.partial.inProgress ? ' (in progress)' : ''}:</strong> ${m.partial.missing.length} of ${m.partial.planned} planned jobs have no result: ${escapeHtml(listSome(m.partial.missing, 10))}.</div>`);
   return out.join('\n');
 }
 

@@ -17,7 +17,7 @@ export type { ReportInputs, ReportModel, Cell, TableRow, TrainerFact } from './m
 export { renderMarkdown } from './markdown';
 export { renderHtml, resultTablesHtml, bannersHtml, REPORT_CSS } from './html';
 export { summarize, compareToBaseline } from './summary';
-export { loadRun, trainersFromLog } from './load';
+export { loadRun, trainersFromLog, softwareVersions, versionsFromLog, type SoftwareVersions } from './load';
 
 export interface WrittenReport {
   markdown: string;

@@ -56,21 +56,56 @@ export function trainersFromLog(text: string): TrainerFact[] {
   return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
 }
 
-/** Versions of what writes the report (the run does not record its own yet). */
-export function softwareFacts(): SoftwareFacts {
-  let study = '?';
+/** The versions that matter for reproducing numbers, of this process. */
+export interface SoftwareVersions {
+  node: string;
+  platform: string;
+  study: string;
+  tfjs: string | null;
+}
+
+/**
+ * This process's versions. The coordinator should log them once per session, as
+ * `versions: softwareVersions()` on its `coordinator-start` event; the report then names the
+ * versions the run used (versionsFromLog) instead of its own.
+ */
+export function softwareVersions(): SoftwareVersions {
+  const version = (file: string): string | null => {
+    try {
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? null;
+    } catch {
+      return null;
+    }
+  };
   let tfjs: string | null = null;
   try {
-    study = (JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    /* keep '?' */
-  }
-  try {
-    tfjs = (JSON.parse(readFileSync(require.resolve('@tensorflow/tfjs/package.json'), 'utf8')) as { version: string }).version;
+    tfjs = version(require.resolve('@tensorflow/tfjs/package.json'));
   } catch {
     tfjs = null;
   }
-  return { node: process.version, platform: `${process.platform}/${process.arch}`, study, tfjs, source: 'versions of the process that wrote this report' };
+  return { node: process.version, platform: `${process.platform}/${process.arch}`, study: version(path.join(__dirname, '..', '..', 'package.json')) ?? '?', tfjs };
+}
+
+/** The versions of the run's last session, from coordinator.log's `coordinator-start` events, or null. */
+export function versionsFromLog(text: string): SoftwareVersions | null {
+  let found: SoftwareVersions | null = null;
+  for (const line of text.split('\n')) {
+    if (!line.includes('"coordinator-start"')) continue;
+    try {
+      const v = (JSON.parse(line) as { versions?: Partial<SoftwareVersions> }).versions;
+      if (v && typeof v.node === 'string') found = { node: v.node, platform: String(v.platform ?? '?'), study: String(v.study ?? '?'), tfjs: typeof v.tfjs === 'string' ? v.tfjs : null };
+    } catch {
+      /* a torn line */
+    }
+  }
+  return found;
+}
+
+/** The software facts of the report: the run's versions when it logged them, else this process's (said so). */
+export function softwareFacts(logText = ''): SoftwareFacts {
+  const run = versionsFromLog(logText);
+  if (run) return { ...run, source: 'versions the run logged at its last start' };
+  return { ...softwareVersions(), source: 'versions of the process that wrote this report; the run did not log its own' };
 }
 
 export interface LoadedRun {
@@ -143,7 +178,7 @@ export async function loadRun(runDir: string, opts: LoadOptions = {}): Promise<L
       journal,
       trainers: trainersFromLog(logText),
       grids,
-      software: softwareFacts(),
+      software: softwareFacts(logText),
     },
     images,
   };

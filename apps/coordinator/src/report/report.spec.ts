@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { buildPlan, buildResults, profileDefaults, type MetricSummary } from '@gan-study/protocol';
 import { writeFixtureRun } from './fixture';
-import { buildReportModel, compareToBaseline, comparableToPaper, loadRun, renderMarkdown, summarize, trainersFromLog, writeReport, type Cell, type ReportInputs } from './index';
+import { buildReportModel, compareToBaseline, comparableToPaper, loadRun, renderMarkdown, summarize, trainersFromLog, softwareVersions, versionsFromLog, writeReport, type Cell, type ReportInputs } from './index';
 import { findChromium } from './chromium';
 import { lineChart } from './svg';
 
@@ -181,6 +181,16 @@ describe('trainersFromLog', () => {
       { id: 't1', host: 'h', device: 'cpu', backend: 'wasm', gpu: null, pid: 4 },
       { id: 't2', host: 'h', device: 'GPU 1', backend: 'tensorflow-gpu', gpu: '1', pid: 5 },
     ]);
+  });
+});
+
+describe('software versions', () => {
+  it('prefers the versions the run logged at its last start over its own', () => {
+    const start = (v: object) => JSON.stringify({ event: 'coordinator-start', versions: v });
+    expect(versionsFromLog('')).toBeNull();
+    const log = [start({ node: 'v18.0.0', platform: 'linux/x64', study: '0.0.9', tfjs: '4.21.0' }), '{"event":"coordinator-start"', start({ node: 'v20.1.0', platform: 'linux/arm64', study: '0.1.0', tfjs: '4.22.0' })].join('\n');
+    expect(versionsFromLog(log)).toEqual({ node: 'v20.1.0', platform: 'linux/arm64', study: '0.1.0', tfjs: '4.22.0' });
+    expect(softwareVersions().node).toBe(process.version);
   });
 });
 

@@ -32,6 +32,12 @@ export function decimate<T>(points: T[], max: number): T[] {
   return out;
 }
 
+/**
+ * Progress fields that travel in `losses` but are not losses (PGGAN's current resolution and
+ * fade-in alpha, a learning rate): plotted on the same axis they would flatten the real curves.
+ */
+export const NOT_LOSSES = new Set(['resolution', 'alpha', 'lr', 'epoch', 'phase']);
+
 /** Loss series from metrics.jsonl text: one per loss name, [step, value] points; bad lines skipped. */
 export function parseLossSeries(text: string, maxPoints = 200): LossPlotSeries[] {
   const byName = new Map<string, Array<[number, number]>>();
@@ -52,7 +58,7 @@ export function parseLossSeries(text: string, maxPoints = 200): LossPlotSeries[]
       lastAttempt = attempt;
     }
     for (const [name, v] of Object.entries(rec.losses as Record<string, unknown>)) {
-      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || NOT_LOSSES.has(name)) continue;
       const pts = byName.get(name) ?? [];
       pts.push([rec.step, v]);
       byName.set(name, pts);

@@ -25,7 +25,7 @@ afterAll(async () => {
 
 describe('loss series', () => {
   it('parses metrics.jsonl per loss name, skipping torn and foreign lines', () => {
-    const text = ['{"step":1,"total":4,"losses":{"d":0.7,"g":1.5}}', '{"step":2,"losses":{"d":0.6,"g":"x"}}', '{"step":3,"los', 'null', '{"event":"x"}', '{"step":4,"losses":{"d":0.5,"g":1.1}}', ''].join('\n');
+    const text = ['{"step":1,"total":4,"losses":{"d":0.7,"g":1.5}}', '{"step":2,"losses":{"d":0.6,"g":"x"}}', '{"step":3,"los', 'null', '{"event":"x"}', '{"step":4,"losses":{"d":0.5,"g":1.1,"resolution":16,"alpha":0.5}}', ''].join('\n');
     expect(parseLossSeries(text)).toEqual([
       { name: 'd', points: [[1, 0.7], [2, 0.6], [4, 0.5]] },
       { name: 'g', points: [[1, 1.5], [4, 1.1]] },
