@@ -192,6 +192,19 @@ describe('TrainerService', () => {
     expect(log.lines.some((l) => l.fields.event === 'coordinator-silent')).toBe(true);
   });
 
+  it('keeps heartbeating from its heartbeat thread while the main thread is blocked, reporting the lag', async () => {
+    await startTrainer('t1');
+    await coordinator.next('hello');
+    // A long synchronous step: the main thread (this one) does nothing else for 1.2 s.
+    const until = Date.now() + 1200;
+    while (Date.now() < until) {
+      // busy
+    }
+    const found = await coordinator.next('heartbeat', (m) => m.lagMs >= 800);
+    expect(found.lagMs).toBeLessThan(5000);
+    expect(coordinator.inbox.some((e) => e.from === 't1#hb')).toBe(true);
+  });
+
   it('runs a data-parallel job with a peer over the ring', async () => {
     await startTrainer('a', { peer: true });
     await startTrainer('b', { peer: true });

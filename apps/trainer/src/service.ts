@@ -14,6 +14,7 @@
  */
 import * as zmq from 'zeromq';
 import { z } from 'zod';
+import { HeartbeatThread } from './heartbeat-thread';
 import { PermanentJobError, UserInputError } from '@gan-study/core';
 import type { Dataset } from '@gan-study/data';
 import {
@@ -98,6 +99,8 @@ export class TrainerService {
   private lastHello = 0;
   private welcomed = false;
   private silentSince: number | null = null;
+  private suspect = false;
+  private heartbeat: HeartbeatThread | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private loop: Promise<void> | null = null;
   private stopped = false;
@@ -127,6 +130,8 @@ export class TrainerService {
     this.dealer = dealer;
     this.queue = new SendQueue(dealer);
     this.lastHeard = Date.now();
+    this.heartbeat = new HeartbeatThread({ connect: this.opts.connect, id: this.opts.id, heartbeatMs: this.heartbeatMs });
+    this.heartbeat.start();
     this.hello();
     this.loop = this.receive(dealer);
     this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
@@ -149,6 +154,7 @@ export class TrainerService {
     }
     this.queue?.close();
     this.dealer?.close();
+    await this.heartbeat?.stop();
     await this.loop;
     await this.peers?.stop();
     this.resolveDone(reason);
@@ -173,9 +179,14 @@ export class TrainerService {
 
   private tick(): void {
     if (this.stopped) return;
+    this.heartbeat?.markAlive();
     const now = Date.now();
     const silent = now - this.lastHeard;
-    if (silent > this.timeoutMs) {
+    // Silent past the timeout on two ticks in a row: if only our own event loop was blocked (a
+    // long synchronous step), the coordinator's messages that queued up are read in between.
+    const suspect = this.suspect;
+    this.suspect = silent > this.timeoutMs;
+    if (silent > this.timeoutMs && (suspect || this.silentSince !== null)) {
       if (this.silentSince === null) {
         this.silentSince = this.lastHeard;
         this.welcomed = false;
@@ -194,7 +205,11 @@ export class TrainerService {
       if (now - this.lastHello >= this.timeoutMs) this.hello();
       return;
     }
-    this.send({ kind: 'heartbeat', running: [...this.running.values()].map((r) => `${r.job}#${r.attempt}`) });
+    // Heartbeats themselves come from the heartbeat thread (see heartbeat-thread.ts).
+  }
+
+  private runningChanged(): void {
+    this.heartbeat?.setRunning([...this.running.values()].map((r) => `${r.job}#${r.attempt}`));
   }
 
   private async receive(dealer: zmq.Dealer): Promise<void> {
@@ -220,6 +235,7 @@ export class TrainerService {
         this.timeoutMs = m.trainerTimeoutMs;
         if (this.ticker) clearInterval(this.ticker);
         this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
+        this.heartbeat?.setPeriod(this.heartbeatMs);
         this.welcomed = true;
         this.silentSince = null;
         this.opts.log.info({ ...this.fields(), event: 'welcomed', run: m.run }, `trainer ${this.opts.id} joined run ${m.run} (heartbeat ${m.heartbeatMs} ms, timeout ${m.trainerTimeoutMs} ms)`);
@@ -297,6 +313,7 @@ export class TrainerService {
     const spec = m.spec as unknown as JobSpec; // structurally checked above; the runner checks the rest
     const run: Running = { job: m.job, attempt: m.attempt, rank: m.rank, controller: new AbortController(), reduceSeq: 0 };
     this.running.set(key, run);
+    this.runningChanged();
     this.opts.log.info(
       { ...this.fields(m.job), event: 'job-start', attempt: m.attempt, rank: m.rank, worldSize: m.worldSize, resumeStep: m.resumeStep },
       `job ${m.job} attempt ${m.attempt}` + (m.worldSize > 1 ? ` rank ${m.rank}/${m.worldSize} (${m.allReduce} all-reduce)` : '') + (m.resumeStep !== null ? ` resuming from step ${m.resumeStep}` : ''),
@@ -322,6 +339,7 @@ export class TrainerService {
       })
       .finally(() => {
         this.running.delete(key);
+        this.runningChanged();
         this.peers?.endAttempt(m.job, m.attempt);
         this.reduced.drop(`${key}:`, 'attempt ended');
       });

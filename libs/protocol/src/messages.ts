@@ -52,6 +52,12 @@ const trainerHeartbeat = z.strictObject({
   kind: z.literal('heartbeat'),
   /** Job attempts this trainer is running (`job#attempt`). */
   running: z.array(z.string()),
+  /**
+   * How long the trainer's main thread has not been seen alive (ms). Heartbeats come from a
+   * separate thread (and its own socket, routing id `<trainer>#hb`), so a long synchronous
+   * training step does not look like a dead trainer; a main thread stuck for too long does.
+   */
+  lagMs: count,
 });
 const progress = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),

@@ -6,7 +6,8 @@
  *   DIR/journal.jsonl          finished/failed jobs, append-only, fsynced (see journal.ts)
  *   DIR/coordinator.log        JSON lines, one per event
  *   DIR/status.json            the latest status snapshot (rewritten every status tick)
- *   DIR/checkpoints/<job>.ckpt the job's latest full-state checkpoint; <job>.json its step and attempt
+ *   DIR/checkpoints/<job>.ckpt the latest full-state checkpoint of an unfinished job; <job>.json its step
+ *                              and attempt (both removed once the job is journaled as done)
  *   DIR/jobs/<job>/result.json the job's result
  *   DIR/jobs/<job>/log.jsonl   the job's own log lines (from its trainer) and lifecycle events
  *   DIR/jobs/<job>/metrics.jsonl  progress records: step, total, losses, images/s

@@ -171,7 +171,7 @@ describe('Coordinator', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function start(opts: { resume?: boolean; maxAttempts?: number; plan?: Plan } = {}): Promise<Coordinator> {
+  async function start(opts: { resume?: boolean; maxAttempts?: number; plan?: Plan; hangTimeoutMs?: number } = {}): Promise<Coordinator> {
     const log = pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
     coordinator = new Coordinator({
       bind: 'tcp://127.0.0.1:*',
@@ -181,6 +181,7 @@ describe('Coordinator', () => {
       dataset: async (size) => fakeDataset(size),
       log,
       resume: opts.resume,
+      hangTimeoutMs: opts.hangTimeoutMs,
     });
     await coordinator.start();
     return coordinator;
@@ -286,7 +287,7 @@ describe('Coordinator', () => {
     expect((await t1.next('reply')).ok).toBe(true);
     // t1 goes silent (a hang, or kill -9): no heartbeats. t2 joins and must get the job with the checkpoint.
     const t2 = await trainer('t2');
-    const heartbeat = setInterval(() => void t2.send({ kind: 'heartbeat', running: [] }).catch(() => undefined), 50);
+    const heartbeat = setInterval(() => void t2.send({ kind: 'heartbeat', running: [], lagMs: 0 }).catch(() => undefined), 50);
     try {
       const assigned: Array<Msg<'assign'>> = [];
       for (let i = 0; i < 100 && !logLines.some((l) => l.event === 'trainer-lost'); i++) await new Promise((r) => setTimeout(r, 20));
@@ -306,6 +307,34 @@ describe('Coordinator', () => {
     } finally {
       clearInterval(heartbeat);
     }
+  });
+
+  it('keeps a trainer whose heartbeat thread reports a busy main thread, and drops it as hung past the hang timeout', async () => {
+    const plan = smallPlan();
+    await start({ plan, hangTimeoutMs: 1500 });
+    const t1 = await trainer('t1');
+    const a = await t1.next('assign');
+    const hb = new ScriptedTrainer('t1#hb', coordinator?.address ?? '');
+    trainers.push(hb);
+    let lag = 0;
+    const beating = setInterval(() => {
+      lag += 50;
+      void hb.send({ kind: 'heartbeat', running: [`${a.job}#${a.attempt}`], lagMs: lag }).catch(() => undefined);
+    }, 50);
+    try {
+      // Only the heartbeat thread speaks; the main thread is "in a long step" (lag grows).
+      await new Promise((r) => setTimeout(r, 900));
+      expect(logLines.some((l) => l.event === 'trainer-lost')).toBe(false);
+      for (let i = 0; i < 100 && !logLines.some((l) => l.event === 'trainer-lost'); i++) await new Promise((r) => setTimeout(r, 20));
+      const lost = logLines.find((l) => l.event === 'trainer-lost');
+      expect(String(lost?.msg)).toMatch(/main thread has not run for 1\.\d s \(hang timeout 1500 ms\); job clf-reference-r0: back to the queue/);
+    } finally {
+      clearInterval(beating);
+    }
+    // Anything else on a heartbeat socket is rejected.
+    await hb.send({ kind: 'bye', reason: 'x' });
+    for (let i = 0; i < 100 && !logLines.some((l) => l.event === 'rejected'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(logLines.find((l) => l.event === 'rejected')).toMatchObject({ trainer: 't1', reason: 'bye on a heartbeat socket' });
   });
 
   it('does not retry a permanent failure and skips its dependents; retries others up to maxAttempts', async () => {

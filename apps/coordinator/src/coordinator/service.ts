@@ -71,6 +71,11 @@ export interface CoordinatorOptions {
   onStatus?: (table: string, snapshot: StatusSnapshot) => void;
   /** A run name for logs and status (default: the run directory's base name). */
   run?: string;
+  /**
+   * A trainer whose heartbeats say its main thread has not run for this long is dropped as hung
+   * (default max(12 x trainerTimeoutMs, 60 s): a training step may legitimately hold it for seconds).
+   */
+  hangTimeoutMs?: number;
 }
 
 export interface StudyOutcome {
@@ -90,6 +95,8 @@ interface TrainerRec {
   busyMs: number;
   busySince: number | null;
   jobsDone: number;
+  /** Silent past the timeout at the last tick (dropped if still silent at the next). */
+  suspect: boolean;
 }
 
 interface JobRec {
@@ -115,6 +122,8 @@ interface JobRec {
 const resultShape = z.looseObject({ kind: z.enum(['gan', 'classifier']), id: z.string() });
 
 const PROGRESS_LOG_EVERY_MS = 10_000;
+/** Routing-id suffix of a trainer's heartbeat thread (apps/trainer/src/heartbeat-thread.ts). */
+const HEARTBEAT_SUFFIX = '#hb';
 
 export class Coordinator {
   private router: zmq.Router | null = null;
@@ -128,6 +137,7 @@ export class Coordinator {
   private readonly log: CoordinatorLogger;
   private readonly settings: CoordinatorSettings;
   private readonly runName: string;
+  private readonly hangTimeoutMs: number;
   private ticker: NodeJS.Timeout | null = null;
   private lastStatus = 0;
   private loop: Promise<void> | null = null;
@@ -146,6 +156,7 @@ export class Coordinator {
     this.dir = new RunDir(opts.runDir);
     this.log = opts.log;
     this.settings = opts.settings;
+    this.hangTimeoutMs = opts.hangTimeoutMs ?? Math.max(12 * opts.settings.trainerTimeoutMs, 60_000);
     this.runName = opts.run ?? opts.runDir.split(/[\\/]/).filter(Boolean).pop() ?? 'study';
     this.finished = new Promise<StudyOutcome>((resolve, reject) => {
       this.resolveFinished = resolve;
@@ -262,6 +273,11 @@ export class Coordinator {
       for await (const [idFrame, ...frames] of router) {
         const trainerId = idFrame.toString('utf8');
         const decoded = decodeTrainerMessage(frames);
+        if (trainerId.endsWith(HEARTBEAT_SUFFIX)) {
+          // A trainer's heartbeat thread: heartbeats only.
+          this.onHeartbeatThread(trainerId.slice(0, -HEARTBEAT_SUFFIX.length), decoded);
+          continue;
+        }
         if (!decoded.ok) {
           this.event('warn', { event: 'rejected', trainer: trainerId, kind: decoded.kind, reason: decoded.reason }, `rejected message from ${trainerId}: ${decoded.reason}; dropped`);
           continue;
@@ -291,7 +307,7 @@ export class Coordinator {
     t.lastSeen = Date.now();
     switch (m.kind) {
       case 'heartbeat':
-        return this.onHeartbeat(t, m.running);
+        return this.onHeartbeat(t, m.running, m.lagMs);
       case 'progress':
         return this.onProgress(t, m);
       case 'log':
@@ -325,7 +341,7 @@ export class Coordinator {
       this.dropTrainer(old, 'left', 'reconnected (it abandoned its job)');
     }
     const now = Date.now();
-    const t: TrainerRec = { id, info, joinedAt: now, lastSeen: now, state: 'idle', assignment: null, busyMs: 0, busySince: null, jobsDone: 0 };
+    const t: TrainerRec = { id, info, joinedAt: now, lastSeen: now, state: 'idle', assignment: null, busyMs: 0, busySince: null, jobsDone: 0, suspect: false };
     this.trainers.set(id, t);
     this.send(id, { kind: 'welcome', heartbeatMs: this.settings.heartbeatMs, trainerTimeoutMs: this.settings.trainerTimeoutMs, run: this.runName });
     this.event(
@@ -337,7 +353,23 @@ export class Coordinator {
     this.schedule();
   }
 
-  private onHeartbeat(t: TrainerRec, running: string[]): void {
+  private onHeartbeatThread(id: string, decoded: ReturnType<typeof decodeTrainerMessage>): void {
+    if (!decoded.ok || decoded.msg.kind !== 'heartbeat') {
+      const reason = decoded.ok ? `${decoded.msg.kind} on a heartbeat socket` : decoded.reason;
+      this.event('warn', { event: 'rejected', trainer: id, kind: decoded.ok ? decoded.msg.kind : decoded.kind, reason }, `rejected message from ${id}${HEARTBEAT_SUFFIX}: ${reason}; dropped`);
+      return;
+    }
+    const t = this.trainers.get(id);
+    if (!t || (t.state !== 'idle' && t.state !== 'busy')) return; // not (or no longer) joined: it says hello again
+    t.lastSeen = Date.now();
+    this.onHeartbeat(t, decoded.msg.running, decoded.msg.lagMs);
+  }
+
+  private onHeartbeat(t: TrainerRec, running: string[], lagMs: number): void {
+    if (lagMs > this.hangTimeoutMs) {
+      this.dropTrainer(t, 'lost', `its main thread has not run for ${(lagMs / 1000).toFixed(1)} s (hang timeout ${this.hangTimeoutMs} ms)`);
+      return;
+    }
     // A trainer still running an attempt we ended (cancel lost in flight): cancel it again.
     for (const ref of running) {
       const [job, attemptText] = ref.split('#');
@@ -379,7 +411,12 @@ export class Coordinator {
     if (this.stopped) return;
     const now = Date.now();
     for (const t of this.liveTrainers()) {
-      if (now - t.lastSeen > this.settings.trainerTimeoutMs) {
+      // Silent past the timeout on two ticks in a row: if only our own event loop was blocked,
+      // the messages that queued up meanwhile are read between the two ticks.
+      const silent = now - t.lastSeen > this.settings.trainerTimeoutMs;
+      const confirmed = silent && t.suspect;
+      t.suspect = silent;
+      if (confirmed) {
         this.dropTrainer(t, 'lost', `no message for ${((now - t.lastSeen) / 1000).toFixed(1)} s (timeout ${this.settings.trainerTimeoutMs} ms)`);
         continue;
       }
@@ -666,6 +703,8 @@ export class Coordinator {
       if (rt === t) this.releaseIfOurs(t, m.job, m.attempt);
       this.send(tid, { kind: 'ack', job: m.job, attempt: m.attempt });
     }
+    // The job is journaled: its checkpoint is no longer needed (paper-size checkpoints are large).
+    await Promise.all([fs.rm(this.dir.checkpoint(m.job), { force: true }), fs.rm(this.dir.checkpointMeta(m.job), { force: true })]).catch(() => undefined);
     const took = job.startedAt ? formatDuration(job.finishedAt - job.startedAt) : '?';
     this.event('info', { event: 'job-done', job: m.job, trainer: t.id, attempt: m.attempt, durationMs: job.startedAt ? job.finishedAt - job.startedAt : null, summary: summarize(result) }, `job ${m.job} done in ${took}: ${summarize(result)}`, t);
     void this.jobLog(m.job, { event: 'done', attempt: m.attempt, trainer: t.id });
