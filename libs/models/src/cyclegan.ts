@@ -30,7 +30,7 @@
  *   symmetric zero padding (torch's padding=1), not 'same' (which pads bottom/right only).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '@gan-study/core';
+import { Rng, type RngState } from '@gan-study/core';
 import { Adam } from './common/adam';
 import { assertSameConfig, decodeCheckpoint, encodeCheckpoint } from './common/checkpoint';
 import { ParamStore, type NamedArray } from './common/params';
@@ -441,13 +441,8 @@ function checkData(data: GanTrainingData, resolution: number): Domains {
 const mse = (x: tf.Tensor, target: number): tf.Scalar => tf.mean(tf.square(tf.sub(x, target)));
 const l1 = (x: tf.Tensor, y: tf.Tensor): tf.Scalar => tf.mean(tf.abs(tf.sub(x, y)));
 
-/** State a checkpoint restores besides weights, moments and pools. */
-interface ResumeState {
-  step: number;
-  rng: Record<'init' | 'data' | 'pool', ReturnType<Rng['getState']>>;
-  aOrder: number[];
-  aCursor: number;
-}
+/** The random streams: weight init, batch sampling, pool choices. */
+type RngStates = Record<'init' | 'data' | 'pool', RngState>;
 
 /**
  * A store for summaries and restores: the parameters get their shapes but no random draws (28M
@@ -601,7 +596,7 @@ class CycleGan implements Gan {
     arrays.push(...g.arrays, ...d.arrays);
     const pools = { fake_A_pool: await this.poolFakeA.snapshot('pool.fake_A'), fake_B_pool: await this.poolFakeB.snapshot('pool.fake_B') };
     for (const p of Object.values(pools)) if (p) arrays.push(p);
-    const rng: ResumeState['rng'] = { init: this.rngInit.getState(), data: this.rngData.getState(), pool: this.rngPool.getState() };
+    const rng: RngStates = { init: this.rngInit.getState(), data: this.rngData.getState(), pool: this.rngPool.getState() };
     return encodeCheckpoint({
       model: 'cyclegan',
       config: { ...this.config },
