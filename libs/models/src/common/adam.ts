@@ -32,8 +32,8 @@ export class Adam {
     if (!(beta2 >= 0 && beta2 < 1)) throw new Error(`Adam beta2 must be in [0, 1), got ${beta2}`);
     if (!(eps > 0)) throw new Error(`Adam eps must be positive, got ${eps}`);
     for (const [name, p] of Object.entries(params)) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, zeroVariable(p));
+      this.v.set(name, zeroVariable(p));
     }
   }
 
@@ -91,4 +91,12 @@ export class Adam {
     this.m.clear();
     this.v.clear();
   }
+}
+
+/** A non-trainable variable of zeros shaped like `p`, without leaving the initial tensor behind. */
+function zeroVariable(p: tf.Variable): tf.Variable {
+  const zeros = tf.zerosLike(p);
+  const v = tf.variable(zeros, false);
+  zeros.dispose();
+  return v;
 }

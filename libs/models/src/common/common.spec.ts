@@ -77,6 +77,16 @@ describe('Adam', () => {
     expect(await run(2)).toEqual(await run(null));
   });
 
+  it('leaves exactly its two moments per parameter behind, and nothing after dispose', () => {
+    const p = tf.variable(tf.zeros([3, 2]));
+    const before = tf.memory().numTensors;
+    const opt = new Adam({ p }, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    expect(tf.memory().numTensors).toBe(before + 2);
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    p.dispose();
+  });
+
   it('rejects a bad configuration with the value', () => {
     expect(() => new Adam({}, { lr: -1, beta1: 0.5, beta2: 0.99, eps: 1e-8 })).toThrow('Adam lr must be positive, got -1');
   });
