@@ -56,7 +56,7 @@ export async function renderInChromium(url: string, opts: RenderOptions = {}): P
   args.push('--dump-dom', url);
   try {
     return await new Promise<string>((resolve, reject) => {
-      execFile(bin, args, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' } }, (err, stdout, stderr) => {
+      execFile(bin, args, { timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' } }, (err, stdout, stderr) => {
         if (err) reject(new Error(`chromium failed on ${url}: ${err.message}\n${String(stderr).slice(-2000)}`));
         else resolve(String(stdout));
       });
