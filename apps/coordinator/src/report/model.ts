@@ -86,6 +86,8 @@ export interface GridEntry {
 export interface JobFact {
   id: string;
   kind: 'gan' | 'classifier';
+  /** The job's own seed (derived from the master seed and the id), or null when unknown. */
+  seed: number | null;
   trainer: string | null;
   backend: string;
   attempts: number;
@@ -233,9 +235,10 @@ export function buildReportModel(inp: ReportInputs): ReportModel {
   }
   closeSession();
 
+  const seedOf = new Map((plan?.jobs ?? []).map((j) => [j.id, j.seed]));
   const jobs: JobFact[] = [
-    ...res.gans.map((g) => ({ id: g.id, kind: 'gan' as const, trainer: doneBy.get(g.id) ?? null, backend: g.backend, attempts: attempts.get(g.id) ?? 1, trainMs: g.durations.trainMs, totalMs: g.durations.totalMs })),
-    ...res.rows.map((r) => ({ id: r.id, kind: 'classifier' as const, trainer: doneBy.get(r.id) ?? null, backend: r.backend, attempts: attempts.get(r.id) ?? 1, trainMs: r.durations.trainMs, totalMs: r.durations.totalMs })),
+    ...res.gans.map((g) => ({ id: g.id, kind: 'gan' as const, seed: seedOf.get(g.id) ?? null, trainer: doneBy.get(g.id) ?? null, backend: g.backend, attempts: attempts.get(g.id) ?? 1, trainMs: g.durations.trainMs, totalMs: g.durations.totalMs })),
+    ...res.rows.map((r) => ({ id: r.id, kind: 'classifier' as const, seed: r.seed, trainer: doneBy.get(r.id) ?? null, backend: r.backend, attempts: attempts.get(r.id) ?? 1, trainMs: r.durations.trainMs, totalMs: r.durations.totalMs })),
   ];
   const planned = plan ? plan.jobs.length : res.rows.length + res.gans.length + res.missing.length;
   // A failed attempt is final when it was permanent, used the last attempt, or the study ended;

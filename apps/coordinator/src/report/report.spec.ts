@@ -60,6 +60,7 @@ describe('writeReport on a finished run with repeats', () => {
     expect(html).toContain('tensorflow-gpu');
     expect(html).toContain(`node ${process.version}`);
     expect(html).toContain('<table id="jobs">');
+    expect(md).toContain(`| ${fx.jobs[0].id} | ${fx.jobs[0].kind} | ${fx.jobs[0].seed} | `);
     expect(html).toContain('Feature network: classifier clf-reference-r0');
   });
 });
