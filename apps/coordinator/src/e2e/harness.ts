@@ -109,7 +109,7 @@ export async function finish(p: StudyProcess, timeoutMs: number): Promise<{ code
 }
 
 export interface Results {
-  rows: Array<{ id: string; scenario: string; gan: string | null; budget: number | null; accuracy: number; auc: number }>;
+  rows: Array<{ id: string; scenario: string; gan: string | null; budget: number | null; accuracy: number; auc: number; replicas: number }>;
   missing: string[];
 }
 

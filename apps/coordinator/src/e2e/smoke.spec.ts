@@ -1,6 +1,7 @@
 /**
- * The smoke study end to end with the real models: `study run --profile smoke --trainers 2`, the
- * coordinator and two trainer processes over tcp loopback, the whole plan at a tiny size. Checks
+ * The smoke study end to end with the real models: `study run --profile smoke --trainers 2
+ * --data-parallel 2`, the coordinator and two trainer processes over tcp loopback, the whole plan
+ * at a tiny size, every classifier job data-parallel over both trainers. Checks
  * the run directory a person would read: config, plan, journal, results with every row, per-job
  * logs, metrics and artifacts, and a log whose every event names job, trainer, host and device.
  */
@@ -25,8 +26,9 @@ describe('smoke study end to end (real models)', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('study run --profile smoke --trainers 2 leaves a complete run directory', async () => {
-    const p = study(['run', '--profile', 'smoke', '--trainers', '2', '--run-dir', dir, ...PROFILE_FIXES]);
+  it('study run --profile smoke --trainers 2 --data-parallel 2 leaves a complete run directory', async () => {
+    // --data-parallel 2: every classifier job runs on both trainers, gradients ring-all-reduced each step.
+    const p = study(['run', '--profile', 'smoke', '--trainers', '2', '--data-parallel', '2', '--run-dir', dir, ...PROFILE_FIXES]);
     const { code } = await finish(p, 280_000);
     expect({ code, output: code === 0 ? '' : p.output().slice(-3000) }).toEqual({ code: 0, output: '' });
 
@@ -37,6 +39,7 @@ describe('smoke study end to end (real models)', () => {
     expect(results.missing).toEqual([]);
     expect(results.rows).toHaveLength(17);
     for (const r of results.rows) {
+      expect(r.replicas).toBe(2);
       expect(r.accuracy).toBeGreaterThanOrEqual(0);
       expect(r.accuracy).toBeLessThanOrEqual(1);
       expect(Number.isFinite(r.auc)).toBe(true);
@@ -57,6 +60,9 @@ describe('smoke study end to end (real models)', () => {
     expect({ joined: joined.map((l) => l.trainer).sort(), trouble }).toEqual({ joined: ['t1', 't2'], trouble: [] });
     for (const l of joined) expect(String(l.device)).not.toBe('');
     expect(new Set(log.filter((l) => l.event === 'job-done').map((l) => l.trainer))).toEqual(new Set(['t1', 't2']));
+    const clfStarts = log.filter((l) => l.event === 'job-start' && String(l.job).startsWith('clf-'));
+    expect(clfStarts.length).toBeGreaterThanOrEqual(17);
+    for (const l of clfStarts) expect(String(l.msg)).toMatch(/\(2 replicas, ring all-reduce\)/);
     for (const l of log) for (const k of ['event', 'job', 'trainer', 'host', 'device']) expect(l).toHaveProperty(k);
   });
 });
