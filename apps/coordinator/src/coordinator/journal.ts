@@ -58,12 +58,13 @@ export class Journal {
     const entries: JournalEntry[] = [];
     lines.forEach((line, i) => {
       if (!line.trim()) return;
-      const last = i >= lines.length - 2 && !text.endsWith('\n') ? true : i === lines.length - 1;
+      // Only a final line without its newline can be torn; anything else that does not parse is damage.
+      const torn = i === lines.length - 1 && !text.endsWith('\n');
       let raw: unknown;
       try {
         raw = JSON.parse(line);
       } catch {
-        if (last) {
+        if (torn) {
           warn(`${file}:${i + 1}: torn last line ignored (a crash while writing it)`);
           return;
         }
