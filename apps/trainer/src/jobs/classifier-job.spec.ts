@@ -1,3 +1,5 @@
+import * as tf from '@tensorflow/tfjs';
+import { PermanentJobError } from '@gan-study/core';
 import { initBackend, restoreClassifier } from '@gan-study/models';
 import { buildPlan, decodeGenerated, encodeGenerated, profileDefaults } from '@gan-study/protocol';
 import type { ClassifierJobResult, ClassifierJobSpec, StudyConfig } from '@gan-study/protocol';
@@ -25,6 +27,10 @@ beforeAll(async () => {
   // The engine's wasm backend (with its training kernels): what trainers without a GPU use, and
   // several times faster than plain JavaScript kernels on these convolutions.
   await initBackend('wasm', { threads: 1 });
+  // jest.tfjs-setup.js sets IS_TEST (to silence the native-binding banner), which also turns on
+  // tfjs's per-kernel leak check; that check misfires on wasm's logSoftmax inside gradients
+  // ("internal memory leak (1 data ids)"). The banner is the cpu backend's, unused here.
+  tf.env().set('IS_TEST', false);
 });
 
 describe('classifier job', () => {
@@ -70,6 +76,7 @@ describe('classifier job', () => {
     expect(r.steps).toBe(2 * Math.ceil(44 / 8));
 
     const wrong = new Map([['gan-dcgan-b4-malignant/generated.bin', encodeGenerated({ count: 15, size: SIZE, images: images.subarray(0, 15 * SIZE * SIZE * 3) })]]);
+    await expect(runJob(new MemoryJobContext({ spec: s, dataset, artifacts: wrong }))).rejects.toThrow(PermanentJobError);
     await expect(runJob(new MemoryJobContext({ spec: s, dataset, artifacts: wrong }))).rejects.toThrow(/holds 15 images, the plan expects 16/);
     expect(decodeGenerated(artifacts.get('gan-dcgan-b4-malignant/generated.bin')!).count).toBe(16);
   });
@@ -90,6 +97,13 @@ describe('classifier job', () => {
     expect(b.finalLoss).toBeCloseTo(a.finalLoss, 6);
     expect(Buffer.from(resumed.artifacts.get(`${s.id}/model.bin`)!).equals(Buffer.from(full.artifacts.get(`${s.id}/model.bin`)!))).toBe(true);
     expect(resumed.checkpoints.map((c) => c.step)).toEqual([6, 8]);
+  });
+
+  it('fails permanently (no retry) on a bad classifier override, naming the key', async () => {
+    const s = { ...spec('clf-reference-r0'), overrides: { ...config.classifier, filterz: [2, 4] } };
+    const err = await runJob(new MemoryJobContext({ spec: s, dataset })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentJobError);
+    expect((err as Error).message).toMatch(/clf-reference-r0: unknown classifier config key 'filterz'/);
   });
 
   it('refuses a checkpoint of another job', async () => {

@@ -19,7 +19,7 @@
  * full state (weights, Adam moments, step) plus the loop position; the permutation of an epoch is a
  * pure function of (seed, epoch), so resuming mid-epoch continues exactly.
  */
-import { Rng } from '@gan-study/core';
+import { PermanentJobError, Rng } from '@gan-study/core';
 import { classIndices, selectBudget, selectBudgetFiles } from '@gan-study/data';
 import type { Dataset, ImageSet } from '@gan-study/data';
 import { bootstrapEvaluation, evaluate } from '@gan-study/metrics';
@@ -73,8 +73,8 @@ export async function assembleTrainingSet(ctx: JobContext, spec: ClassifierJobSp
     const label = ds.classes.indexOf(g.className);
     if (label < 0) throw new Error(`job ${spec.id}: generated class "${g.className}" is not in the dataset`);
     const gen = decodeGenerated(await ctx.artifact(g.job, g.artifact), `${g.job}/${g.artifact}`);
-    if (gen.size !== train.size) throw new Error(`job ${spec.id}: ${g.job}/${g.artifact} holds ${gen.size} px images, the classifier needs ${train.size} px`);
-    if (gen.count !== g.count) throw new Error(`job ${spec.id}: ${g.job}/${g.artifact} holds ${gen.count} images, the plan expects ${g.count}`);
+    if (gen.size !== train.size) throw new PermanentJobError(`job ${spec.id}: ${g.job}/${g.artifact} holds ${gen.size} px images, the classifier needs ${train.size} px`);
+    if (gen.count !== g.count) throw new PermanentJobError(`job ${spec.id}: ${g.job}/${g.artifact} holds ${gen.count} images, the plan expects ${g.count}`);
     const p = pools.length;
     pools.push(gen.images);
     for (let i = 0; i < gen.count; i++) {
@@ -112,7 +112,12 @@ export function epochOrder(seed: number, epoch: number, n: number): Int32Array {
 
 /** The classifier config of a job: the study's overrides, with the input size and class count of the data. */
 export function classifierConfigFor(spec: ClassifierJobSpec, classes: number): ClassifierConfig {
-  return resolveClassifierConfig({ ...spec.overrides, inputSize: spec.imageSize, numClasses: classes });
+  try {
+    return resolveClassifierConfig({ ...spec.overrides, inputSize: spec.imageSize, numClasses: classes });
+  } catch (err) {
+    // A bad config fails the same way on every attempt: do not retry.
+    throw new PermanentJobError(`job ${spec.id}: ${(err as Error).message}`);
+  }
 }
 
 /** Test-split probabilities as a predictions CSV (`study metrics --input` reads it). */
@@ -195,8 +200,10 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
         }
         const reduced = worldSize === 1 ? flat : await ctx.allReduce(flat);
         if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
+        const lossSum = reduced[reduced.length - 1];
+        if (!Number.isFinite(lossSum)) throw new PermanentJobError(`job ${spec.id}: training loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1})`);
         model.applyGradients(reduced.subarray(0, reduced.length - 1));
-        epochLossSum += reduced[reduced.length - 1];
+        epochLossSum += lossSum;
         epochCount += g;
         imagesSince += g;
         step++;

@@ -16,7 +16,7 @@
  *    classifier (spec.featureJob's model.bin) or, without one, a randomly initialised classifier
  *    seeded from the job; the result names which.
  */
-import { Rng } from '@gan-study/core';
+import { PermanentJobError, Rng } from '@gan-study/core';
 import { classIndices, encodePng, selectBudget, selectBudgetFiles } from '@gan-study/data';
 import type { ImageSet } from '@gan-study/data';
 import { fid, kid, precisionRecall } from '@gan-study/metrics';
@@ -124,7 +124,12 @@ export async function runGanJob(ctx: JobContext, spec: GanJobSpec): Promise<GanJ
     gan = restoreGan(spec.gan, model, data);
     ctx.log('info', `job ${spec.id} resumed at step ${gan.step}`, { job: spec.id, step: gan.step });
   } else {
-    gan = createGan(spec.gan, { ...spec.overrides, resolution: spec.resolution }, data, spec.seed);
+    try {
+      gan = createGan(spec.gan, { ...spec.overrides, resolution: spec.resolution }, data, spec.seed);
+    } catch (err) {
+      // A bad config fails the same way on every attempt: do not retry.
+      throw new PermanentJobError(`job ${spec.id}: ${(err as Error).message}`);
+    }
   }
   try {
     const throttle = new ProgressThrottle();
@@ -137,7 +142,8 @@ export async function runGanJob(ctx: JobContext, spec: GanJobSpec): Promise<GanJ
       throwIfAborted(ctx.signal, spec.id);
       const losses = gan.trainStep();
       for (const [k, v] of Object.entries(losses)) {
-        if (!Number.isFinite(v)) throw new Error(`job ${spec.id}: ${spec.gan} loss '${k}' is ${v} at step ${gan.step}`);
+        // Deterministic from the last checkpoint, so a retry would diverge again.
+        if (!Number.isFinite(v)) throw new PermanentJobError(`job ${spec.id}: ${spec.gan} loss '${k}' is ${v} at step ${gan.step}`);
       }
       window.push(losses);
       stepsSince++;
