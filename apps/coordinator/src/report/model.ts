@@ -122,7 +122,15 @@ export interface ReportModel {
   gansQuality: GanRow[];
   featureNetworks: string[];
   grids: GridEntry[];
-  partial: { planned: number; done: number; missing: string[]; failed: Array<{ job: string; error: string }>; inProgress: boolean };
+  partial: {
+    planned: number;
+    done: number;
+    missing: string[];
+    failed: Array<{ job: string; error: string }>;
+    /** Missing jobs that cannot run because a job they need failed: id -> the failed job. */
+    blockedBy: Record<string, string>;
+    inProgress: boolean;
+  };
   resultsSource: 'results.json' | 'journal';
   trainers: TrainerFact[];
   jobs: JobFact[];
@@ -249,6 +257,27 @@ export function buildReportModel(inp: ReportInputs): ReportModel {
     return f && (f.permanent || (attempts.get(job) ?? 0) >= maxAttempts || lastEvent === 'finished') ? [{ job, error: f.error }] : [];
   });
 
+  // Missing jobs that wait on a failed job (directly or through another missing one) never run.
+  const failedIds = new Set(failed.map((f) => f.job));
+  const blockedBy: Record<string, string> = {};
+  const deps = new Map((plan?.jobs ?? []).map((j) => [j.id, j.dependsOn]));
+  const rootFailure = (id: string, seen = new Set<string>()): string | null => {
+    for (const d of deps.get(id) ?? []) {
+      if (failedIds.has(d)) return d;
+      if (!seen.has(d) && res.missing.includes(d)) {
+        seen.add(d);
+        const r = rootFailure(d, seen);
+        if (r) return r;
+      }
+    }
+    return null;
+  };
+  for (const id of res.missing) {
+    if (failedIds.has(id)) continue;
+    const r = rootFailure(id);
+    if (r) blockedBy[id] = r;
+  }
+
   const featureNetworks = [...new Set(res.gans.flatMap((g) => (g.quality ? [g.quality.featureNetwork] : [])))];
   const synthetic = cfg ? cfg.dataset.path === null : true;
 
@@ -279,7 +308,7 @@ export function buildReportModel(inp: ReportInputs): ReportModel {
     gansQuality: res.gans,
     featureNetworks,
     grids,
-    partial: { planned, done: planned - res.missing.length, missing: res.missing, failed, inProgress: inp.resultsSource === 'journal' && lastEvent !== 'finished' },
+    partial: { planned, done: planned - res.missing.length, missing: res.missing, failed, blockedBy, inProgress: inp.resultsSource === 'journal' && lastEvent !== 'finished' },
     resultsSource: inp.resultsSource,
     trainers: inp.trainers,
     jobs,

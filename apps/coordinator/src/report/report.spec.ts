@@ -86,6 +86,17 @@ describe('the summary', () => {
 });
 
 describe('a partial run', () => {
+  it('says which missing jobs wait on a failed one', async () => {
+    const fx = await writeFixtureRun(path.join(tmp, 'blocked'), { failed: ['gan-dcgan-b10-malignant'], missing: ['clf-gan-dcgan-b10-r0'], finished: true });
+    const model = buildReportModel((await loadRun(fx.dir, { images: false })).inputs);
+    expect(model.partial.inProgress).toBe(false);
+    expect(model.partial.failed.map((f) => f.job)).toEqual(['gan-dcgan-b10-malignant']);
+    expect(model.partial.blockedBy).toEqual({ 'clf-gan-dcgan-b10-r0': 'gan-dcgan-b10-malignant' });
+    const md = renderMarkdown(model);
+    expect(md).toContain('not run: needs gan-dcgan-b10-malignant, which failed');
+    expect(md).toContain('**DCGAN, budget 10, malignant**: FAILED: out of memory (fixture)');
+  });
+
   it('is reported as partial from the journal, with missing cells and the failure named', async () => {
     const fx = await writeFixtureRun(path.join(tmp, 'partial'), { missing: ['clf-gan-pggan-b20-r0', 'gan-cyclegan-b50-malignant'], failed: ['clf-baseline-b5-r0'] });
     const { inputs } = await loadRun(fx.dir);
@@ -97,6 +108,8 @@ describe('a partial run', () => {
     const md = renderMarkdown(model);
     expect(md).toContain('Partial run (in progress)');
     expect(md).toContain('FAILED: out of memory (fixture)');
+    // The GAN job is missing, not failed: its classifier is just missing too.
+    expect(model.partial.blockedBy).toEqual({});
     expect(md).toMatch(/\| PGGAN \(ours\) \| [^|]+ \| [^|]+ \| missing \|/);
     expect(md).toContain('Budget 5: the baseline has no result; no comparison.');
     const s = summarize(model).join('\n');

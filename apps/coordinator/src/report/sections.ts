@@ -186,7 +186,8 @@ export function jobTable(m: ReportModel): TableSection {
   const rows = m.jobs.map((j) => [j.id, j.kind, j.seed === null ? '?' : String(j.seed), j.trainer ?? '—', j.backend, String(j.attempts), duration(j.trainMs), duration(j.totalMs)]);
   for (const id of m.partial.missing) {
     const f = m.partial.failed.find((x) => x.job === id);
-    rows.push([id, '', '', '', '', '', '', f ? `FAILED: ${f.error}` : 'no result']);
+    const blocked = m.partial.blockedBy[id];
+    rows.push([id, '', '', '', '', '', '', f ? `FAILED: ${f.error}` : blocked ? `not run: needs ${blocked}, which failed` : 'no result']);
   }
   return { id: 'jobs', caption: 'Jobs: seeds and durations', header: ['job', 'kind', 'seed', 'trainer', 'backend', 'attempts', 'training', 'total'], rows, paperRows: [] };
 }
