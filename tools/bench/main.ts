@@ -1,0 +1,778 @@
+/**
+ * `npm run bench` (issue 7): how fast the study trains on this machine, against what users would
+ * otherwise run (PyTorch), and what the distributed parts cost. Not a test; writes
+ * docs/benchmarks.json and docs/benchmarks.md with the machine's facts.
+ *
+ *   npm run bench -- [--only throughput,exchange,parallel,study,memory] [--quick] [--out DIR]
+ *                    [--backends wasm,cpu] [--models classifier,dcgan,cyclegan]
+ *
+ * Sections (each in its own child processes, so one tfjs state does not leak into the next):
+ * 1. throughput: one training step (batch 32, 64 px) of the classifier, DCGAN (D and G) and CycleGAN
+ *    on each available backend, and the same models in PyTorch (tools/bench/torch_step.py,
+ *    /usr/bin/python3; Debian's python3-torch is installed with apt-get when missing) with 1 thread
+ *    and all threads. Median of several steps after warm-up; wall and process CPU time.
+ * 2. exchange: ring all-reduce (PeerLink, the trainers' own) of 1 MB and 10 MB between 2 processes
+ *    over ZeroMQ tcp loopback, against a plain node `net` loopback echo of the same bytes.
+ *    tools/bench/allreduce.ts compares ring and coordinator reduction for more replicas.
+ * 3. parallel: classifier steps as the classifier job runs them (shards of the global batch,
+ *    gradients all-reduced, then applied) with 1 and 2 trainer processes.
+ * 4. study: `study run --profile quick` end to end: wall time, peak memory of the process tree
+ *    (sampled from /proc), and the coordinator's CPU time / wall time.
+ * 5. memory: the `paper` profile's memory per GPU, computed from the models' traced layer shapes.
+ *
+ * When a run leaves some sections out, the previous results of those sections are kept (read back
+ * from the JSON), so the report always shows the latest measurement of each.
+ */
+import { spawn, spawnSync, fork, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { writeFileAtomic, writeJsonAtomic } from '@gan-study/core';
+import { createClassifier, createGan, initBackend } from '@gan-study/models';
+import type { BackendChoice, Gan } from '@gan-study/models';
+import { PeerLink } from '@gan-study/protocol';
+import { paperMemory, type ModelMemory } from './memory';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const PYTHON = '/usr/bin/python3';
+const SECTIONS = ['throughput', 'exchange', 'parallel', 'study', 'memory'] as const;
+type Section = (typeof SECTIONS)[number];
+const MODELS = ['classifier', 'dcgan', 'cyclegan'] as const;
+type ModelKind = (typeof MODELS)[number];
+const BATCH = 32;
+const SIZE = 64;
+
+interface Args {
+  only: Section[];
+  quick: boolean;
+  out: string;
+  backends: string[];
+  models: ModelKind[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { only: [...SECTIONS], quick: false, out: path.join(ROOT, 'docs'), backends: ['wasm', 'cpu', 'tensorflow'], models: [...MODELS] };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const list = <T extends string>(known: readonly T[]): T[] =>
+      value()
+        .split(',')
+        .map((s) => {
+          if (!(known as readonly string[]).includes(s)) throw new Error(`${flag}: unknown '${s}' (known: ${known.join(', ')})`);
+          return s as T;
+        });
+    if (flag === '--only') a.only = list(SECTIONS);
+    else if (flag === '--quick') a.quick = true;
+    else if (flag === '--out') a.out = path.resolve(value());
+    else if (flag === '--backends') a.backends = list(['wasm', 'cpu', 'tensorflow'] as const);
+    else if (flag === '--models') a.models = list(MODELS);
+    else throw new Error(`unknown argument '${flag}' (known: --only, --quick, --out, --backends, --models)`);
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((x, y) => x - y);
+  if (s.length === 0) return NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+const median = (xs: number[]): number => quantile(xs, 0.5);
+const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Number(x.toPrecision(digits)) : x);
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: every measurement runs in a fresh process started from this file.
+
+interface ChildResult {
+  [key: string]: unknown;
+}
+
+/** Runs this file with `--child <args>` and returns the JSON object it prints on its last stdout line. */
+function runChild(args: string[], timeoutMs: number): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, __filename, '--child', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as ChildResult);
+      else reject(new Error(`child ${args.join(' ')} exited ${code ?? signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs / 1000}s)` : ''}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+    });
+  });
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** A step function for one model, on random data (speed does not depend on the values). */
+function makeStep(model: ModelKind): { step: () => void; dispose: () => void } {
+  const per = SIZE * SIZE * 3;
+  const images = (n: number) => Float32Array.from({ length: n * per }, () => Math.random() * 2 - 1);
+  if (model === 'classifier') {
+    const c = createClassifier({ inputSize: SIZE, batchSize: BATCH }, 1);
+    const x = images(BATCH);
+    const labels = Int32Array.from({ length: BATCH }, (_, i) => i % 2);
+    return { step: () => void c.trainStep(x, labels, BATCH), dispose: () => c.dispose() };
+  }
+  const n = 64;
+  let gan: Gan;
+  if (model === 'dcgan') gan = createGan('dcgan', { resolution: SIZE, batchSize: BATCH }, { target: images(n), targetCount: n }, 1);
+  else gan = createGan('cyclegan', { resolution: SIZE, batchSize: BATCH }, { target: images(n), targetCount: n, source: images(n), sourceCount: n }, 1);
+  return { step: () => void gan.trainStep(), dispose: () => gan.dispose() };
+}
+
+/** Child: times `reps` steps of `model` on `backend` after `warmup` steps. */
+async function childStep(model: ModelKind, backend: string, warmup: number, reps: number): Promise<ChildResult> {
+  const info = await initBackend(backend as BackendChoice);
+  const { step, dispose } = makeStep(model);
+  for (let i = 0; i < warmup; i++) step();
+  const before = tf.memory().numTensors;
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    const c0 = cpuMs();
+    step();
+    wall.push(performance.now() - t0);
+    cpu.push(cpuMs() - c0);
+  }
+  const leaked = tf.memory().numTensors - before;
+  dispose();
+  return { backend: info.backend, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 1: throughput
+
+interface ThroughputRow {
+  model: ModelKind;
+  engine: string;
+  threads: number;
+  median_ms: number;
+  median_cpu_ms: number;
+  images_per_s: number;
+  images_per_cpu_s: number;
+  reps: number;
+  note?: string;
+}
+
+function ensureTorch(log: (s: string) => void): string {
+  const probe = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (probe.status === 0) return probe.stdout.trim();
+  log(`PyTorch not importable by ${PYTHON}; installing Debian's python3-torch with apt-get`);
+  const apt = spawnSync('apt-get', ['install', '-y', 'python3-torch'], { stdio: 'inherit' });
+  if (apt.status !== 0) throw new Error(`apt-get install python3-torch failed (exit ${apt.status}); install it by hand or run the bench with --only exchange,parallel,study,memory`);
+  const again = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (again.status !== 0) throw new Error(`python3-torch installed but ${PYTHON} cannot import torch: ${again.stderr}`);
+  return again.stdout.trim();
+}
+
+function torchStep(model: ModelKind, threads: number, warmup: number, reps: number): ThroughputRow {
+  const r = spawnSync(PYTHON, [path.join(__dirname, 'torch_step.py'), '--model', model, '--threads', String(threads), '--batch', String(BATCH), '--size', String(SIZE), '--warmup', String(warmup), '--reps', String(reps)], {
+    encoding: 'utf8',
+    timeout: 3_600_000,
+  });
+  if (r.status !== 0) throw new Error(`torch_step.py ${model} --threads ${threads} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { median_ms: number; median_cpu_ms: number; threads: number };
+  return {
+    model,
+    engine: 'pytorch',
+    threads: j.threads,
+    median_ms: round(j.median_ms),
+    median_cpu_ms: round(j.median_cpu_ms),
+    images_per_s: round(BATCH / (j.median_ms / 1000)),
+    images_per_cpu_s: round((BATCH * j.threads) / (j.median_cpu_ms / 1000)),
+    reps,
+  };
+}
+
+/** Steps to time per (engine, model): the cpu backend and CycleGAN are slow, so they get fewer. */
+function repsFor(engine: string, model: ModelKind, quick: boolean): { warmup: number; reps: number } {
+  const slow = engine === 'cpu' || model === 'cyclegan';
+  if (quick) return { warmup: 1, reps: slow ? 1 : 3 };
+  return { warmup: slow ? 1 : 2, reps: slow ? 3 : 7 };
+}
+
+async function throughput(a: Args, log: (s: string) => void): Promise<{ rows: ThroughputRow[]; unavailable: Record<string, string> }> {
+  const rows: ThroughputRow[] = [];
+  const unavailable: Record<string, string> = {};
+  ensureTorch(log);
+  if (a.backends.includes('tensorflow')) {
+    try {
+      require.resolve('@tensorflow/tfjs-node');
+    } catch {
+      unavailable.tensorflow = '@tensorflow/tfjs-node is not installed (optional)';
+      log(`throughput: backend tensorflow unavailable: ${unavailable.tensorflow}`);
+    }
+  }
+  for (const model of a.models) {
+    for (const threads of [1, os.cpus().length]) {
+      const { warmup, reps } = repsFor('pytorch', model, a.quick);
+      const row = torchStep(model, threads, warmup, reps);
+      log(`throughput ${model} pytorch threads=${threads}: ${row.median_ms} ms/step ${row.images_per_s} img/s (cpu ${row.median_cpu_ms} ms)`);
+      rows.push(row);
+    }
+    for (const backend of a.backends) {
+      if (unavailable[backend]) continue;
+      const { warmup, reps } = repsFor(backend, model, a.quick);
+      try {
+        const r = await runChild(['step', model, backend, String(warmup), String(reps)], 4 * 3_600_000);
+        const wall = r.wall_ms as number[];
+        const cpu = r.cpu_ms as number[];
+        const row: ThroughputRow = {
+          model,
+          engine: `tfjs-${r.backend as string}`,
+          threads: 1,
+          median_ms: round(median(wall)),
+          median_cpu_ms: round(median(cpu)),
+          images_per_s: round(BATCH / (median(wall) / 1000)),
+          images_per_cpu_s: round(BATCH / (median(cpu) / 1000)),
+          reps,
+          note: `${r.device as string}${(r.leaked_tensors as number) !== 0 ? `; ${r.leaked_tensors as number} tensors leaked over the timed steps` : ''}`,
+        };
+        log(`throughput ${model} ${row.engine}: ${row.median_ms} ms/step ${row.images_per_s} img/s (cpu ${row.median_cpu_ms} ms)`);
+        rows.push(row);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/not installed|could not be activated|failed to load/.test(msg)) {
+          unavailable[backend] = msg.replace(/^child .*?: /, '').slice(0, 200);
+          log(`throughput: backend ${backend} unavailable: ${unavailable[backend]}`);
+        } else throw err;
+      }
+    }
+  }
+  return { rows, unavailable };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections 2 and 3: processes that all-reduce with PeerLink
+
+interface PeerGo {
+  type: 'go';
+  what: 'exchange' | 'parallel';
+  size: number;
+  reps: number;
+  warmup: number;
+  peers: string[];
+  round: number;
+}
+
+/** A trainer-like process: a PeerLink, commands over Node IPC. */
+async function peerWorker(): Promise<void> {
+  const rank = Number(process.env.BENCH_RANK);
+  const world = Number(process.env.BENCH_WORLD);
+  const link = new PeerLink({ bind: 'tcp://127.0.0.1:*' });
+  await link.start();
+  let backendReady = false;
+  process.send?.({ type: 'ready', address: link.address });
+  process.on('message', (m: PeerGo | { type: 'exit' }) => {
+    if (m.type === 'exit') {
+      void link.stop().then(() => process.exit(0));
+      return;
+    }
+    void (async () => {
+      const reduce = (data: Float32Array, seq: number) => link.allReduce(data, { job: 'bench', attempt: 1, seq, rank, peers: m.peers, timeoutMs: 600_000 });
+      if (m.what === 'exchange') {
+        const data = new Float32Array(m.size).fill(rank + 1);
+        const ms: number[] = [];
+        for (let i = 0; i < m.warmup + m.reps; i++) {
+          const t0 = performance.now();
+          const sum = await reduce(data, m.round * 100_000 + i);
+          if (i >= m.warmup) ms.push(performance.now() - t0);
+          const want = (world * (world + 1)) / 2;
+          if (sum[0] !== want || sum[sum.length - 1] !== want) throw new Error(`wrong sum ${sum[0]}, expected ${want}`);
+        }
+        process.send?.({ type: 'done', ms });
+        return;
+      }
+      // parallel: the classifier job's data-parallel step (classifier-job.ts): this rank's shard of the
+      // global batch, gradients with the global denominator, all-reduced, then applied.
+      if (!backendReady) {
+        await initBackend('wasm');
+        backendReady = true;
+      }
+      const model = createClassifier({ inputSize: SIZE, batchSize: BATCH }, 1);
+      const per = SIZE * SIZE * 3;
+      const lo = Math.floor((BATCH * rank) / world);
+      const hi = Math.floor((BATCH * (rank + 1)) / world);
+      const x = Float32Array.from({ length: (hi - lo) * per }, () => Math.random() * 2 - 1);
+      const y = Int32Array.from({ length: hi - lo }, (_, i) => (lo + i) % 2);
+      const step: number[] = [];
+      const exchange: number[] = [];
+      const cpu: number[] = [];
+      for (let i = 0; i < m.warmup + m.reps; i++) {
+        const t0 = performance.now();
+        const c0 = cpuMs();
+        const { lossSum, grads } = model.gradients(x, y, hi - lo, BATCH);
+        const flat = new Float32Array(grads.length + 1);
+        flat.set(grads);
+        flat[grads.length] = lossSum;
+        const t1 = performance.now();
+        const reduced = world === 1 ? flat : await reduce(flat, m.round * 100_000 + i);
+        const t2 = performance.now();
+        model.applyGradients(reduced.subarray(0, reduced.length - 1));
+        if (i >= m.warmup) {
+          step.push(performance.now() - t0);
+          exchange.push(t2 - t1);
+          cpu.push(cpuMs() - c0);
+        }
+      }
+      const paramCount = model.paramCount;
+      model.dispose();
+      process.send?.({ type: 'done', step, exchange, cpu, paramCount });
+    })().catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+  });
+}
+
+/** Starts `world` peer processes, runs one command on all, returns each rank's reply; stops them. */
+async function withPeers<T>(world: number, run: (go: (cmd: Omit<PeerGo, 'type' | 'peers' | 'round'>) => Promise<T[]>) => Promise<void>): Promise<void> {
+  const workers: ChildProcess[] = [];
+  const addresses: string[] = [];
+  for (let r = 0; r < world; r++) {
+    const w = fork(__filename, ['--child', 'peer'], { env: { ...process.env, BENCH_RANK: String(r), BENCH_WORLD: String(world) }, execArgv: process.execArgv });
+    workers.push(w);
+    addresses.push(await new Promise<string>((resolve, reject) => {
+      w.once('message', (m: { address: string }) => resolve(m.address));
+      w.once('exit', (code) => reject(new Error(`peer ${r} exited ${code} before it was ready`)));
+    }));
+  }
+  let round = 0;
+  try {
+    await run(async (cmd) => {
+      round++;
+      const done = workers.map(
+        (w, r) =>
+          new Promise<T>((resolve, reject) => {
+            const onExit = (code: number | null) => reject(new Error(`peer ${r} exited ${code} during ${cmd.what}`));
+            w.once('exit', onExit);
+            w.once('message', (m: T) => {
+              w.off('exit', onExit);
+              resolve(m);
+            });
+          }),
+      );
+      for (const w of workers) w.send({ type: 'go', peers: addresses, round, ...cmd } satisfies PeerGo);
+      return Promise.all(done);
+    });
+  } finally {
+    for (const w of workers) w.send({ type: 'exit' });
+    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
+  }
+}
+
+/** Round trips of `bytes` over a plain node net loopback socket to an echo process: the floor for moving the bytes. */
+async function netEcho(bytes: number, warmup: number, reps: number): Promise<number[]> {
+  const echo = fork(__filename, ['--child', 'echo'], { execArgv: process.execArgv });
+  const port = await new Promise<number>((resolve) => echo.once('message', (m: { port: number }) => resolve(m.port)));
+  const sock = net.connect(port, '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  const payload = Buffer.alloc(bytes, 7);
+  const ms: number[] = [];
+  let got = 0;
+  let waiting: (() => void) | null = null;
+  sock.on('data', (d: Buffer) => {
+    got += d.length;
+    if (got >= bytes && waiting) {
+      got -= bytes;
+      const w = waiting;
+      waiting = null;
+      w();
+    }
+  });
+  for (let i = 0; i < warmup + reps; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      waiting = resolve;
+      sock.write(payload);
+    });
+    if (i >= warmup) ms.push(performance.now() - t0);
+  }
+  sock.destroy();
+  echo.kill();
+  return ms;
+}
+
+function childEcho(): void {
+  const server = net.createServer((s) => {
+    s.setNoDelay(true);
+    s.on('data', (d) => s.write(d));
+  });
+  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as net.AddressInfo).port }));
+}
+
+interface ExchangeRow {
+  bytes: number;
+  transport: string;
+  p50_ms: number;
+  p95_ms: number;
+  gb_per_s: number;
+  reps: number;
+}
+
+async function exchange(a: Args, log: (s: string) => void): Promise<ExchangeRow[]> {
+  const rows: ExchangeRow[] = [];
+  const reps = a.quick ? 10 : 40;
+  const sizes = [1_000_000, 10_000_000];
+  await withPeers<{ ms: number[] }>(2, async (go) => {
+    for (const bytes of sizes) {
+      const replies = await go({ what: 'exchange', size: bytes / 4, reps, warmup: 3 });
+      // An all-reduce ends when the slower rank has its sum: per call, the max over ranks.
+      const ms = replies[0].ms.map((_, i) => Math.max(...replies.map((r) => r.ms[i])));
+      rows.push({ bytes, transport: 'zeromq ring all-reduce (PeerLink, 2 processes)', p50_ms: round(median(ms)), p95_ms: round(quantile(ms, 0.95)), gb_per_s: round(bytes / 1e9 / (median(ms) / 1000)), reps });
+      log(`exchange ${bytes} B zeromq all-reduce p50 ${rows[rows.length - 1].p50_ms} ms`);
+    }
+  });
+  for (const bytes of sizes) {
+    const ms = await netEcho(bytes, 3, reps);
+    rows.push({ bytes, transport: 'node net loopback echo (same bytes out and back)', p50_ms: round(median(ms)), p95_ms: round(quantile(ms, 0.95)), gb_per_s: round(bytes / 1e9 / (median(ms) / 1000)), reps });
+    log(`exchange ${bytes} B net echo p50 ${rows[rows.length - 1].p50_ms} ms`);
+  }
+  return rows;
+}
+
+interface ParallelRow {
+  trainers: number;
+  step_ms: number;
+  exchange_ms: number;
+  images_per_s: number;
+  cpu_ms_per_trainer: number;
+  gradient_bytes: number;
+  reps: number;
+}
+
+async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[]> {
+  const rows: ParallelRow[] = [];
+  const reps = a.quick ? 4 : 10;
+  for (const world of [1, 2]) {
+    await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number }>(world, async (go) => {
+      const replies = await go({ what: 'parallel', size: 0, reps, warmup: 2 });
+      const step = replies[0].step.map((_, i) => Math.max(...replies.map((r) => r.step[i])));
+      const row: ParallelRow = {
+        trainers: world,
+        step_ms: round(median(step)),
+        exchange_ms: round(median(replies[0].exchange)),
+        images_per_s: round(BATCH / (median(step) / 1000)),
+        cpu_ms_per_trainer: round(median(replies.map((r) => median(r.cpu)))),
+        gradient_bytes: (replies[0].paramCount + 1) * 4,
+        reps,
+      };
+      log(`parallel trainers=${world}: ${row.step_ms} ms/step (exchange ${row.exchange_ms} ms) ${row.images_per_s} img/s`);
+      rows.push(row);
+    });
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 4: the quick study, end to end
+
+interface ProcSample {
+  pid: number;
+  ppid: number;
+  rssKiB: number;
+  cpuTicks: number;
+}
+
+function readProc(pid: number): ProcSample | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /VmRSS:\s+(\d+)/.exec(status);
+    return { pid, ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]), rssKiB: rss ? Number(rss[1]) : 0 };
+  } catch {
+    return null;
+  }
+}
+
+/** The process tree under `root` (inclusive). */
+function tree(root: number): ProcSample[] {
+  const all = fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => readProc(Number(d)))
+    .filter((p): p is ProcSample => p !== null);
+  const children = new Map<number, ProcSample[]>();
+  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  const out: ProcSample[] = [];
+  const self = all.find((p) => p.pid === root);
+  const stack = self ? [self] : [];
+  while (stack.length) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(children.get(p.pid) ?? []));
+  }
+  return out;
+}
+
+interface StudyResult {
+  profile: string;
+  exit_code: number | null;
+  wall_s: number;
+  peak_rss_mib: number;
+  peak_processes: number;
+  coordinator_cpu_s: number;
+  coordinator_cpu_fraction: number;
+  run_dir: string;
+  jobs: string;
+}
+
+async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-study-'));
+  const bin = path.join(ROOT, 'node_modules', '@gan-study', 'coordinator', 'bin', 'study.js');
+  const extra = a.quick ? ['--budgets', '50', '--gans', 'dcgan', '--repeats', '1'] : [];
+  const args = ['run', '--profile', 'quick', '--run-dir', path.join(runDir, 'run'), ...extra];
+  log(`study: ${['study', ...args].join(' ')}`);
+  const t0 = Date.now();
+  // The study process is the coordinator (study run hosts it and forks the trainers).
+  const child = spawn(process.execPath, [...process.execArgv, bin, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', fs.openSync(path.join(runDir, 'stdout.log'), 'w'), fs.openSync(path.join(runDir, 'stderr.log'), 'w')],
+    env: { ...process.env, STUDY_TSX_LOADED: '1', TSX_TSCONFIG_PATH: process.env.TSX_TSCONFIG_PATH ?? path.join(ROOT, 'tsconfig.base.json') },
+  });
+  const pid = child.pid!;
+  const hz = 100; // USER_HZ on Linux
+  let peak = 0;
+  let peakProcs = 0;
+  let coordTicks = 0;
+  const sample = () => {
+    const t = tree(pid);
+    const rss = t.reduce((s, p) => s + p.rssKiB, 0);
+    if (rss > peak) peak = rss;
+    peakProcs = Math.max(peakProcs, t.length);
+    const me = t.find((p) => p.pid === pid);
+    if (me) coordTicks = me.cpuTicks;
+  };
+  const timer = setInterval(sample, 500);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  clearInterval(timer);
+  const wall = (Date.now() - t0) / 1000;
+  const out = fs.readFileSync(path.join(runDir, 'stdout.log'), 'utf8') + fs.readFileSync(path.join(runDir, 'stderr.log'), 'utf8');
+  const jobs = /(\d+)\s+jobs?/.exec(out)?.[0] ?? 'see the run directory';
+  const r: StudyResult = {
+    profile: a.quick ? `quick (${extra.join(' ')})` : 'quick',
+    exit_code: code,
+    wall_s: round(wall, 4),
+    peak_rss_mib: round(peak / 1024, 4),
+    peak_processes: peakProcs,
+    coordinator_cpu_s: round(coordTicks / hz, 4),
+    coordinator_cpu_fraction: round(coordTicks / hz / wall),
+    run_dir: runDir,
+    jobs,
+  };
+  log(`study: exit ${code}, ${r.wall_s} s wall, peak ${r.peak_rss_mib} MiB over ${peakProcs} processes, coordinator ${r.coordinator_cpu_s} s CPU (${(100 * r.coordinator_cpu_fraction).toFixed(1)}% of a core)`);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine facts and the report
+
+function machine(): Record<string, unknown> {
+  const torch = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__, torch.get_num_threads())'], { encoding: 'utf8' });
+  return {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memory_gib: round(os.totalmem() / 2 ** 30),
+    load_average_at_start: os.loadavg().map((x) => round(x)),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    tfjs: tf.version.tfjs,
+    torch: torch.status === 0 ? torch.stdout.trim().split(' ')[0] : 'not installed',
+    torch_default_threads: torch.status === 0 ? Number(torch.stdout.trim().split(' ')[1]) : null,
+  };
+}
+
+type Results = {
+  machine: Record<string, unknown>;
+  quick: boolean;
+  throughput?: { rows: ThroughputRow[]; unavailable: Record<string, string>; machine?: Record<string, unknown> };
+  exchange?: { rows: ExchangeRow[]; machine?: Record<string, unknown> };
+  parallel?: { rows: ParallelRow[]; machine?: Record<string, unknown> };
+  study?: StudyResult & { machine?: Record<string, unknown> };
+  memory?: { models: ModelMemory[] };
+};
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+function table(head: string[], rows: Array<Array<string | number>>): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function report(r: Results): string {
+  const m = r.machine;
+  const lines: string[] = [
+    '# Benchmarks',
+    '',
+    'Written by `npm run bench` (tools/bench/main.ts; issue 7). Numbers are from one machine and one run;',
+    'the machine was shared with other work (see the load average), so wall times are inflated; the CPU',
+    'time columns (this process\'s own CPU time per step) are the steadier measure for one-thread engines.',
+    '',
+    '## Machine',
+    '',
+    table(['fact', 'value'], Object.entries(m).map(([k, v]) => [k, Array.isArray(v) ? v.join(' / ') : String(v)])),
+    '',
+  ];
+  if (r.throughput) {
+    const rows = r.throughput.rows;
+    const torch1 = (model: string) => rows.find((x) => x.model === model && x.engine === 'pytorch' && x.threads === 1);
+    lines.push(
+      `## 1. Training throughput (batch ${BATCH}, ${SIZE} px, one step = forward, backward, Adam)`,
+      '',
+      'Ratio = ours / PyTorch 1 thread, by wall time and by CPU time. Target: at least 0.5 on every model.',
+      '',
+      table(
+        ['model', 'engine', 'threads', 'ms/step (median)', 'CPU ms/step', 'img/s', 'ratio (wall)', 'ratio (CPU)', 'steps timed', 'note'],
+        rows.map((x) => {
+          const t = torch1(x.model);
+          return [
+            x.model,
+            x.engine,
+            x.threads,
+            x.median_ms,
+            x.median_cpu_ms,
+            x.images_per_s,
+            t ? round(x.images_per_s / t.images_per_s) : '-',
+            t ? round(t.median_cpu_ms / x.median_cpu_ms) : '-',
+            x.reps,
+            x.note ?? '',
+          ];
+        }),
+      ),
+      '',
+      ...Object.entries(r.throughput.unavailable).map(([b, why]) => `- backend ${b}: not measured (${why})`),
+      '',
+    );
+  }
+  if (r.exchange) {
+    lines.push(
+      '## 2. Gradient exchange (2 processes, tcp loopback)',
+      '',
+      table(['bytes', 'transport', 'p50 ms', 'p95 ms', 'GB/s (bytes / p50)', 'calls'], r.exchange.rows.map((x) => [x.bytes, x.transport, x.p50_ms, x.p95_ms, x.gb_per_s, x.reps])),
+      '',
+    );
+  }
+  if (r.parallel) {
+    const one = r.parallel.rows.find((x) => x.trainers === 1);
+    const two = r.parallel.rows.find((x) => x.trainers === 2);
+    lines.push(
+      `## 3. Data-parallel classifier (global batch ${BATCH}, ${SIZE} px, wasm; each trainer computes its shard, ring all-reduce, Adam)`,
+      '',
+      table(['trainers', 'ms/step', 'of which all-reduce', 'img/s', 'CPU ms/step per trainer', 'gradient bytes'], r.parallel.rows.map((x) => [x.trainers, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes])),
+      '',
+    );
+    if (one && two) {
+      lines.push(
+        `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${pct(two.images_per_s / (2 * one.images_per_s))} (target 90%).`,
+        `The exchange is ${pct(two.exchange_ms / two.step_ms)} of the 2-trainer step (target < 10%).`,
+        '',
+      );
+    }
+  }
+  if (r.study) {
+    const s = r.study;
+    lines.push(
+      '## 4. The quick study end to end',
+      '',
+      table(
+        ['profile', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core'],
+        [[s.profile, String(s.exit_code), `${s.wall_s} s`, `${s.peak_rss_mib} MiB`, s.peak_processes, `${s.coordinator_cpu_s} s`, pct(s.coordinator_cpu_fraction)]],
+      ),
+      '',
+      'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx compiling the sources) and the final report.',
+      '',
+    );
+  }
+  if (r.memory) {
+    lines.push(
+      '## GPU readiness: the `paper` profile\'s memory per GPU',
+      '',
+      'Computed by tools/bench/memory.ts from the models\' own traced layer shapes (`describeModel`) at the paper profile\'s sizes and batch sizes, float32. One GPU runs one job at a time, so the figure per GPU is the largest job\'s.',
+      '',
+      table(
+        ['model', 'size', 'batch', 'parameters', 'weights + grads + Adam (16 B/param)', 'activations kept for backward', 'total estimate'],
+        r.memory.models.map((x) => [x.model, x.size, x.batch, x.params.toLocaleString('en-US'), `${x.stateMiB} MiB`, `${x.activationMiB} MiB`, `${x.totalMiB} MiB`]),
+      ),
+      '',
+      ...r.memory.models.map((x) => `- ${x.model}: ${x.how}`),
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const log = (s: string) => console.log(`bench ${s}`);
+  const jsonPath = path.join(a.out, 'benchmarks.json');
+  const previous: Partial<Results> = fs.existsSync(jsonPath) ? (JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as Partial<Results>) : {};
+  const facts = machine();
+  log(`machine ${JSON.stringify(facts)}`);
+  const results: Results = { ...previous, machine: facts, quick: a.quick };
+  const save = async () => {
+    fs.mkdirSync(a.out, { recursive: true });
+    await writeJsonAtomic(jsonPath, results);
+    await writeFileAtomic(path.join(a.out, 'benchmarks.md'), report(results) + '\n');
+  };
+  const stamp = { ...facts };
+  if (a.only.includes('memory')) {
+    await initBackend('wasm');
+    results.memory = { models: paperMemory() };
+    await save();
+  }
+  if (a.only.includes('throughput')) {
+    results.throughput = { ...(await throughput(a, log)), machine: stamp };
+    await save();
+  }
+  if (a.only.includes('exchange')) {
+    results.exchange = { rows: await exchange(a, log), machine: stamp };
+    await save();
+  }
+  if (a.only.includes('parallel')) {
+    results.parallel = { rows: await parallel(a, log), machine: stamp };
+    await save();
+  }
+  if (a.only.includes('study')) {
+    results.study = { ...(await study(a, log)), machine: stamp };
+    await save();
+  }
+  log(`wrote ${jsonPath} and benchmarks.md`);
+}
+
+async function child(args: string[]): Promise<void> {
+  const [kind, ...rest] = args;
+  if (kind === 'step') {
+    const [model, backend, warmup, reps] = rest;
+    console.log(JSON.stringify(await childStep(model as ModelKind, backend, Number(warmup), Number(reps))));
+  } else if (kind === 'peer') await peerWorker();
+  else if (kind === 'echo') childEcho();
+  else throw new Error(`unknown child '${kind}'`);
+}
+
+const i = process.argv.indexOf('--child');
+(i >= 0 ? child(process.argv.slice(i + 1)) : main()).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
