@@ -109,7 +109,7 @@ export function charts(m: ReportModel): ChartSection[] {
   if (m.roc.length > 0) {
     out.push({
       id: 'chart-roc',
-      caption: `ROC curves on the test split (positive class ${m.minorityClasses[0] ?? '?'}): the all-real reference and, per budget, the method with the highest mean AUC (its first repeat's curve).`,
+      caption: `ROC curves on the test split (${m.dataset.classes.length > 2 ? `one-vs-rest for class ${m.minorityClasses[0] ?? '?'}` : `positive class ${m.minorityClasses[0] ?? '?'}`}): the all-real reference and, per budget, the method with the highest mean AUC (its first repeat's curve).`,
       svg: rocChart(
         'ROC curves',
         m.roc.map((r) => ({ key: r.label.startsWith('reference') ? 'reference' : r.label.split(' @ ')[0], label: `${r.label.replace(/^(dcgan|pggan|cyclegan)/, (g) => ganLabel(g))} (AUC ${num(r.auc)})`, fpr: r.fpr, tpr: r.tpr })),
