@@ -4,7 +4,7 @@
  * with the weights of the same job run by one replica with the whole global batch, to 1e-5.
  */
 import * as zmq from 'zeromq';
-import { restoreClassifier } from '@gan-study/models';
+import { initBackend, restoreClassifier } from '@gan-study/models';
 import {
   CoordinatorReducer,
   PeerLink,
@@ -62,6 +62,7 @@ describe('data-parallel classifier over ZeroMQ', () => {
   let reference: { w: Float32Array; step: number; result: ClassifierJobResult };
 
   beforeAll(async () => {
+    await initBackend('cpu');
     const spec = { ...baseSpec, replicas: 1 };
     const ctx = new MemoryJobContext({ spec, dataset });
     const result = (await runJob(ctx)) as ClassifierJobResult;

@@ -28,7 +28,7 @@ describe('smoke study end to end (real models)', () => {
 
   it('study run --profile smoke --trainers 2 --data-parallel 2 leaves a complete run directory', async () => {
     // --data-parallel 2: every classifier job runs on both trainers, gradients ring-all-reduced each step.
-    const p = study(['run', '--profile', 'smoke', '--trainers', '2', '--data-parallel', '2', '--run-dir', dir, ...PROFILE_FIXES]);
+    const p = study(['run', '--profile', 'smoke', '--trainers', '2', '--data-parallel', '2', '--all-reduce', 'ring', '--run-dir', dir, ...PROFILE_FIXES]);
     const { code } = await finish(p, 280_000);
     expect({ code, output: code === 0 ? '' : p.output().slice(-3000) }).toEqual({ code: 0, output: '' });
 
