@@ -158,10 +158,12 @@ describe('Coordinator', () => {
   let coordinator: Coordinator | null = null;
   let trainers: ScriptedTrainer[] = [];
   let logLines: Array<Record<string, unknown>> = [];
+  let hooked: string[] = [];
 
   beforeEach(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'coordinator-spec-'));
     logLines = [];
+    hooked = [];
   });
   afterEach(async () => {
     await Promise.all(trainers.map((t) => t.close()));
@@ -182,6 +184,7 @@ describe('Coordinator', () => {
       log,
       resume: opts.resume,
       hangTimeoutMs: opts.hangTimeoutMs,
+      onEvent: (e) => hooked.push(e.event),
     });
     await coordinator.start();
     return coordinator;
@@ -228,8 +231,9 @@ describe('Coordinator', () => {
       const rejected = logLines.filter((l) => l.event === 'rejected');
       expect(rejected.map((l) => l.reason)).toEqual([expect.stringMatching(/not msgpack/), 'protocol version 2, expected 1', 'unknown kind "format-disk"', expect.stringMatching(/^info\.host/)]);
       for (const l of rejected) expect(l).toMatchObject({ trainer: 'rogue', level: 40 });
-      // Every event names job, trainer, host and device (null where they do not apply).
+      // Every event names job, trainer, host and device (null where they do not apply), and reaches the hook.
       for (const l of logLines) for (const k of ['event', 'job', 'trainer', 'host', 'device']) expect(l).toHaveProperty(k);
+      expect(hooked).toEqual(logLines.map((l) => l.event));
     } finally {
       rogue.close();
     }

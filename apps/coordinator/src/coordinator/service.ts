@@ -76,7 +76,15 @@ export interface CoordinatorOptions {
    * (default max(12 x trainerTimeoutMs, 60 s): a training step may legitimately hold it for seconds).
    */
   hangTimeoutMs?: number;
+  /**
+   * Every event as it is logged (the same fields as coordinator.log), for a live status page;
+   * `snapshot()` gives the current state at any time.
+   */
+  onEvent?: (e: CoordinatorEvent) => void;
 }
+
+/** One coordinator event, as written to coordinator.log. */
+export type CoordinatorEvent = EventFields & { level: 'info' | 'warn' | 'debug' | 'error'; time: string; msg: string };
 
 export interface StudyOutcome {
   done: string[];
@@ -253,6 +261,13 @@ export class Coordinator {
       ...fields,
     };
     this.log[level](full, msg);
+    if (this.opts.onEvent) {
+      try {
+        this.opts.onEvent({ level, time: new Date().toISOString(), ...full, msg });
+      } catch (err) {
+        this.log.warn({ event: 'hook-error', job: null, trainer: null, host: null, device: null }, `onEvent hook failed: ${(err as Error).message}`);
+      }
+    }
   }
 
   private who(t: TrainerRec): string {

@@ -10,7 +10,7 @@ import { buildPlan, parseConfigRecord, type Plan, type StudyConfig } from '@gan-
 import { createCoordinatorLog, type CoordinatorLogger } from './log';
 import { prepareDataset } from './dataset';
 import { RunDir } from './rundir';
-import { Coordinator, type StudyOutcome } from './service';
+import { Coordinator, type CoordinatorEvent, type StudyOutcome } from './service';
 import { spawnTrainer } from './trainer-process';
 
 export interface LocalTrainers {
@@ -33,6 +33,10 @@ export interface StudyRunOptions {
   console: { write(s: string): unknown } | null;
   /** Called once the coordinator listens (tests read the endpoint from the log instead). */
   onListening?: (address: string) => void;
+  /** The coordinator, once started: `snapshot()` for a live status page (the --http server of issue 6). */
+  onCoordinator?: (coordinator: Coordinator) => void;
+  /** Every coordinator event as it is logged. */
+  onEvent?: (e: CoordinatorEvent) => void;
 }
 
 /** Reads a run directory's saved config for --resume. */
@@ -95,9 +99,11 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
     resume: opts.resume,
     minTrainers: opts.minTrainers,
     shutdownTrainers: opts.shutdownTrainers,
+    onEvent: opts.onEvent,
   });
   await coordinator.start();
   opts.onListening?.(coordinator.address);
+  opts.onCoordinator?.(coordinator);
 
   const children: ChildProcess[] = [];
   let stopping = false;
