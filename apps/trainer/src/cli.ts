@@ -39,7 +39,7 @@ function positiveInt(v: string): number {
 }
 
 export function trainerProgram(): Command {
-  return new Command('trainer')
+  return new Command('study trainer')
     .description('a trainer process: connects to a coordinator and runs the jobs it is given')
     .requiredOption('--connect <endpoint>', 'the coordinator, e.g. tcp://node1:5555')
     .option('--id <name>', 'trainer id (default: HOST-PID)')
