@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '@gan-study/core';
 import { registerTfjsFixes } from './fixes';
-import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels';
+import { maxPoolGradComposed, registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels';
 
 type Op = (...xs: tf.Tensor[]) => tf.Tensor;
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -158,6 +158,21 @@ describe('pooling and resizing gradients on wasm', () => {
     tf.tidy(() => {
       const g = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(tf.zeros([1, 2, 2, 1]));
       expect(Array.from(g.dataSync())).toEqual([1, 0, 0, 0]);
+    });
+  });
+
+  it.each([
+    ['2x2/2 valid', [2, 7, 6, 3], 2, 2, 'valid'],
+    ['2x2/2 same', [2, 5, 7, 2], 2, 2, 'same'],
+    ['3x3/2 same', [1, 7, 9, 2], 3, 2, 'same'],
+  ] as const)('the tensor composition maxPoolGradComposed %s equals the kernel (ties included)', (_n, shape, k, s, pad) => {
+    tf.tidy(() => {
+      const rng = new Rng(17);
+      const x = tf.tensor4d(rng.fillNormal(new Float32Array((shape as readonly number[]).reduce((a: number, b: number) => a * b, 1))).map((v) => Math.round(v)), shape.slice() as [number, number, number, number]);
+      const y = tf.maxPool(x, k, s, pad);
+      const dy = tf.tensor4d(rng.fillNormal(new Float32Array(y.size)), y.shape);
+      const viaKernel = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: k, strides: s, pad }) as tf.Tensor;
+      expect(maxRelErr(maxPoolGradComposed(dy, x, y, k, s, pad).dataSync(), viaKernel.dataSync())).toBe(0);
     });
   });
 

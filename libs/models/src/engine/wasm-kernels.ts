@@ -235,12 +235,49 @@ function maxPoolGradDisjoint(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, fh
   return padOrCrop(dxp, -top, inHeight + top - oh * fh, -left, inWidth + left - ow * fw);
 }
 
+/**
+ * maxPool gradient as one pass over the windows in JavaScript: each window's first (row-major)
+ * strict maximum receives dy. The tensor compositions above are correct but need ~10 full-size
+ * passes; measured (tools/bench/kernels.ts) this loop is several times faster on wasm.
+ */
+export function maxPoolGradLoop(dy: tf.Tensor4D, x: tf.Tensor4D, filterSize: [number, number] | number, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
+  const info = tf.backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, pad, dimRoundingMode);
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight: H, inWidth: W, outHeight: oh, outWidth: ow, batchSize: n, inChannels: c } = info;
+  const { top, left } = info.padInfo;
+  const xv = x.dataSync();
+  const g = dy.dataSync();
+  const dx = new Float32Array(x.size);
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      const r0 = i * sh - top;
+      for (let j = 0; j < ow; j++) {
+        const c0 = j * sw - left;
+        const gBase = ((b * oh + i) * ow + j) * c;
+        for (let d = 0; d < c; d++) {
+          let best = -Infinity;
+          let at = -1;
+          for (let r = Math.max(0, r0); r < Math.min(H, r0 + fh); r++) {
+            for (let q = Math.max(0, c0); q < Math.min(W, c0 + fw); q++) {
+              const k = ((b * H + r) * W + q) * c + d;
+              if (xv[k] > best) {
+                best = xv[k];
+                at = k;
+              }
+            }
+          }
+          if (at >= 0) dx[at] += g[gBase + d];
+        }
+      }
+    }
+  }
+  return tf.tensor4d(dx, x.shape, 'float32');
+}
+
 const maxPoolGradKernel: KernelFunc = ({ inputs, attrs }) => {
   const a = attrs as unknown as MaxPoolGradAttrs;
   const dy = asTensor4D(inputs.dy, 'MaxPoolGrad', 'dy');
   const x = asTensor4D(inputs.input, 'MaxPoolGrad', 'input');
-  const y = asTensor4D(inputs.output, 'MaxPoolGrad', 'output');
-  return maxPoolGradComposed(dy, x, y, a.filterSize, a.strides, a.pad, a.dimRoundingMode);
+  return maxPoolGradLoop(dy, x, a.filterSize, a.strides, a.pad, a.dimRoundingMode);
 };
 
 /**
