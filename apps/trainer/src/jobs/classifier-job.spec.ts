@@ -81,6 +81,22 @@ describe('classifier job', () => {
     expect(decodeGenerated(artifacts.get('gan-dcgan-b4-malignant/generated.bin')!).count).toBe(16);
   });
 
+  it('multi-class: cuts every minority class to the budget and adds each one\'s generated images', async () => {
+    const classes = ['bcc', 'melanoma', 'nevus'];
+    const multi = buildPlan({ ...config, minorityClasses: null }, { classes, train: { bcc: 10, melanoma: 12, nevus: 20 }, test: { bcc: 4, melanoma: 4, nevus: 4 } });
+    const s = multi.jobs.find((j) => j.id === 'clf-gan-dcgan-b4-r0') as ClassifierJobSpec;
+    expect(s.dependsOn).toEqual(['gan-dcgan-b4-bcc', 'gan-dcgan-b4-melanoma']);
+    const artifacts = new Map<string, Uint8Array>();
+    for (const g of s.generated) {
+      artifacts.set(`${g.job}/${g.artifact}`, encodeGenerated({ count: g.count, size: SIZE, images: new Float32Array(g.count * SIZE * SIZE * 3).fill(0.1) }));
+    }
+    const ds = fakeDataset({ classes, train: [10, 12, 20], test: [4, 4, 4] });
+    const r = (await runJob(new MemoryJobContext({ spec: s, dataset: ds, artifacts }))) as ClassifierJobResult;
+    expect(r.counts).toEqual({ bcc: { real: 4, generated: 6 }, melanoma: { real: 4, generated: 8 }, nevus: { real: 20, generated: 0 } });
+    expect(r.metrics.aucMethod).toBe('macro-ovr');
+    expect(Object.keys(r.metrics.rocCurves)).toEqual(classes);
+  });
+
   it('resumed from a checkpoint ends exactly where an uninterrupted run ends', async () => {
     const s = spec('clf-baseline-b4-r0');
     const full = new MemoryJobContext({ spec: s, dataset });
