@@ -24,6 +24,7 @@ export function register(program: Command): void {
       .option('--resume <dir>', 'continue the run in DIR without re-running its finished jobs')
       .option('--min-trainers <n>', 'start scheduling once this many trainers joined', '1')
       .option('--keep-trainers', 'do not tell trainers to exit when the study is over')
+      .option('--http <port>', 'serve the live status page (and /status JSON) on this port; 0: any free port')
       .addOption(new Option('--all-reduce <how>', 'data-parallel gradient all-reduce').choices(['ring', 'coordinator'])),
   ).action(async (opts: CoordinatorCliOptions) => {
     const print = (s: string): void => void process.stdout.write(s + '\n');

@@ -18,6 +18,7 @@ export interface RunOptions extends ConfigCliOptions {
   dryRun?: boolean;
   dryRunSteps: string;
   dryRunStepMs: string;
+  http?: string;
 }
 
 function int(flag: string, v: string, min: number): number {
@@ -35,10 +36,15 @@ export async function configFor(opts: RunOptions, print: (s: string) => void): P
       config.gpus = opts.gpus.split(',').map((g) => int('--gpus', g.trim(), 0));
       if (opts.trainers === undefined) config.trainers = config.gpus.length;
     }
+    if (opts.http !== undefined) config.http = int('--http', opts.http, 0);
     print(`resuming the run in ${config.runDir} (profile ${config.profile}, its saved config)`);
     return config;
   }
   const resolved = resolveFromCli(opts);
+  if (opts.http !== undefined) {
+    resolved.config.http = int('--http', opts.http, 0);
+    resolved.sources.http = 'flag';
+  }
   if (opts.allReduce !== undefined) {
     resolved.config.allReduce = opts.allReduce as StudyConfig['allReduce'];
     resolved.sources.allReduce = 'flag';
@@ -55,6 +61,7 @@ export function register(program: Command): void {
       .option('--resume <dir>', 'continue the run in DIR without re-running its finished jobs')
       .option('--bind <endpoint>', 'coordinator endpoint (trainers on other hosts may join when it is not loopback)', 'tcp://127.0.0.1:*')
       .addOption(new Option('--all-reduce <how>', 'data-parallel gradient all-reduce').choices(['ring', 'coordinator']))
+      .option('--http <port>', 'serve the live status page (and /status JSON) on this port; 0: any free port')
       .option('--dry-run', 'fake jobs (no model), to check the plumbing')
       .option('--dry-run-steps <n>', 'steps per dry-run job', '6')
       .option('--dry-run-step-ms <ms>', 'time per dry-run step', '50'),

@@ -81,6 +81,8 @@ export interface CoordinatorOptions {
    * `snapshot()` gives the current state at any time.
    */
   onEvent?: (e: CoordinatorEvent) => void;
+  /** Extra fields on the `coordinator-start` event (e.g. software versions, for the report). */
+  startFields?: Record<string, unknown>;
 }
 
 /** One coordinator event, as written to coordinator.log. */
@@ -227,7 +229,7 @@ export class Coordinator {
     this._address = router.lastEndpoint ?? this.opts.bind;
     this.event(
       'info',
-      { event: 'coordinator-start', address: this._address, jobs: this.jobs.size, restored, pid: process.pid },
+      { ...this.opts.startFields, event: 'coordinator-start', address: this._address, jobs: this.jobs.size, restored, pid: process.pid },
       `coordinator listening on ${this._address}: ${this.jobs.size} jobs` + (this.opts.resume ? `, ${restored} already done (journal)` : ''),
     );
     this.updateReadiness();

@@ -12,6 +12,8 @@ import { prepareDataset } from './dataset';
 import { RunDir } from './rundir';
 import { Coordinator, type CoordinatorEvent, type StudyOutcome } from './service';
 import { spawnTrainer } from './trainer-process';
+import { softwareVersions, writeReport } from '../report';
+import { startStatusServer, type StatusServer } from '../status-page';
 
 export interface LocalTrainers {
   count: number;
@@ -100,10 +102,26 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
     minTrainers: opts.minTrainers,
     shutdownTrainers: opts.shutdownTrainers,
     onEvent: opts.onEvent,
+    startFields: { versions: softwareVersions() },
   });
   await coordinator.start();
   opts.onListening?.(coordinator.address);
   opts.onCoordinator?.(coordinator);
+  const who = { job: null, trainer: null, host: null, device: null };
+
+  // --http PORT: the live status page, reachable from other hosts when the coordinator is.
+  let statusServer: StatusServer | null = null;
+  if (config.http !== null) {
+    const loopback = /:\/\/(127\.0\.0\.1|localhost)[:/]/.test(opts.bind);
+    statusServer = await startStatusServer({
+      port: config.http,
+      host: loopback ? '127.0.0.1' : '0.0.0.0',
+      runDir: dir.root,
+      snapshot: () => coordinator.snapshot(),
+      onError: (err) => log.warn({ ...who, event: 'status-page-error' }, `status page request failed: ${err.message}`),
+    });
+    log.info({ ...who, event: 'status-page', url: statusServer.url }, `live status page at ${statusServer.url}`);
+  }
 
   const children: ChildProcess[] = [];
   let stopping = false;
@@ -151,8 +169,16 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
       coordinator.finished,
       opts.local ? allGonePromise.then(() => Promise.race([coordinator.finished, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('every local trainer exited before the study finished; see the log above')), 2000))])) : new Promise<never>(() => undefined),
     ]);
+    // The report (report.md, report.html), as `study report DIR` writes it; a failure here does not undo the study.
+    try {
+      const report = await writeReport(dir.root);
+      log.info({ ...who, event: 'report', html: report.html, markdown: report.markdown }, `report: ${report.html}`);
+    } catch (err) {
+      log.warn({ ...who, event: 'report-error', err: { message: (err as Error).message } }, `writing the report failed: ${(err as Error).message}; run \`study report ${dir.root}\` to retry`);
+    }
     return outcome;
   } finally {
+    await statusServer?.close();
     stopping = true;
     // Trainers were told to shut down; give them a moment, then make sure.
     await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 3000))]);

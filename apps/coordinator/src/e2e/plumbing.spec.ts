@@ -89,7 +89,7 @@ describe('study end to end (dry-run jobs)', () => {
     const doneBefore = new Set(journal.filter((e) => e.event === 'done').map((e) => e.job));
     expect(doneBefore.size).toBeGreaterThanOrEqual(4);
 
-    const second = study(['run', '--resume', dir, ...args]);
+    const second = study(['run', '--resume', dir, '--http', '0', ...args]);
     const { code } = await finish(second, 120_000);
     expect(code).toBe(0);
     const log = await readLog(dir);
@@ -101,5 +101,9 @@ describe('study end to end (dry-run jobs)', () => {
     const results = await readResults(dir);
     expect(results.missing).toEqual([]);
     expect(results.rows).toHaveLength(jobs.filter((j) => j.kind === 'classifier').length);
+    // The end of `study run`: the report; --http served the live page meanwhile.
+    expect(log.find((l) => l.event === 'status-page')?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(log.find((l) => l.event === 'report')?.html).toBe(path.join(dir, 'report.html'));
+    await expect(fs.stat(path.join(dir, 'report.html'))).resolves.toBeTruthy();
   });
 });
