@@ -169,6 +169,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
       coordinator.finished,
       opts.local ? allGonePromise.then(() => Promise.race([coordinator.finished, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('every local trainer exited before the study finished; see the log above')), 2000))])) : new Promise<never>(() => undefined),
     ]);
+    stopping = true; // the trainers were told to exit: their exits are expected from here on
     // The report (report.md, report.html), as `study report DIR` writes it; a failure here does not undo the study.
     try {
       const report = await writeReport(dir.root);
