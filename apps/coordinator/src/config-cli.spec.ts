@@ -31,6 +31,14 @@ describe('config from the command line', () => {
     expect(() => resolveFromCli(parse(['--config', path.join(dir, 'unknown.json')]))).toThrow("unknown config key 'epochs'");
   });
 
+  it('validates the model sections as the jobs will use them, before anything starts', () => {
+    expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'classifier.hidden=16']))).toThrow(/config key 'classifier': .*hidden.*got 16/);
+    expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'dcgan.latentDim=-3']))).toThrow(/config key 'dcgan': .*latentDim.*-3/);
+    expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'cyclegan.nLayersD=3']))).toThrow(/config key 'cyclegan': resolution 16 is too small for nLayersD 3/);
+    expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'pggan.bogus=1']))).toThrow(/config key 'pggan': .*bogus/);
+    for (const profile of ['smoke', 'quick', 'paper']) expect(() => resolveFromCli(parse(['--profile', profile]))).not.toThrow();
+  });
+
   it('prints the config and saves it into the run directory', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
     const r = resolveFromCli(parse(['--profile', 'smoke', '--run-dir', dir, '--repeats', '2']));

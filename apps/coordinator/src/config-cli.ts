@@ -6,7 +6,8 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { readJson, UserInputError, writeJsonAtomic } from '@gan-study/core';
-import { configRecord, formatConfig, parseAssignment, PROFILES, resolveConfig, type ResolvedConfig } from '@gan-study/protocol';
+import { GANS, resolveClassifierConfig } from '@gan-study/models';
+import { configRecord, formatConfig, parseAssignment, PROFILES, resolveConfig, type ResolvedConfig, type StudyConfig } from '@gan-study/protocol';
 
 export interface ConfigCliOptions {
   profile?: string;
@@ -91,6 +92,7 @@ export function resolveFromCli(opts: ConfigCliOptions, now = new Date()): Resolv
     }
   }
   const resolved = resolveConfig({ profile: opts.profile, file, flags });
+  validateModelOverrides(resolved.config);
   if (opts.runDir !== undefined) {
     resolved.config.runDir = path.resolve(opts.runDir);
     resolved.sources.runDir = 'flag';
@@ -99,6 +101,25 @@ export function resolveFromCli(opts: ConfigCliOptions, now = new Date()): Resolv
     resolved.config.runDir = path.resolve('runs', `${resolved.config.profile}-${stamp}`);
   }
   return resolved;
+}
+
+/**
+ * Checks the model sections with the models' own validation, as the jobs will compose them (the
+ * classifier at imageSize, each GAN at its ganResolution), so a bad override fails here, naming the
+ * key, instead of in every job of a started study.
+ */
+export function validateModelOverrides(config: StudyConfig): void {
+  const check = (section: string, resolve: () => unknown) => {
+    try {
+      resolve();
+    } catch (err) {
+      throw new UserInputError(`config key '${section}': ${(err as Error).message}`);
+    }
+  };
+  check('classifier', () => resolveClassifierConfig({ ...config.classifier, inputSize: config.imageSize, numClasses: 2 }));
+  for (const gan of config.gans) {
+    check(gan, () => GANS[gan].resolve({ ...config[gan], resolution: config.ganResolution[gan] }));
+  }
 }
 
 /** Prints the resolved config (overrides marked) and saves it as DIR/config.json. */

@@ -112,7 +112,7 @@ export const PROFILE_DEFAULTS: Record<Profile, Partial<StudyConfig>> = {
     classifier: { epochs: 8, batchSize: 32 },
     dcgan: { steps: 300, batchSize: 32 },
     pggan: { batchSize: 16 },
-    cyclegan: { steps: 300, batchSize: 1 },
+    cyclegan: { steps: 300, decaySteps: 150, batchSize: 1 },
     checkpointEvery: 100,
     statusEverySec: 15,
   },
