@@ -3,8 +3,8 @@
  * otherwise run (PyTorch), and what the distributed parts cost. Not a test; writes
  * docs/benchmarks.json and docs/benchmarks.md with the machine's facts.
  *
- *   npm run bench -- [--only throughput,exchange,parallel,study,memory] [--quick] [--out DIR]
- *                    [--backends wasm,cpu] [--models classifier,dcgan,cyclegan]
+ *   npm run bench -- [--only throughput,profile,exchange,parallel,study,memory] [--quick] [--out DIR]
+ *                    [--backends wasm,cpu] [--models classifier,dcgan,cyclegan] [--child-timeout-min 30]
  *
  * Sections (each in its own child processes, so one tfjs state does not leak into the next):
  * 1. throughput: one training step (batch 32, 64 px) of the classifier, DCGAN (D and G) and CycleGAN
@@ -19,6 +19,7 @@
  * 4. study: `study run --profile quick` end to end: wall time, peak memory of the process tree
  *    (sampled from /proc), and the coordinator's CPU time / wall time.
  * 5. memory: the `paper` profile's memory per GPU, computed from the models' traced layer shapes.
+ * profile: where a wasm step's time goes, by kernel (tf.profile over one step after a warm-up).
  *
  * When a run leaves some sections out, the previous results of those sections are kept (read back
  * from the JSON), so the report always shows the latest measurement of each.
@@ -37,7 +38,7 @@ import { paperMemory, type ModelMemory } from './memory';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
-const SECTIONS = ['throughput', 'exchange', 'parallel', 'study', 'memory'] as const;
+const SECTIONS = ['throughput', 'profile', 'exchange', 'parallel', 'study', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 const MODELS = ['classifier', 'dcgan', 'cyclegan'] as const;
 type ModelKind = (typeof MODELS)[number];
@@ -50,10 +51,12 @@ interface Args {
   out: string;
   backends: string[];
   models: ModelKind[];
+  /** A throughput child (one engine, one model) is stopped after this many minutes and reported as not measured. */
+  childTimeoutMin: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: [...SECTIONS], quick: false, out: path.join(ROOT, 'docs'), backends: ['wasm', 'cpu', 'tensorflow'], models: [...MODELS] };
+  const a: Args = { only: [...SECTIONS], quick: false, out: path.join(ROOT, 'docs'), backends: ['wasm', 'cpu', 'tensorflow'], models: [...MODELS], childTimeoutMin: 30 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): string => {
@@ -73,7 +76,11 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--out') a.out = path.resolve(value());
     else if (flag === '--backends') a.backends = list(['wasm', 'cpu', 'tensorflow'] as const);
     else if (flag === '--models') a.models = list(MODELS);
-    else throw new Error(`unknown argument '${flag}' (known: --only, --quick, --out, --backends, --models)`);
+    else if (flag === '--child-timeout-min') {
+      a.childTimeoutMin = Number(value());
+      if (!(a.childTimeoutMin > 0)) throw new Error(`--child-timeout-min must be a positive number of minutes, got '${argv[i]}'`);
+    }
+    else throw new Error(`unknown argument '${flag}' (known: --only, --quick, --out, --backends, --models, --child-timeout-min)`);
   }
   return a;
 }
@@ -159,6 +166,49 @@ async function childStep(model: ModelKind, backend: string, warmup: number, reps
   return { backend: info.backend, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked };
 }
 
+interface KernelTime {
+  kernel: string;
+  ms: number;
+  calls: number;
+  share: number;
+}
+
+/** Child: one step of `model` under tf.profile after a warm-up step; time per kernel name, largest first. */
+async function childProfile(model: ModelKind, backend: string): Promise<ChildResult> {
+  await initBackend(backend as BackendChoice);
+  const { step, dispose } = makeStep(model);
+  step();
+  const t0 = performance.now();
+  const info = await tf.profile(() => {
+    step();
+  });
+  const wall = performance.now() - t0;
+  dispose();
+  const by = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const ms = await k.kernelTimeMs;
+    const ms1 = typeof ms === 'number' ? ms : 0;
+    const e = by.get(k.name) ?? { ms: 0, calls: 0 };
+    by.set(k.name, { ms: e.ms + ms1, calls: e.calls + 1 });
+  }
+  const total = [...by.values()].reduce((acc, e) => acc + e.ms, 0);
+  const kernels: KernelTime[] = [...by.entries()]
+    .map(([kernel, e]) => ({ kernel, ms: round(e.ms), calls: e.calls, share: round(e.ms / total) }))
+    .sort((x, y) => y.ms - x.ms);
+  return { wall_ms: round(wall), kernel_ms: round(total), kernels };
+}
+
+async function profile(a: Args, log: (s: string) => void): Promise<Array<{ model: ModelKind; backend: string; wall_ms: number; kernel_ms: number; kernels: KernelTime[] }>> {
+  const out = [];
+  for (const model of a.models) {
+    const r = await runChild(['profile', model, 'wasm'], a.childTimeoutMin * 60_000);
+    const kernels = r.kernels as KernelTime[];
+    out.push({ model, backend: 'wasm', wall_ms: r.wall_ms as number, kernel_ms: r.kernel_ms as number, kernels });
+    log(`profile ${model} wasm: ${kernels.slice(0, 5).map((k) => `${k.kernel} ${(100 * k.share).toFixed(0)}%`).join(', ')}`);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Section 1: throughput
 
@@ -234,7 +284,7 @@ async function throughput(a: Args, log: (s: string) => void): Promise<{ rows: Th
       if (unavailable[backend]) continue;
       const { warmup, reps } = repsFor(backend, model, a.quick);
       try {
-        const r = await runChild(['step', model, backend, String(warmup), String(reps)], 4 * 3_600_000);
+        const r = await runChild(['step', model, backend, String(warmup), String(reps)], a.childTimeoutMin * 60_000);
         const wall = r.wall_ms as number[];
         const cpu = r.cpu_ms as number[];
         const row: ThroughputRow = {
@@ -255,6 +305,9 @@ async function throughput(a: Args, log: (s: string) => void): Promise<{ rows: Th
         if (/not installed|could not be activated|failed to load/.test(msg)) {
           unavailable[backend] = msg.replace(/^child .*?: /, '').slice(0, 200);
           log(`throughput: backend ${backend} unavailable: ${unavailable[backend]}`);
+        } else if (/\(timeout/.test(msg)) {
+          unavailable[`${backend} ${model}`] = `${warmup + reps} steps did not finish in ${a.childTimeoutMin} min (--child-timeout-min)`;
+          log(`throughput ${model} ${backend}: ${unavailable[`${backend} ${model}`]}`);
         } else throw err;
       }
     }
@@ -613,6 +666,7 @@ type Results = {
   parallel?: { rows: ParallelRow[]; machine?: Record<string, unknown> };
   study?: StudyResult & { machine?: Record<string, unknown> };
   memory?: { models: ModelMemory[] };
+  profile?: { models: Awaited<ReturnType<typeof profile>>; machine?: Record<string, unknown> };
 };
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -663,8 +717,29 @@ function report(r: Results): string {
       ),
       '',
       ...Object.entries(r.throughput.unavailable).map(([b, why]) => `- backend ${b}: not measured (${why})`),
+      ...[...new Set(rows.map((x) => x.model))].flatMap((model) =>
+        [...new Set(rows.filter((x) => x.engine.startsWith('tfjs-')).map((x) => x.engine))]
+          .filter((e) => !rows.some((x) => x.model === model && x.engine === e) && !Object.keys(r.throughput!.unavailable).some((k) => k.startsWith(e.slice(5))))
+          .map((e) => `- ${model} on ${e}: not run in this bench (left out with --backends; the plain-JavaScript cpu backend would take tens of minutes per CycleGAN step)`),
+      ),
       '',
     );
+  }
+  if (r.profile) {
+    lines.push(
+      '### Where a wasm step goes (tf.profile, one step after a warm-up; kernel time by kernel name)',
+      '',
+      'Our wasm training kernels are compositions of other kernels, and tf.profile times the inner kernels too, so the shares overlap and add up to more than 100%. Times are wall times on the shared machine.',
+      '',
+    );
+    for (const p of r.profile.models) {
+      lines.push(
+        `${p.model}: ${p.kernel_ms} ms in kernels of a ${p.wall_ms} ms step.`,
+        '',
+        table(['kernel', 'ms', 'calls', 'share'], p.kernels.slice(0, 8).map((k) => [k.kernel, k.ms, k.calls, pct(k.share)])),
+        '',
+      );
+    }
   }
   if (r.exchange) {
     lines.push(
@@ -686,7 +761,8 @@ function report(r: Results): string {
     if (one && two) {
       lines.push(
         `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${pct(two.images_per_s / (2 * one.images_per_s))} (target 90%).`,
-        `The exchange is ${pct(two.exchange_ms / two.step_ms)} of the 2-trainer step (target < 10%).`,
+        `By CPU time (steadier on a shared machine): ${one.cpu_ms_per_trainer} ms for the whole batch on 1 trainer, ${two.cpu_ms_per_trainer} ms per trainer for half of it on 2: work efficiency ${pct(one.cpu_ms_per_trainer / (2 * two.cpu_ms_per_trainer))}.`,
+        `The exchange is ${pct(two.exchange_ms / two.step_ms)} of the 2-trainer step (target < 10%); this includes waiting for the slower trainer's gradients.`,
         '',
       );
     }
@@ -727,34 +803,59 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const log = (s: string) => console.log(`bench ${s}`);
   const jsonPath = path.join(a.out, 'benchmarks.json');
-  const previous: Partial<Results> = fs.existsSync(jsonPath) ? (JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as Partial<Results>) : {};
+
   const facts = machine();
   log(`machine ${JSON.stringify(facts)}`);
-  const results: Results = { ...previous, machine: facts, quick: a.quick };
+  const results: Results = { machine: facts, quick: a.quick };
+  // Re-read before each write and replace only this run's sections, so runs of other sections at the
+  // same time (e.g. the long study section) keep theirs.
+  const mine = new Set<string>();
   const save = async () => {
     fs.mkdirSync(a.out, { recursive: true });
-    await writeJsonAtomic(jsonPath, results);
-    await writeFileAtomic(path.join(a.out, 'benchmarks.md'), report(results) + '\n');
+    const onDisk: Partial<Results> = fs.existsSync(jsonPath) ? (JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as Partial<Results>) : {};
+    const merged = { ...onDisk, machine: facts, quick: a.quick } as Results;
+    for (const key of mine) (merged as Record<string, unknown>)[key] = (results as Record<string, unknown>)[key];
+    // Per-model sections keep the rows of models this run did not measure (--models).
+    if (mine.has('throughput') && results.throughput && onDisk.throughput) {
+      const kept = onDisk.throughput.rows.filter((x) => !a.models.includes(x.model));
+      const keptWhy = Object.fromEntries(Object.entries(onDisk.throughput.unavailable).filter(([k]) => !a.models.some((m) => k.endsWith(` ${m}`))));
+      merged.throughput = { ...results.throughput, rows: [...kept, ...results.throughput.rows], unavailable: { ...keptWhy, ...results.throughput.unavailable } };
+    }
+    if (mine.has('profile') && results.profile && onDisk.profile) {
+      merged.profile = { ...results.profile, models: [...onDisk.profile.models.filter((x) => !a.models.includes(x.model)), ...results.profile.models] };
+    }
+    await writeJsonAtomic(jsonPath, merged);
+    await writeFileAtomic(path.join(a.out, 'benchmarks.md'), report(merged) + '\n');
   };
   const stamp = { ...facts };
   if (a.only.includes('memory')) {
     await initBackend('wasm');
+    mine.add('memory');
     results.memory = { models: paperMemory() };
     await save();
   }
   if (a.only.includes('throughput')) {
+    mine.add('throughput');
     results.throughput = { ...(await throughput(a, log)), machine: stamp };
     await save();
   }
+  if (a.only.includes('profile')) {
+    mine.add('profile');
+    results.profile = { models: await profile(a, log), machine: stamp };
+    await save();
+  }
   if (a.only.includes('exchange')) {
+    mine.add('exchange');
     results.exchange = { rows: await exchange(a, log), machine: stamp };
     await save();
   }
   if (a.only.includes('parallel')) {
+    mine.add('parallel');
     results.parallel = { rows: await parallel(a, log), machine: stamp };
     await save();
   }
   if (a.only.includes('study')) {
+    mine.add('study');
     results.study = { ...(await study(a, log)), machine: stamp };
     await save();
   }
@@ -763,7 +864,10 @@ async function main(): Promise<void> {
 
 async function child(args: string[]): Promise<void> {
   const [kind, ...rest] = args;
-  if (kind === 'step') {
+  if (kind === 'profile') {
+    const [model, backend] = rest;
+    console.log(JSON.stringify(await childProfile(model as ModelKind, backend)));
+  } else if (kind === 'step') {
     const [model, backend, warmup, reps] = rest;
     console.log(JSON.stringify(await childStep(model as ModelKind, backend, Number(warmup), Number(reps))));
   } else if (kind === 'peer') await peerWorker();
