@@ -80,7 +80,7 @@ const BASE: Omit<StudyConfig, 'profile'> = {
   trainers: 2, // one per core on the machines we test on
   gpus: null, // no pinning
   dataParallel: 1, // trainers per classifier job
-  allReduce: 'ring', // trainer-to-trainer; see docs for the measurement behind it
+  allReduce: 'coordinator', // on one host as fast as the ring or faster (tools/bench/allreduce.ts); ring pays off across hosts with large gradients
   checkpointEvery: 200, // steps between checkpoints: bounded loss on a crash, small I/O
   heartbeatMs: 500, // liveness both ways
   trainerTimeoutMs: 5000, // a silent trainer is declared lost after this
