@@ -5,6 +5,7 @@
  *
  *   npm run bench -- [--only throughput,profile,exchange,parallel,study,memory] [--quick] [--out DIR]
  *                    [--backends wasm,cpu] [--models classifier,dcgan,cyclegan] [--child-timeout-min 30]
+ *                    [--study-timeout-min 120]
  *
  * Sections (each in its own child processes, so one tfjs state does not leak into the next):
  * 1. throughput: one training step (batch 32, 64 px) of the classifier, DCGAN (D and G) and CycleGAN
@@ -53,10 +54,12 @@ interface Args {
   models: ModelKind[];
   /** A throughput child (one engine, one model) is stopped after this many minutes and reported as not measured. */
   childTimeoutMin: number;
+  /** The study section stops the study after this many minutes and reports how far it got. */
+  studyTimeoutMin: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: [...SECTIONS], quick: false, out: path.join(ROOT, 'docs'), backends: ['wasm', 'cpu', 'tensorflow'], models: [...MODELS], childTimeoutMin: 30 };
+  const a: Args = { only: [...SECTIONS], quick: false, out: path.join(ROOT, 'docs'), backends: ['wasm', 'cpu', 'tensorflow'], models: [...MODELS], childTimeoutMin: 30, studyTimeoutMin: 120 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): string => {
@@ -76,11 +79,14 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--out') a.out = path.resolve(value());
     else if (flag === '--backends') a.backends = list(['wasm', 'cpu', 'tensorflow'] as const);
     else if (flag === '--models') a.models = list(MODELS);
-    else if (flag === '--child-timeout-min') {
+    else if (flag === '--study-timeout-min') {
+      a.studyTimeoutMin = Number(value());
+      if (!(a.studyTimeoutMin > 0)) throw new Error(`--study-timeout-min must be a positive number of minutes, got '${argv[i]}'`);
+    } else if (flag === '--child-timeout-min') {
       a.childTimeoutMin = Number(value());
       if (!(a.childTimeoutMin > 0)) throw new Error(`--child-timeout-min must be a positive number of minutes, got '${argv[i]}'`);
     }
-    else throw new Error(`unknown argument '${flag}' (known: --only, --quick, --out, --backends, --models, --child-timeout-min)`);
+    else throw new Error(`unknown argument '${flag}' (known: --only, --quick, --out, --backends, --models, --child-timeout-min, --study-timeout-min)`);
   }
   return a;
 }
@@ -590,6 +596,10 @@ interface StudyResult {
   coordinator_cpu_fraction: number;
   run_dir: string;
   jobs: string;
+  timed_out: boolean;
+  job_counts: Record<string, number>;
+  /** Processes of the study still alive 3 s after it exited (stopped by the bench). */
+  orphans_left: number;
 }
 
 async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
@@ -618,9 +628,44 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
     const me = t.find((p) => p.pid === pid);
     if (me) coordTicks = me.cpuTicks;
   };
-  const timer = setInterval(sample, 500);
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  let known = new Set<number>();
+  const timer = setInterval(() => {
+    sample();
+    known = new Set([...known, ...tree(pid).map((p) => p.pid)]);
+  }, 500);
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    log(`study: still running after ${a.studyTimeoutMin} min (--study-timeout-min); stopping it`);
+    child.kill('SIGTERM');
+  }, a.studyTimeoutMin * 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : null))));
   clearInterval(timer);
+  clearTimeout(deadline);
+  // Trainers the study started and left behind (they outlive a killed coordinator): stop them by pid.
+  await new Promise((r) => setTimeout(r, 3000));
+  // Only processes that are still this study's (pids can be reused): a trainer or study command line.
+  const ours = (p: number) => {
+    try {
+      return /apps\/trainer|coordinator\/bin\/study/.test(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  const orphans = [...known].filter((p) => p !== pid && readProc(p) !== null && ours(p));
+  for (const p of orphans) {
+    try {
+      process.kill(p, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  let counts: Record<string, number> = {};
+  try {
+    counts = (JSON.parse(fs.readFileSync(path.join(runDir, 'run', 'status.json'), 'utf8')) as { counts: Record<string, number> }).counts;
+  } catch {
+    // no status written
+  }
   const wall = (Date.now() - t0) / 1000;
   const out = fs.readFileSync(path.join(runDir, 'stdout.log'), 'utf8') + fs.readFileSync(path.join(runDir, 'stderr.log'), 'utf8');
   const jobs = /(\d+)\s+jobs?/.exec(out)?.[0] ?? 'see the run directory';
@@ -634,6 +679,9 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
     coordinator_cpu_fraction: round(coordTicks / hz / wall),
     run_dir: runDir,
     jobs,
+    timed_out: timedOut,
+    job_counts: counts,
+    orphans_left: orphans.length,
   };
   log(`study: exit ${code}, ${r.wall_s} s wall, peak ${r.peak_rss_mib} MiB over ${peakProcs} processes, coordinator ${r.coordinator_cpu_s} s CPU (${(100 * r.coordinator_cpu_fraction).toFixed(1)}% of a core)`);
   return r;
@@ -776,6 +824,8 @@ function report(r: Results): string {
         ['profile', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core'],
         [[s.profile, String(s.exit_code), `${s.wall_s} s`, `${s.peak_rss_mib} MiB`, s.peak_processes, `${s.coordinator_cpu_s} s`, pct(s.coordinator_cpu_fraction)]],
       ),
+      '',
+      `Jobs at the end: ${Object.entries(s.job_counts ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'unknown'}${s.timed_out ? ' (stopped by the bench at its time limit)' : ''}.${s.orphans_left ? ` ${s.orphans_left} processes of the study were still running after it exited and were stopped by the bench.` : ''}`,
       '',
       'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx compiling the sources) and the final report.',
       '',
