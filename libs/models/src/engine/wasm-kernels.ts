@@ -117,7 +117,7 @@ export function conv2DBackpropFilterComposed(x: tf.Tensor4D, dy: tf.Tensor4D, fi
  * phase ("sub-pixel"): the rows h with (h + padTop) mod sh = rh only meet the filter taps
  * kh = rh, rh + sh, ...; each of the sh*sw phases is a small 'full' convolution of dy with that
  * tap subset, and the phases are interleaved back with a stack and a reshape. Same arithmetic as
- * the forward conv, no zeros. With stride 1 there is one phase: the textbook composition.
+ * the forward conv, no zeros. With stride 1 there is one phase: the textbook composition is used.
  *
  * dx[h] = sum_m dy[q - m] W[rh + m*sh], with h + top = q*sh + rh.
  */
@@ -129,6 +129,8 @@ export function conv2DBackpropInputComposed(inputShape: Shape4, dy: tf.Tensor4D,
     if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth) {
       throw new Error(`Conv2DBackpropInput: dy is [${dy.shape.join(', ')}] but a [${inputShape.join(', ')}] input convolves to ${outHeight}x${outWidth}`);
     }
+    // One phase: the textbook composition is the same arithmetic with fewer copies (measured faster).
+    if (sh === 1 && sw === 1) return conv2DBackpropInputDilated(inputShape, dy, filter, strides, pad, dimRoundingMode);
     const [n, , , ci] = inputShape;
     const co = filter.shape[3];
     // Phase outputs cover rows g = h + top in [0, Q*sh), i.e. q in [0, Q).
@@ -144,7 +146,7 @@ export function conv2DBackpropInputComposed(inputShape: Shape4, dy: tf.Tensor4D,
           colPhases.push(tf.zeros([n, Q, P, ci]));
           continue;
         }
-        const taps = sh === 1 && sw === 1 ? filter : (tf.stridedSlice(filter, [rh, rw, 0, 0], [fh, fw, ci, co], [sh, sw, 1, 1]) as tf.Tensor4D); // [mh, mw, ci, co]
+        const taps = tf.stridedSlice(filter, [rh, rw, 0, 0], [fh, fw, ci, co], [sh, sw, 1, 1]) as tf.Tensor4D; // [mh, mw, ci, co]
         const rotated = tf.transpose(tf.reverse(taps, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [mh, mw, co, ci]
         const z = tf.conv2d(dy, rotated, 1, [
           [0, 0],
