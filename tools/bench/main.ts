@@ -594,7 +594,10 @@ interface StudyResult {
   peak_processes: number;
   coordinator_cpu_s: number;
   coordinator_cpu_fraction: number;
+  coordinator_cpu_fraction_after_start: number | null;
   run_dir: string;
+  /** Set by hand in the JSON when a run needs explaining (e.g. stopped by hand). */
+  note?: string;
   jobs: string;
   timed_out: boolean;
   job_counts: Record<string, number>;
@@ -620,6 +623,9 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
   let peak = 0;
   let peakProcs = 0;
   let coordTicks = 0;
+  // The coordinator's CPU after its first minute (start-up: tsx compiling the sources, dataset synthesis).
+  const STARTUP_MS = 60_000;
+  let startTicks: number | null = null;
   const sample = () => {
     const t = tree(pid);
     const rss = t.reduce((s, p) => s + p.rssKiB, 0);
@@ -627,6 +633,7 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
     peakProcs = Math.max(peakProcs, t.length);
     const me = t.find((p) => p.pid === pid);
     if (me) coordTicks = me.cpuTicks;
+    if (me && startTicks === null && Date.now() - t0 >= STARTUP_MS) startTicks = me.cpuTicks;
   };
   let known = new Set<number>();
   const timer = setInterval(() => {
@@ -677,6 +684,7 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
     peak_processes: peakProcs,
     coordinator_cpu_s: round(coordTicks / hz, 4),
     coordinator_cpu_fraction: round(coordTicks / hz / wall),
+    coordinator_cpu_fraction_after_start: startTicks === null ? null : round((coordTicks - startTicks) / hz / (wall - STARTUP_MS / 1000)),
     run_dir: runDir,
     jobs,
     timed_out: timedOut,
@@ -715,6 +723,7 @@ type Results = {
   study?: StudyResult & { machine?: Record<string, unknown> };
   memory?: { models: ModelMemory[] };
   profile?: { models: Awaited<ReturnType<typeof profile>>; machine?: Record<string, unknown> };
+  commit?: string;
 };
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -821,16 +830,35 @@ function report(r: Results): string {
       '## 4. The quick study end to end',
       '',
       table(
-        ['profile', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core'],
-        [[s.profile, String(s.exit_code), `${s.wall_s} s`, `${s.peak_rss_mib} MiB`, s.peak_processes, `${s.coordinator_cpu_s} s`, pct(s.coordinator_cpu_fraction)]],
+        ['profile', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core', 'after its first minute'],
+        [[s.profile, String(s.exit_code), `${s.wall_s} s`, `${s.peak_rss_mib} MiB`, s.peak_processes, `${s.coordinator_cpu_s} s`, pct(s.coordinator_cpu_fraction), s.coordinator_cpu_fraction_after_start == null ? '-' : pct(s.coordinator_cpu_fraction_after_start)]],
       ),
       '',
+      ...(s.note ? [s.note, ''] : []),
       `Jobs at the end: ${Object.entries(s.job_counts ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'unknown'}${s.timed_out ? ' (stopped by the bench at its time limit)' : ''}.${s.orphans_left ? ` ${s.orphans_left} processes of the study were still running after it exited and were stopped by the bench.` : ''}`,
       '',
       'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx compiling the sources) and the final report.',
       '',
     );
   }
+  lines.push(
+    '## GPU readiness: host synchronisation and input feeding (code audit)',
+    '',
+    `Read from the sources at commit ${r.commit ?? 'unknown'}; what a GPU backend would pay per step beyond the kernels.`,
+    '',
+    table(
+      ['training step', 'read-backs to the host per step', 'inputs per step'],
+      [
+        ['DCGAN (dcgan.ts trainStep)', 'one: the stacked losses (`stats.dataSync()`)', 'latents drawn on the host (seeded Rng) and the real batch gathered on the host, then uploaded (`tf.tensor2d`, `tf.tensor4d`)'],
+        ['PGGAN (pggan.ts trainStep)', 'one: the losses (`all.dataSync()`)', 'latents, mixing factors and the real batch built on the host and uploaded each step'],
+        ['CycleGAN (cyclegan.ts trainStep)', 'one: the losses (`dataSync()` of the concatenated parts); the history pools stay on the device', 'both domains\' batches gathered on the host and uploaded'],
+        ['classifier (classifier.ts gradients + applyGradients, also trainStep)', 'the WHOLE flat gradient is read back (`stacked.dataSync()`) and uploaded again by applyGradients, even with one trainer: 4 B x parameters each way (103 MB at 224 px)', 'the batch uploaded from a Float32Array'],
+      ],
+    ),
+    '',
+    'Not yet GPU-ready: (1) the classifier should keep gradients on the device when it has no peers (variableGrads, then Adam on the tensors; read back only for an all-reduce); (2) the datasets should be uploaded once per job as one tensor and batches taken with `tf.gather` on uploaded indices (latents could come from `tf.randomNormal` with a per-step seed from the Rng, which keeps runs reproducible). The GANs already meet the one-read-back rule.',
+    '',
+  );
   if (r.memory) {
     lines.push(
       '## GPU readiness: the `paper` profile\'s memory per GPU',
@@ -863,7 +891,7 @@ async function main(): Promise<void> {
   const save = async () => {
     fs.mkdirSync(a.out, { recursive: true });
     const onDisk: Partial<Results> = fs.existsSync(jsonPath) ? (JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as Partial<Results>) : {};
-    const merged = { ...onDisk, machine: facts, quick: a.quick } as Results;
+    const merged = { ...onDisk, machine: facts, quick: a.quick, commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() } as Results;
     for (const key of mine) (merged as Record<string, unknown>)[key] = (results as Record<string, unknown>)[key];
     // Per-model sections keep the rows of models this run did not measure (--models).
     if (mine.has('throughput') && results.throughput && onDisk.throughput) {
