@@ -267,7 +267,10 @@ function repsFor(engine: string, model: ModelKind, quick: boolean): { warmup: nu
   return { warmup: slow ? 1 : 2, reps: slow ? 3 : 7 };
 }
 
-async function throughput(a: Args, log: (s: string) => void): Promise<{ rows: ThroughputRow[]; unavailable: Record<string, string> }> {
+type ThroughputResult = { rows: ThroughputRow[]; unavailable: Record<string, string> };
+
+/** `progress` is called with the results so far after each measurement (the caller saves them). */
+async function throughput(a: Args, log: (s: string) => void, progress: (r: ThroughputResult) => Promise<void>): Promise<ThroughputResult> {
   const rows: ThroughputRow[] = [];
   const unavailable: Record<string, string> = {};
   ensureTorch(log);
@@ -285,6 +288,7 @@ async function throughput(a: Args, log: (s: string) => void): Promise<{ rows: Th
       const row = torchStep(model, threads, warmup, reps);
       log(`throughput ${model} pytorch threads=${threads}: ${row.median_ms} ms/step ${row.images_per_s} img/s (cpu ${row.median_cpu_ms} ms)`);
       rows.push(row);
+      await progress({ rows, unavailable });
     }
     for (const backend of a.backends) {
       if (unavailable[backend]) continue;
@@ -306,6 +310,7 @@ async function throughput(a: Args, log: (s: string) => void): Promise<{ rows: Th
         };
         log(`throughput ${model} ${row.engine}: ${row.median_ms} ms/step ${row.images_per_s} img/s (cpu ${row.median_cpu_ms} ms)`);
         rows.push(row);
+        await progress({ rows, unavailable });
       } catch (err) {
         const msg = (err as Error).message;
         if (/not installed|could not be activated|failed to load/.test(msg)) {
@@ -914,7 +919,13 @@ async function main(): Promise<void> {
   }
   if (a.only.includes('throughput')) {
     mine.add('throughput');
-    results.throughput = { ...(await throughput(a, log)), machine: stamp };
+    results.throughput = {
+      ...(await throughput(a, log, async (partial) => {
+        results.throughput = { ...partial, machine: stamp };
+        await save();
+      })),
+      machine: stamp,
+    };
     await save();
   }
   if (a.only.includes('profile')) {
