@@ -3,8 +3,8 @@
  * writes the synthetic lesion set (libs/data/src/synth) as an image folder, DIR/{train,test}/CLASS/NNNN.jpg
  * plus DIR/synth.json. Synthetic images: results on them are not medical results.
  */
+import { terminalProgress } from '../progress';
 import { Command, Option } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { UserInputError } from '@gan-study/core';
 import { SYNTH_DEFAULTS, synthImageSet, synthesize, writeGrid, type SynthFormat, type SynthResult } from '@gan-study/data';
 
@@ -76,8 +76,7 @@ function summary(res: SynthResult, preview: string | undefined): string {
 
 /** Runs the command; `write` gets the summary, `progress` a bar (on a TTY only). */
 export async function runSynth(opts: SynthCommandOptions, io: { write: (text: string) => void; tty: boolean }): Promise<SynthResult> {
-  const bar = io.tty ? new SingleBar({ format: 'synth [{bar}] {value}/{total} images {percentage}% eta {eta_formatted}', hideCursor: true, stream: process.stderr }) : null;
-  let started = false;
+  const bar = terminalProgress('synth', 'images', io.tty);
   const res = await synthesize({
     out: opts.out,
     size: opts.size,
@@ -86,16 +85,8 @@ export async function runSynth(opts: SynthCommandOptions, io: { write: (text: st
     counts: opts.counts,
     format: opts.format,
     overlap: opts.overlap,
-    onProgress: (done, total) => {
-      if (bar === null) return;
-      if (!started) {
-        bar.start(total, done);
-        started = true;
-      } else bar.update(done);
-    },
-  }).finally(() => {
-    if (started) bar?.stop();
-  });
+    onProgress: (done, total) => bar.update(done, total),
+  }).finally(() => bar.stop());
   if (opts.preview !== undefined) {
     // The same pixels as the first 8 training images of each class (before JPEG compression).
     const per = 8;
