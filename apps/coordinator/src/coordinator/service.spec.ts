@@ -313,6 +313,30 @@ describe('Coordinator', () => {
     }
   });
 
+  it('does not blame trainers for its own blocked event loop', async () => {
+    await start({ plan: smallPlan() });
+    const t1 = await trainer('t1');
+    const heartbeat = setInterval(() => void t1.send({ kind: 'heartbeat', running: [], lagMs: 0 }).catch(() => undefined), 50);
+    try {
+      await t1.next('assign');
+      const block = (ms: number) => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          // busy: as when the coordinator decodes or encodes a large data set
+        }
+      };
+      // Two long stalls in a row, each past the trainer timeout (400 ms), with barely a turn between.
+      for (let i = 0; i < 3; i++) {
+        block(700);
+        await new Promise((r) => setImmediate(r));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(logLines.filter((l) => l.event === 'trainer-lost')).toEqual([]);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  });
+
   it('keeps a trainer whose heartbeat thread reports a busy main thread, and drops it as hung past the hang timeout', async () => {
     const plan = smallPlan();
     await start({ plan, hangTimeoutMs: 1500 });

@@ -149,6 +149,8 @@ export class Coordinator {
   private readonly runName: string;
   private readonly hangTimeoutMs: number;
   private ticker: NodeJS.Timeout | null = null;
+  /** When the liveness tick last ran; a late tick means our own event loop was blocked. */
+  private lastTick: number | null = null;
   private lastStatus = 0;
   private loop: Promise<void> | null = null;
   private stopped = false;
@@ -427,6 +429,16 @@ export class Coordinator {
   private tick(): void {
     if (this.stopped) return;
     const now = Date.now();
+    // Our own event loop was blocked (decoding or encoding a data set, a slow disk): the trainers'
+    // messages queued up unread, so their silence says nothing. Give every trainer a fresh window.
+    const stalled = this.lastTick !== null && now - this.lastTick > this.settings.trainerTimeoutMs / 2;
+    this.lastTick = now;
+    if (stalled) {
+      for (const t of this.liveTrainers()) {
+        t.lastSeen = Math.max(t.lastSeen, now);
+        t.suspect = false;
+      }
+    }
     for (const t of this.liveTrainers()) {
       // Silent past the timeout on two ticks in a row: if only our own event loop was blocked,
       // the messages that queued up meanwhile are read between the two ticks.
