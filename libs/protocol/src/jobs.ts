@@ -17,6 +17,7 @@
  * `predictions.csv` (label + per-class probabilities on the test split).
  */
 import type { Dataset } from '@gan-study/data';
+import type { Evaluation } from '@gan-study/metrics';
 
 /** The GANs of the study (the same names as the config's `gans`). */
 export type JobGanKind = 'dcgan' | 'pggan' | 'cyclegan';
@@ -141,21 +142,8 @@ export interface JobContext {
   allReduce(flat: Float32Array): Promise<Float32Array>;
 }
 
-/** The test-split metrics of a classifier (structurally @gan-study/metrics' Evaluation). */
-export interface ClassifierMetrics {
-  classNames: string[];
-  n: number;
-  positiveClass: string | null;
-  aucMethod: 'binary' | 'macro-ovr';
-  accuracy: number;
-  auc: number;
-  balancedAccuracy: number;
-  macroF1: number;
-  confusionMatrix: number[][];
-  perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>;
-  aucPerClass: Record<string, number> | null;
-  rocCurves: Record<string, { fpr: number[]; tpr: number[]; thresholds: number[] }>;
-}
+/** The test-split metrics of a classifier, as @gan-study/metrics' `evaluate` computes them. */
+export type ClassifierMetrics = Evaluation;
 
 export interface MetricInterval {
   lower: number;
