@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { PermanentJobError } from '@gan-study/core';
 import { initBackend, restoreClassifier } from '@gan-study/models';
 import { buildPlan, decodeGenerated, encodeGenerated, profileDefaults } from '@gan-study/protocol';
@@ -27,10 +26,6 @@ beforeAll(async () => {
   // The engine's wasm backend (with its training kernels): what trainers without a GPU use, and
   // several times faster than plain JavaScript kernels on these convolutions.
   await initBackend('wasm', { threads: 1 });
-  // jest.tfjs-setup.js sets IS_TEST (to silence the native-binding banner), which also turns on
-  // tfjs's per-kernel leak check; that check misfires on wasm's logSoftmax inside gradients
-  // ("internal memory leak (1 data ids)"). The banner is the cpu backend's, unused here.
-  tf.env().set('IS_TEST', false);
 });
 
 describe('classifier job', () => {

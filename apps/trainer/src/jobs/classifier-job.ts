@@ -29,6 +29,7 @@ import { CLASSIFIER_ARTIFACTS, decodeGenerated } from '@gan-study/protocol';
 import type { ClassCount, ClassifierJobResult, ClassifierJobSpec, JobContext } from '@gan-study/protocol';
 import { decodeEnvelope, encodeEnvelope, headerInt } from './envelope';
 import { ProgressThrottle, throwIfAborted } from './util';
+import { nextTurn } from './turn';
 
 /** Where each training example comes from: a real training image or a generated one. */
 interface TrainingSet {
@@ -199,6 +200,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           flat = new Float32Array(model.paramCount + 1);
         }
         const reduced = worldSize === 1 ? flat : await ctx.allReduce(flat);
+        if (worldSize === 1) await nextTurn();
         if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
         const lossSum = reduced[reduced.length - 1];
         if (!Number.isFinite(lossSum)) throw new PermanentJobError(`job ${spec.id}: training loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1})`);

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { PermanentJobError } from '@gan-study/core';
 import { createClassifier, initBackend } from '@gan-study/models';
 import { buildPlan, decodeGenerated, profileDefaults } from '@gan-study/protocol';
@@ -41,13 +40,35 @@ beforeAll(async () => {
   // The engine's wasm backend (with its training kernels): what trainers without a GPU use, and
   // several times faster than plain JavaScript kernels on these convolutions.
   await initBackend('wasm', { threads: 1 });
-  // jest.tfjs-setup.js sets IS_TEST (to silence the native-binding banner), which also turns on
-  // tfjs's per-kernel leak check; that check misfires on wasm's logSoftmax inside gradients
-  // ("internal memory leak (1 data ids)"). The banner is the cpu backend's, unused here.
-  tf.env().set('IS_TEST', false);
 });
 
 describe('GAN job', () => {
+  it('gives the event loop a turn after every training step (the trainer must stay responsive)', async () => {
+    const base = spec('gan-dcgan-b4-malignant');
+    const s: GanJobSpec = { ...base, overrides: { ...base.overrides, steps: 12 }, checkpointEvery: 12 };
+    const ctx = new MemoryJobContext({ spec: s, dataset, artifacts: await referenceArtifacts() });
+    let turns = 0;
+    let running = true;
+    const count = () => {
+      turns++;
+      if (running) setImmediate(count);
+    };
+    // Turns taken before the first checkpoint (after step 12) can only come from the training loop.
+    let turnsAtCheckpoint = -1;
+    const checkpoint = ctx.checkpoint.bind(ctx);
+    ctx.checkpoint = (step, bytes) => {
+      if (turnsAtCheckpoint < 0) turnsAtCheckpoint = turns;
+      return checkpoint(step, bytes);
+    };
+    setImmediate(count);
+    try {
+      await runJob(ctx);
+    } finally {
+      running = false;
+    }
+    expect(turnsAtCheckpoint).toBeGreaterThanOrEqual(12);
+  });
+
   it('DCGAN: trains, generates the fill-up at the classifier size, puts grid and samples, scores with the reference features', async () => {
     const s = spec('gan-dcgan-b4-malignant');
     expect(s).toMatchObject({ budget: 4, generate: 5, resolution: 16, imageSize: 8, featureJob: 'clf-reference-r0' });

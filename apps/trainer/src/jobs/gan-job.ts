@@ -27,6 +27,7 @@ import type { GanJobResult, GanJobSpec, GanQuality, JobContext } from '@gan-stud
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { gather, gridPng, resizeImages } from './images';
 import { LossWindow, ProgressThrottle, throwIfAborted } from './util';
+import { nextTurn } from './turn';
 
 /** Images generated per call (bounded memory; the GANs' outputs do not depend on it). */
 const GENERATE_CHUNK = 64;
@@ -141,6 +142,7 @@ export async function runGanJob(ctx: JobContext, spec: GanJobSpec): Promise<GanJ
     while (gan.step < total) {
       throwIfAborted(ctx.signal, spec.id);
       const losses = gan.trainStep();
+      await nextTurn();
       for (const [k, v] of Object.entries(losses)) {
         // Deterministic from the last checkpoint, so a retry would diverge again.
         if (!Number.isFinite(v)) throw new PermanentJobError(`job ${spec.id}: ${spec.gan} loss '${k}' is ${v} at step ${gan.step}`);
