@@ -20,19 +20,11 @@
  * after the classes.
  */
 import { bootstrapCi, summarizeRepeats } from '@gan-study/metrics';
-import type { ClassCount, ClassifierJobResult, ClassifierJobSpec, ClassifierMetrics, GanJobResult, GanQuality, JobDurations, JobGanKind, JobResult, Scenario } from './jobs';
+import type { ClassifierJobResult, ClassifierJobSpec, ClassifierMetrics, GanJobResult, GanQuality, JobDurations, JobGanKind, JobResult, Scenario } from './jobs';
 import type { Plan } from './plan';
 
-export interface ResultRow {
-  id: string;
-  scenario: Scenario;
-  gan: JobGanKind | null;
-  budget: number | null;
-  repeat: number;
-  seed: number;
-  /** Training images per class, real and generated. */
-  counts: Record<string, ClassCount>;
-  testCounts: Record<string, number>;
+/** One classifier job: what it was (as its result says) and its test metrics, flattened. */
+export interface ResultRow extends Pick<ClassifierJobResult, 'id' | 'scenario' | 'gan' | 'budget' | 'repeat' | 'seed' | 'counts' | 'testCounts'> {
   accuracy: number;
   auc: number;
   balancedAccuracy: number;
