@@ -9,7 +9,7 @@
  * it as the fake job runner.
  */
 import { Rng } from '@gan-study/core';
-import { GAN_ARTIFACTS, CLASSIFIER_ARTIFACTS, encodeGenerated, type ClassifierJobResult, type GanJobResult, type JobContext, type JobResult } from '@gan-study/protocol';
+import { GAN_ARTIFACTS, CLASSIFIER_ARTIFACTS, classifierResultHead, encodeGenerated, ganResultHead, type ClassifierJobResult, type GanJobResult, type JobContext, type JobResult } from '@gan-study/protocol';
 import type { JobRunner } from './service';
 
 export interface DryRunOptions {
@@ -81,12 +81,7 @@ export function dryRunRunner(opts: DryRunOptions): JobRunner {
       const size = spec.imageSize;
       await ctx.putArtifact(GAN_ARTIFACTS.generated, encodeGenerated({ count: spec.generate, size, images: new Float32Array(spec.generate * size * size * 3) }));
       const result: GanJobResult = {
-        kind: 'gan',
-        id: spec.id,
-        gan: spec.gan,
-        className: spec.className,
-        budget: spec.budget,
-        resolution: spec.resolution,
+        ...ganResultHead(spec),
         steps: opts.steps,
         finalLosses: { d: rng.next(), g: rng.next() },
         generated: spec.generate,
@@ -108,13 +103,7 @@ export function dryRunRunner(opts: DryRunOptions): JobRunner {
     for (const l of dataset.test.labels) testCounts[dataset.classes[l]]++;
     for (const c of dataset.classes) perClass[c] = { precision: accuracy, recall: accuracy, f1: accuracy, support: testCounts[c] };
     const result: ClassifierJobResult = {
-      kind: 'classifier',
-      id: spec.id,
-      scenario: spec.scenario,
-      gan: spec.gan,
-      budget: spec.budget,
-      repeat: spec.repeat,
-      seed: spec.seed,
+      ...classifierResultHead(spec),
       counts: Object.fromEntries(
         dataset.classes.map((c) => [c, { real: spec.minorityClasses.includes(c) && spec.budget !== null ? spec.budget : counts[c], generated: spec.generated.filter((g) => g.className === c).reduce((a, g) => a + g.count, 0) }]),
       ),

@@ -297,3 +297,13 @@ export function decodeGenerated(bytes: Uint8Array, what = 'generated images'): G
   }
   return { count, size: h, images };
 }
+
+/** The fields a classifier job's result repeats from its spec. */
+export function classifierResultHead(spec: ClassifierJobSpec): Pick<ClassifierJobResult, 'kind' | 'id' | 'scenario' | 'gan' | 'budget' | 'repeat' | 'seed'> {
+  return { kind: 'classifier', id: spec.id, scenario: spec.scenario, gan: spec.gan, budget: spec.budget, repeat: spec.repeat, seed: spec.seed };
+}
+
+/** The fields a GAN job's result repeats from its spec. */
+export function ganResultHead(spec: GanJobSpec): Pick<GanJobResult, 'kind' | 'id' | 'gan' | 'className' | 'budget' | 'resolution'> {
+  return { kind: 'gan', id: spec.id, gan: spec.gan, className: spec.className, budget: spec.budget, resolution: spec.resolution };
+}

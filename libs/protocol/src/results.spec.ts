@@ -1,5 +1,5 @@
 import { profileDefaults } from './config';
-import type { ClassifierJobResult, ClassifierJobSpec, GanJobResult, GanJobSpec, JobResult } from './jobs';
+import { classifierResultHead, ganResultHead, type ClassifierJobResult, type ClassifierJobSpec, type GanJobResult, type GanJobSpec, type JobResult } from './jobs';
 import { buildPlan } from './plan';
 import { buildResults, resultCsvColumns, resultsCsv, summarizeMetric } from './results';
 
@@ -10,13 +10,7 @@ function clfResult(spec: ClassifierJobSpec, accuracy: number, auc: number): Clas
   const real = spec.budget ?? 1197;
   const generated = spec.generated.reduce((a, g) => a + g.count, 0);
   return {
-    kind: 'classifier',
-    id: spec.id,
-    scenario: spec.scenario,
-    gan: spec.gan,
-    budget: spec.budget,
-    repeat: spec.repeat,
-    seed: spec.seed,
+    ...classifierResultHead(spec),
     counts: { benign: { real: 1440, generated: 0 }, malignant: { real, generated } },
     testCounts: { benign: 360, malignant: 300 },
     epochs: 2,
@@ -52,12 +46,7 @@ function clfResult(spec: ClassifierJobSpec, accuracy: number, auc: number): Clas
 
 function ganResult(spec: GanJobSpec): GanJobResult {
   return {
-    kind: 'gan',
-    id: spec.id,
-    gan: spec.gan,
-    className: spec.className,
-    budget: spec.budget,
-    resolution: spec.resolution,
+    ...ganResultHead(spec),
     steps: 100,
     finalLosses: { d: 0.6, g: 1.1 },
     generated: spec.generate,

@@ -16,6 +16,8 @@ import {
   decodeCoordinatorMessage,
   decodeDataset,
   encodeTrainerMessage,
+  classifierResultHead,
+  ganResultHead,
   profileDefaults,
   type Body,
   type ClassifierJobResult,
@@ -111,16 +113,10 @@ function smallPlan(): Plan {
 function resultFor(spec: JobSpec): GanJobResult | ClassifierJobResult {
   const durations = { loadMs: 1, trainMs: 1, evalMs: 1, totalMs: 3 };
   if (spec.kind === 'gan') {
-    return { kind: 'gan', id: spec.id, gan: spec.gan, className: spec.className, budget: spec.budget, resolution: spec.resolution, steps: 3, finalLosses: { d: 0.5 }, generated: spec.generate, artifacts: [], budgetFiles: [], quality: null, durations, backend: 'cpu', resumed: false };
+    return { ...ganResultHead(spec), steps: 3, finalLosses: { d: 0.5 }, generated: spec.generate, artifacts: [], budgetFiles: [], quality: null, durations, backend: 'cpu', resumed: false };
   }
   return {
-    kind: 'classifier',
-    id: spec.id,
-    scenario: spec.scenario,
-    gan: spec.gan,
-    budget: spec.budget,
-    repeat: spec.repeat,
-    seed: spec.seed,
+    ...classifierResultHead(spec),
     counts: { benign: { real: 12, generated: 0 }, malignant: { real: 5, generated: 3 } },
     testCounts: { benign: 4, malignant: 4 },
     epochs: 1,

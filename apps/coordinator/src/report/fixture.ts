@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Rng, writeFileAtomic, writeJsonAtomic } from '@gan-study/core';
 import { encodePng } from '@gan-study/data';
 import { evaluate } from '@gan-study/metrics';
-import { buildPlan, buildResults, profileDefaults, resultsCsv, type ClassifierJobResult, type GanJobResult, type JobResult, type JobSpec, type StudyConfig } from '@gan-study/protocol';
+import { buildPlan, buildResults, classifierResultHead, ganResultHead, profileDefaults, resultsCsv, type ClassifierJobResult, type GanJobResult, type JobResult, type JobSpec, type StudyConfig } from '@gan-study/protocol';
 import type { JournalEntry } from '../coordinator/journal';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -55,13 +55,7 @@ function classifierResult(spec: Extract<JobSpec, { kind: 'classifier' }>): Class
   const real = spec.budget ?? COUNTS.train.malignant;
   const generated = spec.scenario === 'gan' ? COUNTS.train.malignant - real : 0;
   return {
-    kind: 'classifier',
-    id: spec.id,
-    scenario: spec.scenario,
-    gan: spec.gan,
-    budget: spec.budget,
-    repeat: spec.repeat,
-    seed: spec.seed,
+    ...classifierResultHead(spec),
     counts: { benign: { real: COUNTS.train.benign, generated: 0 }, malignant: { real, generated } },
     testCounts: { ...COUNTS.test },
     epochs: 1,
@@ -78,12 +72,7 @@ function classifierResult(spec: Extract<JobSpec, { kind: 'classifier' }>): Class
 
 function ganResult(spec: Extract<JobSpec, { kind: 'gan' }>): GanJobResult {
   return {
-    kind: 'gan',
-    id: spec.id,
-    gan: spec.gan,
-    className: spec.className,
-    budget: spec.budget,
-    resolution: spec.resolution,
+    ...ganResultHead(spec),
     steps: 3,
     finalLosses: { d: 0.69, g: 1.2 },
     generated: spec.generate,

@@ -25,7 +25,7 @@ import type { Dataset, ImageSet } from '@gan-study/data';
 import { bootstrapEvaluation, evaluate } from '@gan-study/metrics';
 import { createClassifier, resolveClassifierConfig, restoreClassifier } from '@gan-study/models';
 import type { Classifier, ClassifierConfig } from '@gan-study/models';
-import { CLASSIFIER_ARTIFACTS, decodeGenerated } from '@gan-study/protocol';
+import { CLASSIFIER_ARTIFACTS, classifierResultHead, decodeGenerated } from '@gan-study/protocol';
 import type { ClassCount, ClassifierJobResult, ClassifierJobSpec, JobContext } from '@gan-study/protocol';
 import { decodeEnvelope, encodeEnvelope, headerInt } from './envelope';
 import { ProgressThrottle, throwIfAborted } from './util';
@@ -250,13 +250,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     for (const l of test.labels) testCounts[ds.classes[l]]++;
     const tEnd = Date.now();
     return {
-      kind: 'classifier',
-      id: spec.id,
-      scenario: spec.scenario,
-      gan: spec.gan,
-      budget: spec.budget,
-      repeat: spec.repeat,
-      seed: spec.seed,
+      ...classifierResultHead(spec),
       counts: set.counts,
       testCounts,
       epochs: cfg.epochs,

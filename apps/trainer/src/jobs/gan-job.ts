@@ -22,7 +22,7 @@ import type { ImageSet } from '@gan-study/data';
 import { fid, kid, precisionRecall } from '@gan-study/metrics';
 import { createClassifier, createGan, restoreClassifier, restoreGan } from '@gan-study/models';
 import type { Classifier, Gan, GanTrainingData } from '@gan-study/models';
-import { CLASSIFIER_ARTIFACTS, GAN_ARTIFACTS, encodeGenerated } from '@gan-study/protocol';
+import { CLASSIFIER_ARTIFACTS, GAN_ARTIFACTS, encodeGenerated, ganResultHead } from '@gan-study/protocol';
 import type { GanJobResult, GanJobSpec, GanQuality, JobContext } from '@gan-study/protocol';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { gather, gridPng, resizeImages } from './images';
@@ -193,11 +193,7 @@ export async function runGanJob(ctx: JobContext, spec: GanJobSpec): Promise<GanJ
     }
     const tEnd = Date.now();
     return {
-      kind: 'gan',
-      id: spec.id,
-      gan: spec.gan,
-      className: spec.className,
-      budget: spec.budget,
+      ...ganResultHead(spec),
       resolution: r,
       steps: gan.step,
       finalLosses: window.mean(),
