@@ -1,0 +1,49 @@
+/**
+ * Direct access to tensors on the wasm backend's heap, for kernels that move data (transposes,
+ * patch extraction, pooling gradients) in one JavaScript pass instead of several wasm kernels
+ * or a copy to the host and back (`dataSync` + `tf.tensor`, ~30 ms per 8 MB here).
+ *
+ * Rules for a kernel using it:
+ * - allocate every output first (`allocF32`), then take the views (`f32`): an allocation may
+ *   grow the wasm memory, which detaches every view taken before it;
+ * - write every element of an output: the heap is not zeroed;
+ * - only float32 tensors of the wasm backend.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TensorInfo } from '@tensorflow/tfjs';
+
+/** The part of tfjs-backend-wasm's BackendWasm these kernels use (public methods of the class). */
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+function heapBackend(): WasmHeapBackend {
+  const backend = tf.findBackend('wasm') as unknown as Partial<WasmHeapBackend> | null;
+  if (!backend || typeof backend.makeOutput !== 'function' || typeof backend.typedArrayFromHeap !== 'function') {
+    throw new Error('wasm heap access: the wasm backend is not registered or has no makeOutput/typedArrayFromHeap (tfjs-backend-wasm 4.x expected)');
+  }
+  return backend as WasmHeapBackend;
+}
+
+/** A new, uninitialised float32 tensor on the wasm heap. Fill every element before use. */
+export function allocF32(shape: number[]): tf.Tensor {
+  const info = heapBackend().makeOutput(shape, 'float32');
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/**
+ * A Float32Array over the tensor's bytes on the wasm heap (no copy). Valid until the next
+ * allocation on the heap (any tf op or `allocF32`): take views after allocating outputs.
+ */
+export function f32(t: TensorInfo): Float32Array {
+  if (t.dtype !== 'float32') throw new Error(`wasm heap access: expected a float32 tensor, got ${t.dtype} [${t.shape.join(', ')}]`);
+  const view = heapBackend().typedArrayFromHeap(t);
+  if (!(view instanceof Float32Array)) throw new Error(`wasm heap access: tensor [${t.shape.join(', ')}] is not float32 on the heap`);
+  return view;
+}
+
+/** True when the active backend is wasm (the only one these kernels run on). */
+export function onWasm(): boolean {
+  return tf.getBackend() === 'wasm';
+}
