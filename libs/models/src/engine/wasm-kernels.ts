@@ -20,7 +20,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resizeNearestNeighborGradScatter } from './fixes';
-import type { Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, MaxPoolGradAttrs, ResizeNearestNeighborGradAttrs, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs';
+import type { Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, ResizeNearestNeighborGradAttrs, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs';
+import { WASM_MOVEMENT_KERNELS } from './wasm-movement-kernels';
 
 const BACKEND = 'wasm';
 
@@ -275,13 +276,6 @@ export function maxPoolGradLoop(dy: tf.Tensor4D, x: tf.Tensor4D, filterSize: [nu
   return tf.tensor4d(dx, x.shape, 'float32');
 }
 
-const maxPoolGradKernel: KernelFunc = ({ inputs, attrs }) => {
-  const a = attrs as unknown as MaxPoolGradAttrs;
-  const dy = asTensor4D(inputs.dy, 'MaxPoolGrad', 'dy');
-  const x = asTensor4D(inputs.input, 'MaxPoolGrad', 'input');
-  return maxPoolGradLoop(dy, x, a.filterSize, a.strides, a.pad, a.dimRoundingMode);
-};
-
 /**
  * unsortedSegmentSum (the gradient of gather), as one matMul: onehot(ids)^T [S, k] x data [k, rest].
  * Ids outside [0, numSegments) contribute nothing, as in TensorFlow.
@@ -351,9 +345,10 @@ const conv2DBackpropInputKernel: KernelFunc = ({ inputs, attrs }) => {
 export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; replaces: boolean; kernelFunc: KernelFunc }> = [
   { kernelName: 'Conv2DBackpropFilter', replaces: false, kernelFunc: conv2DBackpropFilterKernel },
   { kernelName: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2DBackpropInputKernel },
-  { kernelName: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGradKernel },
   { kernelName: 'UnsortedSegmentSum', replaces: false, kernelFunc: unsortedSegmentSumKernel },
   { kernelName: 'ResizeNearestNeighborGrad', replaces: true, kernelFunc: resizeNearestNeighborGradKernel },
+  // BatchMatMul, MaxPoolGrad, data movement and reductions (wasm-movement-kernels.ts).
+  ...WASM_MOVEMENT_KERNELS,
 ];
 
 const originals = new Map<string, KernelConfig | undefined>();
