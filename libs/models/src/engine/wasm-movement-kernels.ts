@@ -255,7 +255,8 @@ function xnnSafeWeights(b: tf.Tensor): tf.Tensor {
 
 /** The plain product a [m, k] x b [k, n] through XNNPACK (wasm's BatchMatMul without transposes). */
 function xnnMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  return runShipped('BatchMatMul', { a: tf.reshape(a, [1, ...a.shape]), b: tf.reshape(xnnSafeWeights(b), [1, ...b.shape]) }, { transposeA: false, transposeB: false });
+  const out = runShipped('BatchMatMul', { a: tf.reshape(a, [1, ...a.shape]), b: tf.reshape(xnnSafeWeights(b), [1, ...b.shape]) }, { transposeA: false, transposeB: false });
+  return tf.reshape(out, [a.shape[0] as number, b.shape[1] as number]); // [m, n], not the kernel's [1, m, n]
 }
 
 /** Packing b costs about this many transposed elements per element (measured: ~11 ms for 2M floats, a tiled transpose ~5 ms). */
