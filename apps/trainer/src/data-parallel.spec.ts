@@ -1,7 +1,9 @@
 /**
  * Data-parallel equivalence over the real transport: the classifier job run by K replicas whose
  * gradients are all-reduced over ZeroMQ (ring among peers, or through a coordinator ROUTER) ends
- * with the weights of the same job run by one replica with the whole global batch, to 1e-5.
+ * with the weights of the same job run by one replica with the whole global batch, to 1e-5: with
+ * the ring's result in a new array or in place (ReduceCall.into), in one piece or many, and with
+ * the coordinator's messages in one frame or as header + payload frames.
  */
 import * as zmq from 'zeromq';
 import { initBackend, restoreClassifier } from '@gan-study/models';
@@ -12,7 +14,9 @@ import {
   bytesToF32,
   decodeCoordinatorMessage,
   decodeTrainerMessage,
+  encodeCoordinatorFrames,
   encodeCoordinatorMessage,
+  encodeTrainerFrames,
   encodeTrainerMessage,
   f32ToBytes,
   profileDefaults,
@@ -76,9 +80,13 @@ describe('data-parallel classifier over ZeroMQ', () => {
     sockets = [];
   });
 
-  it('K=2 with ring all-reduce ends with the weights of K=1', async () => {
+  // The gradient here is small: pieces of 37 values make the ring pipeline many uneven pieces.
+  it.each([
+    ['a new array per call', 65_536, false],
+    ['in place, in pieces of 37 values', 37, true],
+  ])('K=2 with ring all-reduce (%s) ends with the weights of K=1', async (_what, pieceValues, inPlace) => {
     const K = 2;
-    links = Array.from({ length: K }, () => new PeerLink({ bind: 'tcp://127.0.0.1:*' }));
+    links = Array.from({ length: K }, () => new PeerLink({ bind: 'tcp://127.0.0.1:*', pieceValues }));
     await Promise.all(links.map((l) => l.start()));
     const peers = links.map((l) => l.address);
     const spec = { ...baseSpec, replicas: K };
@@ -92,7 +100,7 @@ describe('data-parallel classifier over ZeroMQ', () => {
           rank,
           worldSize: K,
           artifacts,
-          allReduce: (flat) => link.allReduce(flat, { job: spec.id, attempt: 1, seq: seq[rank]++, rank, peers, timeoutMs: 10_000 }),
+          allReduce: (flat) => link.allReduce(flat, { job: spec.id, attempt: 1, seq: seq[rank]++, rank, peers, timeoutMs: 10_000, into: inPlace ? flat : undefined }),
         }),
     );
     const results = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[];
@@ -104,7 +112,10 @@ describe('data-parallel classifier over ZeroMQ', () => {
     expect(results[1].metrics).toEqual(results[0].metrics);
   });
 
-  it('K=2 with all-reduce through a coordinator ROUTER ends with the weights of K=1', async () => {
+  it.each([
+    ['one frame, payload inside', false],
+    ['header + payload frames', true],
+  ])('K=2 with all-reduce through a coordinator ROUTER (%s) ends with the weights of K=1', async (_what, payloadFrames) => {
     const K = 2;
     const router = new zmq.Router({ linger: 0 });
     sockets.push(router);
@@ -118,7 +129,11 @@ describe('data-parallel classifier over ZeroMQ', () => {
           if (!d.ok || d.msg.kind !== 'reduce') continue;
           const m = d.msg;
           const sum = reducer.add({ job: m.job, attempt: m.attempt, seq: m.seq, rank: m.rank, worldSize: K, data: bytesToF32(m.data) });
-          if (sum) for (const id of ids) await router.send([id, encodeCoordinatorMessage({ kind: 'reduced', job: m.job, attempt: m.attempt, seq: m.seq, data: f32ToBytes(sum) })]);
+          if (sum) {
+            const body = { kind: 'reduced', job: m.job, attempt: m.attempt, seq: m.seq, data: f32ToBytes(sum) } as const;
+            const reply = payloadFrames ? encodeCoordinatorFrames(body) : [encodeCoordinatorMessage(body)];
+            for (const id of ids) await router.send([id, ...reply]);
+          }
         }
       } catch {
         // closed
@@ -141,7 +156,8 @@ describe('data-parallel classifier over ZeroMQ', () => {
         worldSize: K,
         artifacts,
         allReduce: async (flat) => {
-          await dealer.send(encodeTrainerMessage({ kind: 'reduce', job: spec.id, attempt: 1, seq: seq++, rank, data: f32ToBytes(flat) }));
+          const body = { kind: 'reduce', job: spec.id, attempt: 1, seq: seq++, rank, data: f32ToBytes(flat) } as const;
+          await dealer.send(payloadFrames ? encodeTrainerFrames(body) : [encodeTrainerMessage(body)]);
           const d = decodeCoordinatorMessage(await dealer.receive());
           if (!d.ok || d.msg.kind !== 'reduced') throw new Error('expected a reduced message');
           return bytesToF32(d.msg.data);

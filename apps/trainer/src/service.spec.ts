@@ -174,7 +174,7 @@ describe('TrainerService', () => {
     await coordinator.send('t1', assign(reference));
     await coordinator.next('job-done');
     const rejected = log.lines.filter((l) => l.fields.event === 'rejected').map((l) => String(l.fields.reason));
-    expect(rejected).toEqual([expect.stringMatching(/not msgpack/), 'unknown kind "self-destruct"', 'protocol version 0, expected 1']);
+    expect(rejected).toEqual([expect.stringMatching(/not msgpack/), 'unknown kind "self-destruct"', `protocol version 0, expected ${PROTOCOL_VERSION}`]);
     for (const l of log.lines) expect(l.fields).toMatchObject({ trainer: 't1', host: 'testhost', device: 'cpu' });
   });
 

@@ -225,7 +225,7 @@ describe('Coordinator', () => {
       const a = await t.next('assign');
       expect(a.job).toBe('clf-reference-r0');
       const rejected = logLines.filter((l) => l.event === 'rejected');
-      expect(rejected.map((l) => l.reason)).toEqual([expect.stringMatching(/not msgpack/), 'protocol version 2, expected 1', 'unknown kind "format-disk"', expect.stringMatching(/^info\.host/)]);
+      expect(rejected.map((l) => l.reason)).toEqual([expect.stringMatching(/not msgpack/), `protocol version ${PROTOCOL_VERSION + 1}, expected ${PROTOCOL_VERSION}`, 'unknown kind "format-disk"', expect.stringMatching(/^info\.host/)]);
       for (const l of rejected) expect(l).toMatchObject({ trainer: 'rogue', level: 40 });
       // Every event names job, trainer, host and device (null where they do not apply), and reaches the hook.
       for (const l of logLines) for (const k of ['event', 'job', 'trainer', 'host', 'device']) expect(l).toHaveProperty(k);

@@ -1,10 +1,21 @@
 import * as zmq from 'zeromq';
 import { Rng } from '@gan-study/core';
-import { PROTOCOL_VERSION, bytesToF32, decodeCoordinatorMessage, decodeTrainerMessage, encodeCoordinatorMessage, encodeTrainerMessage, f32ToBytes } from '../messages';
+import {
+  PROTOCOL_VERSION,
+  bytesToF32,
+  decodeCoordinatorMessage,
+  decodeTrainerMessage,
+  encodeCoordinatorFrames,
+  encodeCoordinatorMessage,
+  encodePeerFrames,
+  encodeTrainerFrames,
+  encodeTrainerMessage,
+  f32ToBytes,
+} from '../messages';
 import { Packr } from 'msgpackr';
 import { PeerLink } from './peers';
 import { CoordinatorReducer } from './reducer';
-import { chunkBound, ringAllReduce, sumInRankOrder } from './ring';
+import { chunkBound, ringAllReduce, sumInRankOrder, type RingLinks } from './ring';
 import type { EventLog } from './log';
 
 function randomVector(rng: Rng, n: number): Float32Array {
@@ -89,7 +100,7 @@ describe('ring all-reduce over real sockets', () => {
       const out = await Promise.all(peers.map((p, rank) => p.allReduce(new Float32Array([rank]), { job: 'j', attempt: 1, seq: 0, rank, peers: addresses, timeoutMs: 5000 })));
       expect(Array.from(out[1])).toEqual([1]);
       expect(log.lines.filter((l) => l.startsWith('rejected peer message'))).toHaveLength(2);
-      expect(log.lines.join('\n')).toMatch(/protocol version 2, expected 1/);
+      expect(log.lines.join('\n')).toMatch(new RegExp(`protocol version ${PROTOCOL_VERSION + 1}, expected ${PROTOCOL_VERSION}`));
     } finally {
       rogue.close();
     }
@@ -150,6 +161,213 @@ describe('all-reduce through the coordinator', () => {
     await serve;
     const expected = sumInRankOrder(inputs);
     for (const r of results) expect(Array.from(r)).toEqual(Array.from(expected));
+  });
+});
+
+/**
+ * In-memory ring links for n replicas: a send copies the piece (as a socket would) into the
+ * receiver's box; `fail` makes every send of that rank reject.
+ */
+function memoryRing(n: number, fail?: { rank: number; error: Error }): RingLinks[] {
+  const stored = Array.from({ length: n }, () => new Map<string, Float32Array>());
+  const waiting = Array.from({ length: n }, () => new Map<string, (v: Float32Array) => void>());
+  return Array.from({ length: n }, (_, rank) => ({
+    send: async (step, part, parts, data) => {
+      if (fail?.rank === rank) throw fail.error;
+      const to = (rank + 1) % n;
+      const key = `${step}:${part}/${parts}`;
+      const copy = data.slice();
+      const w = waiting[to].get(key);
+      if (w) {
+        waiting[to].delete(key);
+        w(copy);
+      } else stored[to].set(key, copy);
+    },
+    recv: (step, part, parts) =>
+      new Promise<Float32Array>((resolve) => {
+        const key = `${step}:${part}/${parts}`;
+        const have = stored[rank].get(key);
+        if (have) {
+          stored[rank].delete(key);
+          resolve(have);
+        } else waiting[rank].set(key, resolve);
+      }),
+  }));
+}
+
+/** The ring's own summation order: chunk c is summed x_c + x_{c+1} + ... + x_{c+n-1}, in float32. */
+function ringOrderSum(inputs: Float32Array[]): Float32Array {
+  const n = inputs.length;
+  const L = inputs[0].length;
+  const out = new Float32Array(L);
+  for (let c = 0; c < n; c++) {
+    for (let i = chunkBound(L, n, c); i < chunkBound(L, n, c + 1); i++) {
+      let acc = inputs[c][i];
+      for (let k = 1; k < n; k++) acc = Math.fround(acc + inputs[(c + k) % n][i]);
+      out[i] = acc;
+    }
+  }
+  return out;
+}
+
+describe('coordinator all-reduce with payload frames', () => {
+  let sockets: zmq.Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets) s.close();
+    sockets = [];
+  });
+
+  it('reduces 2 replicas of 1M values sent and answered as header + payload frames', async () => {
+    const router = new zmq.Router({ linger: 0 });
+    sockets.push(router);
+    await router.bind('tcp://127.0.0.1:*');
+    const dealers = [0, 1].map((i) => {
+      const d = new zmq.Dealer({ linger: 0, routingId: `t${i}` });
+      d.connect(router.lastEndpoint ?? '');
+      sockets.push(d);
+      return d;
+    });
+    const rng = new Rng(4);
+    const inputs = dealers.map(() => randomVector(rng, 1_000_000));
+    const expected = sumInRankOrder(inputs);
+    const reducer = new CoordinatorReducer();
+    const serve = (async () => {
+      for await (const [, ...frames] of router) {
+        const decoded = decodeTrainerMessage(frames);
+        if (!decoded.ok || decoded.msg.kind !== 'reduce') throw new Error(`unexpected message: ${JSON.stringify(decoded)}`);
+        const m = decoded.msg;
+        const sum = reducer.add({ job: m.job, attempt: m.attempt, seq: m.seq, rank: m.rank, worldSize: 2, data: bytesToF32(m.data) });
+        if (sum) {
+          const reply = encodeCoordinatorFrames({ kind: 'reduced', job: m.job, attempt: m.attempt, seq: m.seq, data: f32ToBytes(sum) });
+          for (const id of ['t0', 't1']) await router.send([id, ...reply]);
+          return;
+        }
+      }
+    })();
+    const results = await Promise.all(
+      dealers.map(async (d, rank) => {
+        await d.send(encodeTrainerFrames({ kind: 'reduce', job: 'clf', attempt: 1, seq: 0, rank, data: f32ToBytes(inputs[rank]) }));
+        const decoded = decodeCoordinatorMessage(await d.receive());
+        if (!decoded.ok || decoded.msg.kind !== 'reduced') throw new Error('expected reduced');
+        return bytesToF32(decoded.msg.data);
+      }),
+    );
+    await serve;
+    for (const r of results) expect(Buffer.from(r.buffer, r.byteOffset, r.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
+  });
+});
+
+describe('pipelined ring (pieces)', () => {
+  it.each([2, 3, 5])('gives every replica the same bits as the ring order sum, %i replicas, any piece size', async (n) => {
+    const rng = new Rng(11 + n);
+    for (const L of [0, 1, n - 1, 17, 1000]) {
+      const inputs = Array.from({ length: n }, () => randomVector(rng, L));
+      const keep = inputs.map((v) => v.slice());
+      const expected = ringOrderSum(inputs);
+      for (const pieceValues of [1, 3, 64, 100_000]) {
+        const links = memoryRing(n);
+        const out = await Promise.all(inputs.map((x, rank) => ringAllReduce(x, rank, n, links[rank], { pieceValues })));
+        for (const o of out) expect(Buffer.from(o.buffer, o.byteOffset, o.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
+        // The inputs are left as they were.
+        inputs.forEach((x, r) => expect(Array.from(x)).toEqual(Array.from(keep[r])));
+      }
+    }
+  });
+
+  it('two replicas get exactly the rank-order sum (x0 + x1), as the coordinator computes it', async () => {
+    const rng = new Rng(5);
+    const inputs = [randomVector(rng, 999), randomVector(rng, 999)];
+    const links = memoryRing(2);
+    const out = await Promise.all(inputs.map((x, rank) => ringAllReduce(x, rank, 2, links[rank], { pieceValues: 50 })));
+    const expected = sumInRankOrder(inputs);
+    for (const o of out) expect(Array.from(o)).toEqual(Array.from(expected));
+  });
+
+  it('writes into `out`, which may be the input itself', async () => {
+    const rng = new Rng(9);
+    const inputs = Array.from({ length: 3 }, () => randomVector(rng, 100));
+    const expected = ringOrderSum(inputs);
+    const links = memoryRing(3);
+    const outs = [new Float32Array(100), inputs[1], new Float32Array(100)];
+    const res = await Promise.all(inputs.map((x, rank) => ringAllReduce(x, rank, 3, links[rank], { pieceValues: 7, out: outs[rank] })));
+    res.forEach((r, rank) => {
+      expect(r).toBe(outs[rank]);
+      expect(Array.from(r)).toEqual(Array.from(expected));
+    });
+    await expect(ringAllReduce(new Float32Array(4), 0, 2, links[0], { out: new Float32Array(3) })).rejects.toThrow(/out has 3 values, input has 4/);
+  });
+
+  it('fails at once when a send fails, instead of waiting for a piece that will not come', async () => {
+    const links = memoryRing(2, { rank: 0, error: new Error('EHOSTUNREACH') });
+    await expect(ringAllReduce(new Float32Array(10), 0, 2, links[0], { pieceValues: 2 })).rejects.toThrow(/EHOSTUNREACH/);
+  });
+
+  it('names the piece when a replica sends the wrong length', async () => {
+    const links: RingLinks = { send: async () => undefined, recv: async () => new Float32Array(3) };
+    await expect(ringAllReduce(new Float32Array(10), 0, 2, links, { pieceValues: 100 })).rejects.toThrow(/ring step 0: piece 0\/1 of chunk 1 has 3 values, expected 5/);
+  });
+});
+
+describe('PeerLink pieces over real sockets', () => {
+  let links: PeerLink[] = [];
+  afterEach(async () => {
+    await Promise.all(links.map((l) => l.stop()));
+    links = [];
+  });
+
+  it('reduces a large vector in many pieces, in place or into a reused array, bit-identically', async () => {
+    links = [0, 1].map(() => new PeerLink({ bind: 'tcp://127.0.0.1:*', pieceValues: 100_003 }));
+    await Promise.all(links.map((l) => l.start()));
+    const addresses = links.map((l) => l.address);
+    const rng = new Rng(21);
+    const L = 2_000_001;
+    const inputs = [randomVector(rng, L), randomVector(rng, L)];
+    const expected = sumInRankOrder(inputs);
+    const reused = new Float32Array(L);
+    for (let seq = 0; seq < 2; seq++) {
+      const out = await Promise.all([
+        links[0].allReduce(inputs[0], { job: 'big', attempt: 1, seq, rank: 0, peers: addresses, timeoutMs: 20_000, into: reused }),
+        links[1].allReduce(inputs[1], { job: 'big', attempt: 1, seq, rank: 1, peers: addresses, timeoutMs: 20_000 }),
+      ]);
+      expect(out[0]).toBe(reused);
+      for (const o of out) expect(Buffer.from(o.buffer, o.byteOffset, o.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
+    }
+    // In place: the sum replaces each replica's input.
+    const copies = inputs.map((x) => x.slice());
+    const inPlace = await Promise.all(copies.map((x, rank) => links[rank].allReduce(x, { job: 'big', attempt: 1, seq: 2, rank, peers: addresses, timeoutMs: 20_000, into: x })));
+    inPlace.forEach((o, rank) => {
+      expect(o).toBe(copies[rank]);
+      expect(Buffer.from(o.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+    });
+  });
+
+  it('says so when replicas cut chunks into different pieces', async () => {
+    links = [new PeerLink({ bind: 'tcp://127.0.0.1:*', pieceValues: 10 }), new PeerLink({ bind: 'tcp://127.0.0.1:*', pieceValues: 1000 })];
+    await Promise.all(links.map((l) => l.start()));
+    const addresses = links.map((l) => l.address);
+    const calls = await Promise.allSettled(links.map((l, rank) => l.allReduce(new Float32Array(100), { job: 'j', attempt: 1, seq: 0, rank, peers: addresses, timeoutMs: 2000 })));
+    const reasons = calls.map((c) => (c.status === 'rejected' ? String(c.reason) : 'resolved'));
+    expect(reasons[1]).toMatch(/ring step 0: replica 0 cut the chunk into 5 pieces, this replica into 1 \(do both use the same pieceValues\?\)/);
+    expect(reasons[0]).toMatch(/ring step 0: replica 1 cut the chunk into 1 pieces, this replica into 5/);
+  });
+
+  it('logs and drops a piece whose payload is not whole float32 values', async () => {
+    const log = recordingLog();
+    links = [new PeerLink({ bind: 'tcp://127.0.0.1:*', log })];
+    await links[0].start();
+    const rogue = new zmq.Dealer({ linger: 0 });
+    try {
+      rogue.connect(links[0].address);
+      await rogue.send(encodePeerFrames({ kind: 'ring-chunk', job: 'j', attempt: 1, seq: 0, step: 0, from: 1, part: 0, parts: 1, data: new Uint8Array(6) }));
+      await rogue.send(encodePeerFrames({ kind: 'ring-chunk', job: 'j', attempt: 1, seq: 0, step: 0, from: 1, part: 1, parts: 1, data: new Uint8Array(8) }));
+      for (let i = 0; i < 100 && log.lines.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(log.lines).toEqual([
+        'rejected ring chunk: float32 payload of 6 bytes is not a multiple of 4; dropped',
+        'rejected peer message: part: must be less than parts; dropped',
+      ]);
+    } finally {
+      rogue.close();
+    }
   });
 });
 

@@ -1,13 +1,15 @@
 /**
- * A trainer's peer socket: the ROUTER other trainers send ring all-reduce chunks to, and one DEALER
+ * A trainer's peer socket: the ROUTER other trainers send ring all-reduce pieces to, and one DEALER
  * per peer it sends to. The coordinator tells each replica of a data-parallel job its peers'
- * addresses (`assign.peers`); chunks are raw float32 bytes in `ring-chunk` messages, validated on
- * arrival like every other message (a malformed one is logged and dropped).
+ * addresses (`assign.peers`). A piece is a `ring-chunk` header plus its raw float32 bytes as a frame
+ * of their own (messages.ts `encodePeerFrames`): sent from the ring's memory without a copy,
+ * received as ZeroMQ's own aligned buffer and used in place. Every message is validated on arrival
+ * (a malformed one is logged and dropped).
  */
 import * as zmq from 'zeromq';
-import { bytesToF32, decodePeerMessage, encodePeerMessage, f32ToBytes } from '../messages';
+import { bytesToF32, decodePeerMessage, encodePeerFrames, f32ToBytes } from '../messages';
 import { Mailbox } from './mailbox';
-import { ringAllReduce } from './ring';
+import { DEFAULT_PIECE_VALUES, ringAllReduce } from './ring';
 import { SendQueue } from './send-queue';
 import { silentLog, type EventLog } from './log';
 
@@ -16,6 +18,8 @@ export interface PeerLinkOptions {
   bind: string;
   /** Host other trainers reach this one at; replaces the bound host in `address`. Default: the bound host. */
   advertiseHost?: string;
+  /** Floats per ring piece (ring.ts DEFAULT_PIECE_VALUES); all replicas of a job must agree. */
+  pieceValues?: number;
   log?: EventLog;
 }
 
@@ -29,19 +33,32 @@ export interface ReduceCall {
   peers: readonly string[];
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Where to write the sum (same length as the data; may be the data itself, to reduce in place).
+   * Default: a new array. Reusing one saves allocating (and, on a fresh allocation, page-faulting)
+   * a vector's worth of memory per call.
+   */
+  into?: Float32Array;
+}
+
+interface Piece {
+  parts: number;
+  data: Float32Array;
 }
 
 export class PeerLink {
   private router: zmq.Router | null = null;
   private readonly dealers = new Map<string, { socket: zmq.Dealer; queue: SendQueue }>();
-  private readonly inbox = new Mailbox<Float32Array>();
+  private readonly inbox = new Mailbox<Piece>();
   private readonly log: EventLog;
+  private readonly pieceValues: number;
   private loop: Promise<void> | null = null;
   private stopped = false;
   private _address = '';
 
   constructor(private readonly opts: PeerLinkOptions) {
     this.log = opts.log ?? silentLog;
+    this.pieceValues = opts.pieceValues ?? DEFAULT_PIECE_VALUES;
   }
 
   /** The address peers connect to (after start). */
@@ -76,8 +93,11 @@ export class PeerLink {
           this.log.warn({ event: 'rejected', kind: m.kind, job: m.job, reason: (err as Error).message }, `rejected ring chunk: ${(err as Error).message}; dropped`);
           continue;
         }
-        if (!this.inbox.put(chunkKey(m.job, m.attempt, m.seq, m.step, m.from), data)) {
-          this.log.warn({ event: 'rejected', kind: m.kind, job: m.job, reason: 'duplicate' }, `duplicate ring chunk ${m.job}#${m.attempt} seq ${m.seq} step ${m.step}; dropped`);
+        if (!this.inbox.put(pieceKey(m.job, m.attempt, m.seq, m.step, m.part, m.from), { parts: m.parts, data })) {
+          this.log.warn(
+            { event: 'rejected', kind: m.kind, job: m.job, reason: 'duplicate' },
+            `duplicate ring chunk ${m.job}#${m.attempt} seq ${m.seq} step ${m.step} piece ${m.part}/${m.parts}; dropped`,
+          );
         }
       }
     } catch (err) {
@@ -96,21 +116,38 @@ export class PeerLink {
     return d.queue;
   }
 
-  /** Ring all-reduce of `data` among `call.peers`: resolves with the elementwise sum. */
+  /** Ring all-reduce of `data` among `call.peers`: resolves with the elementwise sum. `data` must not change until then. */
   allReduce(data: Float32Array, call: ReduceCall): Promise<Float32Array> {
     const n = call.peers.length;
-    if (n <= 1) return Promise.resolve(Float32Array.from(data));
+    if (n <= 1) {
+      const out = call.into ?? new Float32Array(data.length);
+      if (out.length !== data.length) return Promise.reject(new RangeError(`into has ${out.length} values, data has ${data.length}`));
+      if (out !== data) out.set(data);
+      return Promise.resolve(out);
+    }
     if (!this.router) return Promise.reject(new Error('peer link not started'));
     const next = this.dealer(call.peers[(call.rank + 1) % n]);
     const prev = (call.rank - 1 + n) % n;
-    return ringAllReduce(data, call.rank, n, {
-      send: (step, chunk) =>
-        next.send([encodePeerMessage({ kind: 'ring-chunk', job: call.job, attempt: call.attempt, seq: call.seq, step, from: call.rank, data: f32ToBytes(chunk) })]),
-      recv: (step) => this.inbox.take(chunkKey(call.job, call.attempt, call.seq, step, prev), call.timeoutMs, call.signal),
-    });
+    const { job, attempt, seq, rank } = call;
+    return ringAllReduce(
+      data,
+      rank,
+      n,
+      {
+        send: (step, part, parts, piece) => next.send(encodePeerFrames({ kind: 'ring-chunk', job, attempt, seq, step, from: rank, part, parts, data: f32ToBytes(piece) })),
+        recv: async (step, part, parts) => {
+          const got = await this.inbox.take(pieceKey(job, attempt, seq, step, part, prev), call.timeoutMs, call.signal);
+          if (got.parts !== parts) {
+            throw new Error(`ring step ${step}: replica ${prev} cut the chunk into ${got.parts} pieces, this replica into ${parts} (do both use the same pieceValues?)`);
+          }
+          return got.data;
+        },
+      },
+      { pieceValues: this.pieceValues, out: call.into },
+    );
   }
 
-  /** Forgets chunks of an attempt that ended (a cancelled replica may leave some behind). */
+  /** Forgets pieces of an attempt that ended (a cancelled replica may leave some behind). */
   endAttempt(job: string, attempt: number): void {
     this.inbox.drop(`${job}#${attempt}:`, 'attempt ended');
   }
@@ -129,6 +166,6 @@ export class PeerLink {
   }
 }
 
-function chunkKey(job: string, attempt: number, seq: number, step: number, from: number): string {
-  return `${job}#${attempt}:${seq}:${step}:${from}`;
+function pieceKey(job: string, attempt: number, seq: number, step: number, part: number, from: number): string {
+  return `${job}#${attempt}:${seq}:${step}:${part}:${from}`;
 }

@@ -4,7 +4,7 @@
  * sends the same sum back to each (`reduced`). Simple and robust, but the coordinator moves K
  * vectors in and K out per step, so its link is the bottleneck as K grows.
  */
-import { sumInRankOrder } from './ring';
+import { sumInRankOrderInto } from './ring';
 
 export interface Contribution {
   job: string;
@@ -12,6 +12,10 @@ export interface Contribution {
   seq: number;
   rank: number;
   worldSize: number;
+  /**
+   * This replica's vector. The reducer keeps it (no copy) and writes the sum into rank 0's: pass
+   * memory nobody else uses, such as a decoded message's payload (`bytesToF32(m.data)`).
+   */
   data: Float32Array;
 }
 
@@ -19,8 +23,8 @@ export class CoordinatorReducer {
   private readonly pending = new Map<string, Array<Float32Array | undefined>>();
 
   /**
-   * Adds one replica's vector. Returns the sum when this was the last one missing, else null.
-   * Throws on a rank out of range or a replica that sent twice.
+   * Adds one replica's vector. Returns the sum (in rank 0's array, summed in rank order) when this
+   * was the last one missing, else null. Throws on a rank out of range or a replica that sent twice.
    */
   add(c: Contribution): Float32Array | null {
     if (c.rank < 0 || c.rank >= c.worldSize) throw new RangeError(`rank ${c.rank} out of range for ${c.worldSize} replicas`);
@@ -32,10 +36,11 @@ export class CoordinatorReducer {
     }
     if (parts.length !== c.worldSize) throw new Error(`${key}: replica ${c.rank} says ${c.worldSize} replicas, others said ${parts.length}`);
     if (parts[c.rank]) throw new Error(`${key}: replica ${c.rank} sent twice`);
-    parts[c.rank] = Float32Array.from(c.data);
+    parts[c.rank] = c.data;
     if (parts.some((p) => !p)) return null;
     this.pending.delete(key);
-    return sumInRankOrder(parts as Float32Array[]);
+    const [first, ...rest] = parts as Float32Array[];
+    return sumInRankOrderInto(first, rest);
   }
 
   /** Forgets partial sums of an attempt that ended. */
