@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { initBackend } from './engine';
 import { CLASSIFIER_DEFAULTS, classifierFeatureWidth, createClassifier, describeClassifier, resolveClassifierConfig, restoreClassifier } from './classifier';
+import { countTransfers } from './testing';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -193,6 +194,44 @@ describe('classifier on wasm', () => {
     };
     expect(Array.from(run(21))).toEqual(Array.from(run(21)));
     expect(maxAbsDiff(run(21), run(22))).toBeGreaterThan(1e-3);
+  });
+
+  it('trainStep keeps the gradient on the device (one value read back per step) and ends with the weights of gradients + applyGradients', async () => {
+    // A wider hidden layer (~9k parameters), so the gradient dwarfs the per-step constants.
+    const cfg = { ...TINY, hidden: [256] };
+    const device = createClassifier(cfg, 41);
+    const viaHost = createClassifier(cfg, 41);
+    const rng = new Rng(42);
+    const batches = Array.from({ length: 4 }, () => toyBatch(rng, 8));
+    // The batches are on the device already, as the jobs gather them, so the counts are the steps' own.
+    const xs = batches.map((b) => tf.tensor4d(b.x, [8, S, S, 3]));
+    const deviceLosses: number[] = [];
+    const hostLosses: number[] = [];
+    const onDevice = await countTransfers(() => batches.forEach((b, i) => deviceLosses.push(device.trainStep(xs[i], b.labels, 8).loss)));
+    const roundTrip = await countTransfers(() =>
+      batches.forEach((b, i) => {
+        const { lossSum, grads } = viaHost.gradients(xs[i], b.labels, 8, 8);
+        viaHost.applyGradients(grads);
+        hostLosses.push(lossSum / 8);
+      }),
+    );
+    const n = device.paramCount;
+    expect(onDevice.reads).toEqual([1, 1, 1, 1]); // the loss, once per step
+    expect(roundTrip.reads).toEqual([n + 1, n + 1, n + 1, n + 1]); // gradient + loss
+    // Up: labels and the ops' scalar constants only (~100 a step, whatever the model's size); the
+    // flat path uploads the gradient again.
+    expect(n).toBeGreaterThan(9000);
+    expect(onDevice.written).toBeLessThan(n / 10);
+    expect(roundTrip.written).toBeGreaterThan(4 * n);
+    expect(device.step).toBe(4);
+    expect(Array.from(device.weightsFlat())).toEqual(Array.from(viaHost.weightsFlat()));
+    deviceLosses.forEach((l, i) => expect(l).toBeCloseTo(hostLosses[i], 6));
+    // The caller's batch tensors are not disposed.
+    expect(xs.every((x) => !x.isDisposed)).toBe(true);
+    expect(() => device.trainStep(xs[0], batches[0].labels, 7)).toThrow('classifier input tensor must be float32 [7, 8, 8, 3], got float32 [8, 8, 8, 3]');
+    tf.dispose(xs);
+    device.dispose();
+    viaHost.dispose();
   });
 
   it('learns a toy problem, without leaking tensors per step', async () => {

@@ -11,9 +11,17 @@
  * (shards' `gradients` with denominator = global batch, summed, then `applyGradients`) equals the
  * single-process run up to float summation order.
  *
- * Gradients travel as ONE flat Float32Array over all trainable parameters in creation order
- * (conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, ..., out.w, out.b), so trainers can all-reduce
- * them as raw bytes.
+ * Two ways to take a step:
+ * - `trainStep` (one trainer, no peers): the tape's gradients go straight into Adam on the device; the
+ *   step's only read-back is the loss (one float), so a GPU backend syncs once per step.
+ * - `gradients` + `applyGradients` (data-parallel): gradients travel as ONE flat Float32Array over all
+ *   trainable parameters in creation order (conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, ...,
+ *   out.w, out.b), so trainers can all-reduce them as raw bytes: 4 B per parameter each way, paid only
+ *   when there are peers to exchange with.
+ * Both apply the same float32 gradient with the same Adam ops, so they give the same weights.
+ *
+ * Images come either as a host Float32Array (uploaded for the call) or as a tensor already on the
+ * device, e.g. a batch gathered from a training set uploaded once (common/device-images.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
@@ -164,6 +172,9 @@ export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix
   };
 }
 
+/** A batch of images, NHWC at inputSize: host values (uploaded for the call) or a [count, S, S, C] tensor on the device (not disposed). */
+export type ClassifierImages = Float32Array | tf.Tensor4D;
+
 export interface Classifier {
   readonly config: Readonly<ClassifierConfig>;
   /** Trainable scalars; also the length of every gradient vector. */
@@ -174,15 +185,20 @@ export interface Classifier {
   readonly step: number;
   /**
    * Gradient of (sum over these `count` examples of cross-entropy) / denominator, flattened over all
-   * trainable parameters in creation order; `lossSum` is the summed (not divided) cross-entropy.
-   * Shards of a global batch B called with denominator B sum to the full batch's mean gradient.
-   * `grads` is a fresh array (byteOffset 0); x is NHWC, `count` images at inputSize.
+   * trainable parameters in creation order and read back to the host (for an all-reduce); `lossSum`
+   * is the summed (not divided) cross-entropy. Shards of a global batch B called with denominator B
+   * sum to the full batch's mean gradient. `grads` is a fresh array (byteOffset 0); x is NHWC,
+   * `count` images at inputSize.
    */
-  gradients(x: Float32Array, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array };
+  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array };
   /** One Adam step with a flat gradient laid out as `gradients` returns it. */
   applyGradients(flat: Float32Array): void;
-  /** gradients(x, labels, count, count) then applyGradients: returns the batch's mean loss. */
-  trainStep(x: Float32Array, labels: Int32Array, count: number): { loss: number };
+  /**
+   * One Adam step on the batch's mean loss with the gradients kept on the device: the same weights as
+   * gradients(x, labels, count, count) then applyGradients, without the gradient's round trip; the
+   * loss is the step's only read-back. Returns the batch's mean loss.
+   */
+  trainStep(x: ClassifierImages, labels: Int32Array, count: number): { loss: number };
   /** Class probabilities, count * numClasses, row-major; evaluated in batches (default config.batchSize). */
   predict(x: Float32Array, count: number, batchSize?: number): Promise<Float32Array>;
   /** Penultimate-layer activations, count * featureWidth. */
@@ -220,29 +236,13 @@ class CnnClassifier implements Classifier {
     return this.opt.step;
   }
 
-  gradients(x: Float32Array, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array } {
+  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array } {
     this.alive();
-    const xs = this.checkImages(x, count);
-    if (!(labels instanceof Int32Array) || labels.length < count) throw new Error(`classifier labels must be an Int32Array of at least ${count}, got length ${labels?.length}`);
-    for (let i = 0; i < count; i++) {
-      const l = labels[i];
-      if (!(l >= 0 && l < this.config.numClasses)) throw new Error(`classifier label #${i} must be in [0, ${this.config.numClasses}), got ${l}`);
-    }
-    if (!(typeof denominator === 'number' && denominator > 0 && Number.isFinite(denominator))) throw new Error(`classifier gradient denominator must be a positive number, got ${denominator}`);
-    const vars = this.params.map((p) => p.v);
+    this.checkBatch(x, labels, count, denominator);
     const stacked = tf.tidy(() => {
-      const input = tf.tensor4d(xs, [count, this.config.inputSize, this.config.inputSize, this.config.channels]);
-      const oneHot = tf.oneHot(tf.tensor1d(labels.subarray(0, count), 'int32'), this.config.numClasses);
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = this.net.apply(input, { training: true });
-        // log softmax as logits - logSumExp (plain ops; tf.logSoftmax's custom gradient trips tfjs's
-        // kernel leak check on wasm when IS_TEST is set, as the test setup does).
-        const logProbs = tf.sub(logits, tf.logSumExp(logits, 1, true));
-        const lossSum = tf.neg(tf.sum(tf.mul(oneHot, logProbs)));
-        return tf.div(lossSum, denominator) as tf.Scalar;
-      }, vars);
+      const { value, grads } = this.tape(x, labels, count, denominator);
       // Gradients first, so `grads` starts at byte 0 of the read-back buffer; the loss comes last.
-      return tf.concat([...vars.map((v) => tf.reshape(grads[v.name], [-1])), tf.reshape(value, [1])]);
+      return tf.concat([...this.params.map((p) => tf.reshape(grads[p.name], [-1])), tf.reshape(value, [1])]);
     });
     const all = stacked.dataSync() as Float32Array;
     stacked.dispose();
@@ -263,10 +263,17 @@ class CnnClassifier implements Classifier {
     }
   }
 
-  trainStep(x: Float32Array, labels: Int32Array, count: number): { loss: number } {
-    const { lossSum, grads } = this.gradients(x, labels, count, count);
-    this.applyGradients(grads);
-    return { loss: lossSum / count };
+  trainStep(x: ClassifierImages, labels: Int32Array, count: number): { loss: number } {
+    this.alive();
+    this.checkBatch(x, labels, count, count);
+    const loss = tf.tidy(() => {
+      const { value, grads } = this.tape(x, labels, count, count);
+      this.opt.apply(grads);
+      return value;
+    });
+    const [value] = loss.dataSync(); // the step's one read-back
+    loss.dispose();
+    return { loss: value };
   }
 
   predict(x: Float32Array, count: number, batchSize?: number): Promise<Float32Array> {
@@ -327,6 +334,48 @@ class CnnClassifier implements Classifier {
 
   private alive(): void {
     if (this.disposed) throw new Error('classifier was disposed');
+  }
+
+  /** Validates a training batch before anything runs, naming the bad input. */
+  private checkBatch(x: ClassifierImages, labels: Int32Array, count: number, denominator: number): void {
+    if (x instanceof tf.Tensor) this.checkTensor(x, count);
+    else this.checkImages(x, count);
+    if (!(labels instanceof Int32Array) || labels.length < count) throw new Error(`classifier labels must be an Int32Array of at least ${count}, got length ${labels?.length}`);
+    for (let i = 0; i < count; i++) {
+      const l = labels[i];
+      if (!(l >= 0 && l < this.config.numClasses)) throw new Error(`classifier label #${i} must be in [0, ${this.config.numClasses}), got ${l}`);
+    }
+    if (!(typeof denominator === 'number' && denominator > 0 && Number.isFinite(denominator))) throw new Error(`classifier gradient denominator must be a positive number, got ${denominator}`);
+  }
+
+  /**
+   * Inside a tidy: (sum of the batch's cross-entropy) / denominator and its gradient per parameter,
+   * keyed by store name (Adam's keys), all on the device.
+   */
+  private tape(x: ClassifierImages, labels: Int32Array, count: number, denominator: number): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+    const { inputSize: S, channels, numClasses } = this.config;
+    const input = x instanceof tf.Tensor ? x : tf.tensor4d(this.checkImages(x, count), [count, S, S, channels]);
+    const oneHot = tf.oneHot(tf.tensor1d(labels.subarray(0, count), 'int32'), numClasses);
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = this.net.apply(input, { training: true });
+      // log softmax as logits - logSumExp (plain ops; tf.logSoftmax's custom gradient trips tfjs's
+      // kernel leak check on wasm when IS_TEST is set, as the test setup does).
+      const logProbs = tf.sub(logits, tf.logSumExp(logits, 1, true));
+      const lossSum = tf.neg(tf.sum(tf.mul(oneHot, logProbs)));
+      return tf.div(lossSum, denominator) as tf.Scalar;
+    }, this.params.map((p) => p.v));
+    const byName: Record<string, tf.Tensor> = {};
+    for (const p of this.params) byName[p.name] = grads[p.v.name];
+    return { value, grads: byName };
+  }
+
+  private checkTensor(x: tf.Tensor, count: number): void {
+    if (!isPositiveInt(count)) throw new Error(`classifier count must be a positive integer, got ${count}`);
+    const { inputSize: S, channels } = this.config;
+    const s = x.shape;
+    if (x.isDisposed || x.dtype !== 'float32' || s.length !== 4 || s[0] !== count || s[1] !== S || s[2] !== S || s[3] !== channels) {
+      throw new Error(`classifier input tensor must be float32 [${count}, ${S}, ${S}, ${channels}], got ${x.isDisposed ? 'a disposed tensor' : `${x.dtype} [${s.join(', ')}]`}`);
+    }
   }
 
   private checkImages(x: Float32Array, count: number): Float32Array {

@@ -21,6 +21,9 @@
  * G_A into malignant-looking ones. Time is counted in steps: the reference's n_epochs (constant lr)
  * and n_epochs_decay (linear decay) become `steps - decaySteps` and `decaySteps`.
  *
+ * Inputs: both domains' images go to the backend once (common/device-images.ts) and each step
+ * gathers its batches there by the seeded sampler's indices; the step reads back only its losses.
+ *
  * Two deviations from a literal port, both for tfjs, neither changing the function computed:
  * - Reflection padding is layers/reflection-pad.ts, not tf.mirrorPad, whose gradient in tfjs 4.22
  *   drops the border contributions.
@@ -32,6 +35,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, type RngState } from '@gan-study/core';
 import { Adam } from './common/adam';
+import { DeviceImages } from './common/device-images';
 import { assertSameConfig, decodeCheckpoint, encodeCheckpoint } from './common/checkpoint';
 import { ParamStore, type NamedArray } from './common/params';
 import type { LayerSummary, Network, NetworkSummary, Tracer } from './common/summary';
@@ -475,6 +479,9 @@ class CycleGan implements Gan {
   /** Domain A is walked in shuffled epochs (the reference's shuffled loader over the larger set); B is drawn at random. */
   private aOrder: number[] = [];
   private aCursor = 0;
+  /** Both domains' images, uploaded once. */
+  private readonly imagesA: DeviceImages;
+  private readonly imagesB: DeviceImages;
   private disposed = false;
 
   /** `drawWeights` false (restoring): parameters start at zero, the checkpoint overwrites them all. */
@@ -506,6 +513,14 @@ class CycleGan implements Gan {
     this.optD = new Adam(d, adam);
     this.poolFakeA = new ImagePool(config.poolSize, this.rngPool);
     this.poolFakeB = new ImagePool(config.poolSize, this.rngPool);
+    const shape = [config.resolution, config.resolution, 3] as const;
+    this.imagesA = new DeviceImages(data.a, data.aCount, shape, 'CycleGAN source images (domain A)');
+    try {
+      this.imagesB = new DeviceImages(data.b, data.bCount, shape, 'CycleGAN target images (domain B)');
+    } catch (err) {
+      this.imagesA.dispose();
+      throw err;
+    }
   }
 
   get step(): number {
@@ -517,8 +532,8 @@ class CycleGan implements Gan {
     const cfg = this.config;
     const lr = cfg.lr * cycleganLrFactor(this.t, cfg);
     const { G_A, G_B, D_A, D_B } = this.nets;
-    const realA = this.batch(this.nextA(), this.data.a); // [batch, r, r, 3]
-    const realB = this.batch(Array.from({ length: cfg.batchSize }, () => this.rngData.int(this.data.bCount)), this.data.b);
+    const realA = this.imagesA.gather(this.nextA()); // [batch, r, r, 3]
+    const realB = this.imagesB.gather(Array.from({ length: cfg.batchSize }, () => this.rngData.int(this.data.bCount)));
     // Tensors that outlive the tidy scope they are made in; all disposed in `finally`.
     const kept: Partial<Record<'fakeA' | 'fakeB' | 'gParts' | 'dParts' | 'poolA' | 'poolB' | 'losses', tf.Tensor>> = {};
     try {
@@ -657,6 +672,8 @@ class CycleGan implements Gan {
     this.optD.dispose();
     this.poolFakeA.dispose();
     this.poolFakeB.dispose();
+    this.imagesA.dispose();
+    this.imagesB.dispose();
   }
 
   /** The next batch of domain-A indices, walking a fresh shuffle of all source images per epoch. */
@@ -670,14 +687,6 @@ class CycleGan implements Gan {
       out.push(this.aOrder[this.aCursor++]);
     }
     return out;
-  }
-
-  private batch(indices: number[], images: Float32Array): tf.Tensor4D {
-    const r = this.resolution;
-    const per = r * r * 3;
-    const buf = new Float32Array(indices.length * per);
-    indices.forEach((idx, i) => buf.set(images.subarray(idx * per, (idx + 1) * per), i * per));
-    return tf.tensor4d(buf, [indices.length, r, r, 3]);
   }
 
   private assertLive(): void {

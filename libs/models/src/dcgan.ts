@@ -23,6 +23,11 @@
  * pure read, so a checkpoint is the same before and after generating). 'running' uses the running
  * estimates instead (eval mode).
  *
+ * Inputs: the real images go to the backend once (common/device-images.ts) and each batch is
+ * gathered there by the seeded sampler's indices; latents are drawn on the host from the seeded
+ * stream and uploaded (B x latentDim floats, e.g. 25 KB at the reference's 64 x 100; tf.randomNormal
+ * would draw on the host too, with another generator). The step reads back only its stacked losses.
+ *
  * tfjs idioms from tensorflow/tfjs-examples `mnist-acgan`; parameters in a seeded ParamStore, NHWC.
  * The first transposed convolution acts on a 1x1 map, so it is a matrix product z W with W of shape
  * [nz, 4*4*c0] (the same nz*16*c0 weights as torch's [nz, c0, 4, 4]).
@@ -30,7 +35,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import type { RngState } from '@gan-study/core';
-import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
+import { Adam, DeviceImages, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
 import type { Network, NetworkSummary, Tracer } from './common';
 import type { Gan, GanTrainingData } from './gan';
 
@@ -272,6 +277,8 @@ class Dcgan implements Gan {
   private readonly gVars: tf.Variable[];
   private readonly dVars: tf.Variable[];
   private readonly imageSize: number;
+  /** The real images, uploaded once. */
+  private readonly reals: DeviceImages;
   private order: number[] = [];
   private cursor = 0;
   private disposed = false;
@@ -296,6 +303,8 @@ class Dcgan implements Gan {
     this.optD = new Adam(store.trainableMap('D.'), adam);
     this.gVars = store.trainable('G.');
     this.dVars = store.trainable('D.');
+    // Last, so nothing above can throw after the upload (the caller disposes only the store).
+    this.reals = new DeviceImages(data.target, data.targetCount, [config.resolution, config.resolution, 3], 'dcgan target images');
   }
 
   get step(): number {
@@ -305,16 +314,15 @@ class Dcgan implements Gan {
   trainStep(): DcganLosses {
     this.alive();
     const { batchSize: B, latentDim } = this.config;
-    const R = this.resolution;
     const zData = this.rngs.noise.fillNormal(new Float32Array(B * latentDim));
-    const realData = this.nextRealBatch();
+    const realIdx = this.nextRealBatch();
     // D's outputs as probabilities, for the log line; kept out of the gradient scopes, disposed below.
     let dReal: tf.Tensor | undefined;
     let dFake: tf.Tensor | undefined;
     let dFakeAfter: tf.Tensor | undefined;
     const stats = tf.tidy(() => {
       const z = tf.tensor2d(zData, [B, latentDim]);
-      const real = tf.tensor4d(realData, [B, R, R, 3]);
+      const real = this.reals.gather(realIdx); // [B, R, R, 3]
       // (1) D: maximize log D(x) + log(1 - D(G(z))). G runs once here, updating its running statistics.
       const fake = this.g.apply(z, { training: true, updateStats: true }); // [B, R, R, 3]
       const dStep = tf.variableGrads(() => {
@@ -383,6 +391,7 @@ class Dcgan implements Gan {
     this.optG.dispose();
     this.optD.dispose();
     this.store.dispose();
+    this.reals.dispose();
   }
 
   /** Restores everything `checkpoint` saved (used by restoreDcgan). */
@@ -407,17 +416,16 @@ class Dcgan implements Gan {
     }
   }
 
-  /** The next batchSize real images: epochs of a seeded permutation, batches running across epoch boundaries. */
-  private nextRealBatch(): Float32Array {
+  /** Indices of the next batchSize real images: epochs of a seeded permutation, batches running across epoch boundaries. */
+  private nextRealBatch(): Int32Array {
     const B = this.config.batchSize;
-    const out = new Float32Array(B * this.imageSize);
+    const out = new Int32Array(B);
     for (let i = 0; i < B; i++) {
       if (this.cursor >= this.order.length) {
         this.order = this.rngs.batches.permutation(this.data.targetCount);
         this.cursor = 0;
       }
-      const k = this.order[this.cursor++];
-      out.set(this.data.target.subarray(k * this.imageSize, (k + 1) * this.imageSize), i * this.imageSize);
+      out[i] = this.order[this.cursor++];
     }
     return out;
   }

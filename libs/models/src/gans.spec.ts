@@ -3,8 +3,10 @@ import { createClassifier, describeClassifier } from './classifier';
 import { describeCyclegan } from './cyclegan';
 import { describeDcgan } from './dcgan';
 import { GAN_KINDS } from './gan';
+import { initBackend } from './engine';
 import { describePggan } from './pggan';
 import { GANS, MODEL_NAMES, REFERENCE_SIZES, SIZE_KEY, createGan, describeModel, isModelName, restoreGan } from './gans';
+import { countTransfers } from './testing';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -79,4 +81,40 @@ describe('GAN registry', () => {
     expect(describeModel('cyclegan', { resolution: 16, ngf: 2, ndf: 2, nLayersD: 2 })).toEqual(describeCyclegan({ resolution: 16, ngf: 2, ndf: 2, nLayersD: 2 }));
     expect(() => describeModel('resnet' as never)).toThrow("unknown model 'resnet'");
   });
+});
+
+describe('GAN training steps on wasm', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('a training step gathers its real images on the device and reads back only its losses', async () => {
+    // Marker pixel values that nothing else uploads (latents are normal draws, constants are round).
+    const TARGET = 0.3125;
+    const SOURCE = -0.6875;
+    const marked = { target: new Float32Array(5 * R * R * 3).fill(TARGET), targetCount: 5, source: new Float32Array(5 * R * R * 3).fill(SOURCE), sourceCount: 5 };
+    const tiny = {
+      dcgan: { ...TINY_DCGAN, batchSize: 4 },
+      // Stages 4, 8 and 16 px within six steps: the downscaled copy of the set is made per stage.
+      pggan: { resolution: R, width: 1 / 64, batchSize: 4, stableImages: 4, fadeImages: 4, finalStableImages: 4 },
+      cyclegan: { resolution: R, ngf: 2, ndf: 2, nBlocks: 1, nLayersD: 2, steps: 6, decaySteps: 1, poolSize: 2, batchSize: 2 },
+    };
+    const lossCount = { dcgan: 5, pggan: 4, cyclegan: 7 };
+    for (const kind of GAN_KINDS) {
+      const start = tf.memory().numTensors;
+      const gan = createGan(kind, tiny[kind], marked, 1);
+      let tensors = 0;
+      for (let s = 0; s < 6; s++) {
+        const t = await countTransfers(() => gan.trainStep());
+        expect(t.reads).toEqual([lossCount[kind]]);
+        const carriesImages = t.uploads.some((u) => Array.prototype.some.call(u, (v: unknown) => v === TARGET || v === SOURCE));
+        expect({ kind, step: s, carriesImages }).toEqual({ kind, step: s, carriesImages: false });
+        if (s === 0) tensors = tf.memory().numTensors;
+        else if (kind !== 'pggan') expect(tf.memory().numTensors).toBe(tensors);
+      }
+      gan.dispose();
+      // The uploaded set (and PGGAN's per-stage copy) go with the model.
+      expect({ kind, tensors: tf.memory().numTensors }).toEqual({ kind, tensors: start });
+    }
+  }, 120_000);
 });

@@ -43,6 +43,14 @@
  * is a slice and an add per repetition (and has none beyond rank 5). Checked against finite
  * differences on cpu, and wasm against cpu (pggan.spec.ts).
  *
+ * Inputs: the real images go to the backend once, at the target resolution (common/device-images.ts);
+ * when a stage begins, the whole set is box-downscaled to its resolution on the device, once, and each
+ * step gathers its batch from that copy by the seeded sampler's indices (the fade-in blend, which
+ * changes every step, is applied to the batch). Latents (for the D and the G step) and the penalty's
+ * mixing factors are drawn on the host from the seeded stream and uploaded: b x (2 nf(0) + 1) floats,
+ * 64 KB at the paper's b = 16, nf(0) = 512 (tf.randomNormal would draw on the host too). The step
+ * reads back only its four losses.
+ *
  * `generate(n)` samples from the EMA generator (G itself if gEmaBeta = 0) at the current stage and
  * fade-in alpha, nearest-upsampled to the target resolution, clipped to [-1, 1] (the reference's
  * image conversion clips); after training that is the target resolution itself.
@@ -50,7 +58,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, UserInputError } from '@gan-study/core';
 import type { RngState } from '@gan-study/core';
-import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
+import { Adam, DeviceImages, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
 import type { NamedArray, Network, NetworkSummary, Tracer } from './common';
 import type { Gan, GanTrainingData } from './gan';
 import { addBias, createEqualizedConv2d, createEqualizedDense, equalizedConv2d, equalizedConv2dNoBias, equalizedDense, layerParams } from './layers/equalized';
@@ -553,7 +561,9 @@ class PgganGan implements PgganTrainer {
   private readonly optG: Adam;
   private readonly optD: Adam;
   private readonly rngs: { data: Rng; noise: Rng; generate: Rng };
-  private readonly data: Float32Array;
+  /** The real images at the target resolution, uploaded once, and their copy at the current stage's resolution. */
+  private readonly realImages: DeviceImages;
+  private staged: DeviceImages | null = null;
   private readonly count: number;
   private stepCount = 0;
   private imagesShown = 0;
@@ -571,7 +581,6 @@ class PgganGan implements PgganTrainer {
     if (data.target.length !== data.targetCount * px) {
       throw new UserInputError(`pggan: target holds ${data.target.length} values, expected ${data.targetCount} images x ${cfg.resolution}x${cfg.resolution}x3 = ${data.targetCount * px}`);
     }
-    this.data = data.target;
     this.count = data.targetCount;
     const root = new Rng(seed);
     this.rngs = { data: root.fork('data'), noise: root.fork('noise'), generate: root.fork('generate') };
@@ -591,6 +600,7 @@ class PgganGan implements PgganTrainer {
     }
     this.optG = this.newAdam(this.gVars);
     this.optD = this.newAdam(this.dVars);
+    this.realImages = new DeviceImages(data.target, data.targetCount, [cfg.resolution, cfg.resolution, 3], 'pggan target images');
   }
 
   get step(): number {
@@ -745,6 +755,9 @@ class PgganGan implements PgganTrainer {
     this.optD.dispose();
     this.store.dispose();
     this.ema?.dispose();
+    this.realImages.dispose();
+    this.staged?.dispose();
+    this.staged = null;
   }
 
   private newAdam(params: Record<string, tf.Variable>): Adam {
@@ -775,15 +788,24 @@ class PgganGan implements PgganTrainer {
 
   /** Real images at the phase's resolution: box-downscaled, and while fading lerp'd with their 2x down-up copy (train.py process_reals). */
   private reals(indices: number[], phase: PgganPhase): tf.Tensor4D {
-    const R = this.cfg.resolution;
-    const px = R * R * 3;
-    const buf = new Float32Array(indices.length * px);
-    indices.forEach((idx, i) => buf.set(this.data.subarray(idx * px, (idx + 1) * px), i * px));
+    const images = this.realsAt(phase.resolution);
     return tf.tidy(() => {
-      const x = downscale2d(tf.tensor4d(buf, [indices.length, R, R, 3]), R / phase.resolution); // [b, r, r, 3]
+      const x = images.gather(indices); // [b, r, r, 3]
       if (!phase.fading) return x;
       return lerp(x, upscale2d(downscale2d(x)), 1 - phase.alpha);
     });
+  }
+
+  /** The whole real set at stage resolution r, box-downscaled on the device once per stage (the previous stage's copy is freed). */
+  private realsAt(r: number): DeviceImages {
+    const R = this.cfg.resolution;
+    if (r === R) return this.realImages;
+    if (this.staged?.tensor.shape[1] !== r) {
+      this.staged?.dispose();
+      this.staged = null;
+      this.staged = this.realImages.map((x) => downscale2d(x, R / r), `pggan target images at ${r}x${r}`);
+    }
+    return this.staged;
   }
 
   private latents(rng: Rng, n: number): Float32Array {

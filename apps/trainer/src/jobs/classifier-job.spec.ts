@@ -1,5 +1,6 @@
 import { PermanentJobError } from '@gan-study/core';
 import { initBackend, restoreClassifier } from '@gan-study/models';
+import { countTransfers } from '@gan-study/models/testing';
 import { buildPlan, decodeGenerated, encodeGenerated, profileDefaults } from '@gan-study/protocol';
 import type { ClassifierJobResult, ClassifierJobSpec, StudyConfig } from '@gan-study/protocol';
 import { runJob } from './index';
@@ -110,6 +111,20 @@ describe('classifier job', () => {
     expect(resumed.checkpoints.map((c) => c.step)).toEqual([6, 8]);
   });
 
+  it('one trainer keeps the gradients on the device: nothing as large as the gradient is read back', async () => {
+    const s = spec('clf-baseline-b4-r0');
+    const ctx = new MemoryJobContext({ spec: s, dataset });
+    let r: ClassifierJobResult | undefined;
+    const t = await countTransfers(async () => (r = (await runJob(ctx)) as ClassifierJobResult));
+    const model = restoreClassifier(ctx.artifacts.get(`${s.id}/model.bin`)!);
+    const n = model.paramCount;
+    model.dispose();
+    // Per step the loss (one value); besides, checkpoints read each weight and moment array, and
+    // evaluation its probabilities: all smaller than the flat gradient.
+    expect(t.reads.filter((k) => k === 1).length).toBeGreaterThanOrEqual(r!.steps);
+    expect(Math.max(...t.reads)).toBeLessThan(n);
+  });
+
   it('fails permanently (no retry) on a bad classifier override, naming the key', async () => {
     const s = { ...spec('clf-reference-r0'), overrides: { ...config.classifier, filterz: [2, 4] } };
     const err = await runJob(new MemoryJobContext({ spec: s, dataset })).catch((e: unknown) => e);
@@ -132,7 +147,8 @@ describe('classifier job', () => {
     const reduce = new InProcessAllReduce(2);
     const artifacts = new Map<string, Uint8Array>();
     const ctxs = [0, 1].map((rank) => new MemoryJobContext({ spec: s, dataset, rank, worldSize: 2, allReduce: reduce.forRank(rank), artifacts }));
-    const two = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[];
+    let two: ClassifierJobResult[] = [];
+    const t = await countTransfers(async () => (two = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[]));
     const w1 = restoreClassifier(single.artifacts.get(`${s.id}/model.bin`)!);
     const w2 = restoreClassifier(artifacts.get(`${s.id}/model.bin`)!);
     const a = w1.weightsFlat();
@@ -142,6 +158,8 @@ describe('classifier job', () => {
     for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
     expect(maxDiff).toBeLessThan(1e-5);
     expect(w2.step).toBe(w1.step);
+    // With a peer, each replica reads its shard's gradient (+ the loss) once per step for the exchange.
+    expect(t.reads.filter((k) => k === a.length + 1).length).toBe(2 * one.steps);
     w1.dispose();
     w2.dispose();
     expect(two[0].replicas).toBe(2);

@@ -7,13 +7,20 @@
  * images for a budget); for GAN scenarios the generated images of the GAN jobs it depends on. The
  * reference takes every real training image.
  *
- * Data parallelism (K = worldSize replicas): every replica walks the same seeded permutation of the
- * training set each epoch (Rng(seed).fork('epoch/<e>')), cuts the same global batches of
- * `batchSize`, and takes its contiguous shard [floor(G*r/K), floor(G*(r+1)/K)) of each. It computes
- * the gradient of its shard's summed loss divided by the GLOBAL batch size G, the replicas' gradients
- * are summed (ctx.allReduce), and each applies the sum: the full-batch mean gradient, so K replicas
- * end with the weights of K=1 up to float summation order. The batch's loss sum rides along as the
- * last element of the reduced array.
+ * The training set goes to the backend once, as one [n, S, S, 3] tensor in example order; each step
+ * gathers its batch there by index (the indices come from the seeded permutation below), so only the
+ * indices and labels (4 B each per image) cross to the device per step.
+ *
+ * One replica (worldSize 1) has nobody to exchange gradients with: `trainStep` keeps them on the
+ * device and reads back only the batch's loss. Data parallelism (K = worldSize replicas): every
+ * replica walks the same seeded permutation of the training set each epoch
+ * (Rng(seed).fork('epoch/<e>')), cuts the same global batches of `batchSize`, and takes its
+ * contiguous shard [floor(G*r/K), floor(G*(r+1)/K)) of each. It computes the gradient of its shard's
+ * summed loss divided by the GLOBAL batch size G and reads it back (the step's one read-back), the
+ * replicas' gradients are summed (ctx.allReduce), and each applies the sum: the full-batch mean
+ * gradient, so K replicas end with the weights of K=1 up to float summation order. The batch's loss
+ * sum rides along as the last element of the reduced array. Both paths apply the same float32
+ * gradient with the same Adam ops: K=1 gives the same weights either way.
  *
  * Checkpoints (rank 0, every spec.checkpointEvery steps and at the end of training): the classifier's
  * full state (weights, Adam moments, step) plus the loop position; the permutation of an epoch is a
@@ -23,7 +30,7 @@ import { PermanentJobError, Rng } from '@gan-study/core';
 import { classIndices, selectBudget, selectBudgetFiles } from '@gan-study/data';
 import type { Dataset, ImageSet } from '@gan-study/data';
 import { bootstrapEvaluation, evaluate } from '@gan-study/metrics';
-import { createClassifier, resolveClassifierConfig, restoreClassifier } from '@gan-study/models';
+import { DeviceImages, createClassifier, resolveClassifierConfig, restoreClassifier } from '@gan-study/models';
 import type { Classifier, ClassifierConfig } from '@gan-study/models';
 import { CLASSIFIER_ARTIFACTS, classifierResultHead, decodeGenerated } from '@gan-study/protocol';
 import type { ClassCount, ClassifierJobResult, ClassifierJobSpec, JobContext } from '@gan-study/protocol';
@@ -88,20 +95,23 @@ export async function assembleTrainingSet(ctx: JobContext, spec: ClassifierJobSp
   return { pool: Int32Array.from(pool), index: Int32Array.from(index), labels: Int32Array.from(labels), pools, size: train.size, counts, budgetFiles };
 }
 
-/** Copies the examples at `order[from..to)` into one batch. */
-function batchOf(set: TrainingSet, order: Int32Array, from: number, to: number): { x: Float32Array; y: Int32Array } {
+/** Every example's image in example order (NHWC), for the one upload of the training set. */
+function exampleImages(set: TrainingSet): Float32Array {
   const stride = set.size * set.size * 3;
-  const n = to - from;
-  const x = new Float32Array(n * stride);
-  const y = new Int32Array(n);
-  for (let j = 0; j < n; j++) {
-    const e = order[from + j];
-    const src = set.pools[set.pool[e]];
+  const n = set.labels.length;
+  const out = new Float32Array(n * stride);
+  for (let e = 0; e < n; e++) {
     const i = set.index[e];
-    x.set(src.subarray(i * stride, (i + 1) * stride), j * stride);
-    y[j] = set.labels[e];
+    out.set(set.pools[set.pool[e]].subarray(i * stride, (i + 1) * stride), e * stride);
   }
-  return { x, y };
+  return out;
+}
+
+/** The labels of the examples at `order[from..to)`. */
+function labelsOf(set: TrainingSet, order: Int32Array, from: number, to: number): Int32Array {
+  const y = new Int32Array(to - from);
+  for (let j = 0; j < y.length; j++) y[j] = set.labels[order[from + j]];
+  return y;
 }
 
 /** The seeded permutation of epoch `epoch`: the same on every replica and after a resume. */
@@ -166,7 +176,10 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     model = createClassifier({ ...cfg }, spec.seed);
   }
 
+  let images: DeviceImages | undefined;
   try {
+    // Uploaded once; batches are gathered from it on the device (see the module doc).
+    images = new DeviceImages(exampleImages(set), n, [set.size, set.size, 3], `job ${spec.id} training set`);
     const batch = cfg.batchSize;
     const stepsPerEpoch = Math.ceil(n / batch);
     const total = stepsPerEpoch * cfg.epochs;
@@ -189,22 +202,40 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
         const lo = from + Math.floor((g * rank) / worldSize);
         const hi = from + Math.floor((g * (rank + 1)) / worldSize);
         const shard = hi - lo;
-        let flat: Float32Array;
-        if (shard > 0) {
-          const { x, y } = batchOf(set, order, lo, hi);
-          const { lossSum, grads } = model.gradients(x, y, shard, g);
-          flat = new Float32Array(grads.length + 1);
-          flat.set(grads);
-          flat[grads.length] = lossSum;
+        const badLoss = (v: number) => new PermanentJobError(`job ${spec.id}: training loss is ${v} at step ${step + 1} (epoch ${epoch + 1})`);
+        let lossSum: number;
+        if (worldSize === 1) {
+          const x = images.gather(order.subarray(from, to));
+          try {
+            // Rounded to float32 as the loss sum is when it rides in the exchanged array (and was here before).
+            lossSum = Math.fround(model.trainStep(x, labelsOf(set, order, from, to), g).loss * g);
+          } finally {
+            x.dispose();
+          }
+          await nextTurn();
         } else {
-          flat = new Float32Array(model.paramCount + 1);
+          let flat: Float32Array;
+          if (shard > 0) {
+            const x = images.gather(order.subarray(lo, hi));
+            try {
+              const { lossSum: shardLoss, grads } = model.gradients(x, labelsOf(set, order, lo, hi), shard, g);
+              flat = new Float32Array(grads.length + 1);
+              flat.set(grads);
+              flat[grads.length] = shardLoss;
+            } finally {
+              x.dispose();
+            }
+          } else {
+            flat = new Float32Array(model.paramCount + 1);
+          }
+          const reduced = await ctx.allReduce(flat);
+          if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
+          lossSum = reduced[reduced.length - 1];
+          if (!Number.isFinite(lossSum)) throw badLoss(lossSum);
+          model.applyGradients(reduced.subarray(0, reduced.length - 1));
         }
-        const reduced = worldSize === 1 ? flat : await ctx.allReduce(flat);
-        if (worldSize === 1) await nextTurn();
-        if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
-        const lossSum = reduced[reduced.length - 1];
-        if (!Number.isFinite(lossSum)) throw new PermanentJobError(`job ${spec.id}: training loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1})`);
-        model.applyGradients(reduced.subarray(0, reduced.length - 1));
+        // One trainer learns the loss after its step: the job fails before any checkpoint of that step.
+        if (!Number.isFinite(lossSum)) throw badLoss(lossSum);
         epochLossSum += lossSum;
         epochCount += g;
         imagesSince += g;
@@ -265,5 +296,6 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     };
   } finally {
     model.dispose();
+    images?.dispose();
   }
 }

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { Adam } from './adam';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint';
+import { initBackend } from '../engine';
+import { DeviceImages } from './device-images';
 import { ParamStore } from './params';
 
 beforeAll(async () => {
@@ -106,5 +108,75 @@ describe('checkpoint bytes', () => {
     expect(Array.from(c.arrays[0].data)).toEqual(Array.from(data));
     expect(() => decodeCheckpoint(bytes, 'pggan')).toThrow("checkpoint is for model 'dcgan', expected 'pggan'");
     expect(() => decodeCheckpoint(new Uint8Array([1, 2, 3]))).toThrow();
+  });
+});
+
+describe('DeviceImages', () => {
+  // Three 2x2 RGB images; image k holds k*100 + its element index.
+  const host = Float32Array.from({ length: 3 * 12 }, (_, i) => Math.floor(i / 12) * 100 + (i % 12));
+
+  it('gathers a batch by index on the device, in index order and with repeats, equal to the host copy', async () => {
+    const set = new DeviceImages(host, 3, [2, 2, 3], 'test set');
+    const before = tf.memory().numTensors;
+    const batch = set.gather([2, 0, 2]);
+    expect(batch.shape).toEqual([3, 2, 2, 3]);
+    expect(Array.from(await batch.data())).toEqual([...host.subarray(24, 36), ...host.subarray(0, 12), ...host.subarray(24, 36)]);
+    batch.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(set.bytes).toBe(3 * 12 * 4);
+    set.dispose();
+    expect(tf.memory().numTensors).toBe(before - 1);
+    expect(() => set.gather([0])).toThrow('test set: images were disposed');
+  });
+
+  it('survives an enclosing tidy, and derives a downscaled copy on the device', async () => {
+    let set: DeviceImages | undefined;
+    let small: DeviceImages | undefined;
+    tf.tidy(() => {
+      set = new DeviceImages(host, 3, [2, 2, 3], 'test set');
+      small = set.map((x) => tf.mean(tf.reshape(x, [3, 1, 2, 1, 2, 3]), [2, 4]) as tf.Tensor4D, 'test set at 1x1');
+    });
+    expect(set!.tensor.isDisposed).toBe(false);
+    expect(small!.tensor.shape).toEqual([3, 1, 1, 3]);
+    // Image 1 at 1x1: the mean of its four pixels, per channel: 100 + (0+3+6+9)/4 + c.
+    const one = small!.gather([1]);
+    expect(Array.from(await one.data())).toEqual([104.5, 105.5, 106.5]);
+    one.dispose();
+    set!.dispose();
+    small!.dispose();
+  });
+
+  it('rejects indices outside the set and images of the wrong size, naming the set', () => {
+    const set = new DeviceImages(host, 3, [2, 2, 3], 'test set');
+    expect(() => set.gather([0, 3])).toThrow('test set: batch index #1 is 3, outside [0, 3)');
+    expect(() => set.gather([1.5])).toThrow('test set: batch index #0 is 1.5, outside [0, 3)');
+    expect(() => set.gather([])).toThrow('test set: a batch needs at least one index');
+    set.dispose();
+    expect(() => new DeviceImages(host, 4, [2, 2, 3], 'other set')).toThrow('other set: expected 4 images of 2x2x3 = 48 values, got 36');
+    expect(() => new DeviceImages(host, 0, [2, 2, 3], 'other set')).toThrow('other set: need at least one image, got count 0');
+  });
+});
+
+describe('DeviceImages on wasm (batches copied on the heap)', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('gathers the same images as on cpu, and a tidy frees the batch', async () => {
+    const per = 4 * 4 * 3;
+    const host = Float32Array.from({ length: 7 * per }, (_, i) => Math.sin(i) * 0.9);
+    const set = new DeviceImages(host, 7, [4, 4, 3], 'wasm set');
+    const idx = [6, 0, 3, 3, 5];
+    const before = tf.memory().numTensors;
+    const batch = set.gather(idx);
+    expect(batch.shape).toEqual([5, 4, 4, 3]);
+    const expected = new Float32Array(idx.length * per);
+    idx.forEach((k, j) => expected.set(host.subarray(k * per, (k + 1) * per), j * per));
+    expect(Array.from(await batch.data())).toEqual(Array.from(expected));
+    // Usable in ops like any tensor, and owned by an enclosing tidy.
+    expect(tf.tidy(() => tf.sum(set.gather([1, 2])).dataSync()[0])).toBeCloseTo(host.subarray(per, 3 * per).reduce((a, b) => a + b, 0), 4);
+    batch.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    set.dispose();
   });
 });

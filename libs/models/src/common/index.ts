@@ -6,3 +6,4 @@ export { encodeCheckpoint, decodeCheckpoint, assertSameConfig, CHECKPOINT_FORMAT
 export type { Checkpoint } from './checkpoint';
 export { recordingTracer } from './summary';
 export type { LayerSummary, Network, NetworkSummary, Tracer } from './summary';
+export { DeviceImages } from './device-images';
