@@ -103,6 +103,9 @@ describe('conv2d gradients on wasm equal cpu', () => {
   cases.push({ x: [2, 9, 8, 3], f: [3, 5, 3, 4], stride: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] });
   cases.push({ x: [3, 7, 7, 2], f: [4, 2, 2, 3], stride: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] });
   cases.push({ x: [2, 11, 13, 5], f: [5, 3, 5, 6], stride: 2, pad: 'valid' });
+  // >= 8 input channels: dx per stride phase (fewer: all phases in one convolution).
+  cases.push({ x: [2, 8, 8, 12], f: [4, 4, 12, 10], stride: 2, pad: 'same' });
+  cases.push({ x: [2, 9, 7, 8], f: [3, 3, 8, 5], stride: 2, pad: 'same' });
 
   it.each(cases.map((c, i) => [`x[${c.x}] f[${c.f}] s${c.stride} ${JSON.stringify(c.pad)}`, c, i] as const))('%s', (_name, c, i) => {
     const op: Op = (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad);
@@ -121,6 +124,8 @@ describe('conv2dTranspose on wasm equals cpu (forward and gradients)', () => {
     { x: [3, 5, 3, 4], f: [3, 3, 2, 4], out: [3, 11, 7, 2], stride: 2, pad: 'valid' },
     { x: [1, 4, 4, 3], f: [5, 5, 2, 3], out: [1, 4, 4, 2], stride: 1, pad: 'same' },
     { x: [2, 3, 3, 2], f: [4, 4, 1, 2], out: [2, 6, 6, 1], stride: 2, pad: 'same' },
+    { x: [2, 4, 4, 16], f: [4, 4, 8, 16], out: [2, 8, 8, 8], stride: 2, pad: 'same' }, // per-phase dx
+    { x: [1, 4, 3, 12], f: [3, 3, 10, 12], out: [1, 9, 7, 10], stride: 2, pad: 'valid' }, // CycleGAN up, per phase
   ];
   it.each(cases.map((c) => [`x[${c.x}] -> [${c.out}] f${c.f[0]} s${c.stride} ${c.pad}`, c] as const))('%s', (_name, c) => {
     const op: Op = (x, f) => tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, c.out as [number, number, number, number], c.stride, c.pad);

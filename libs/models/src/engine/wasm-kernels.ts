@@ -3,16 +3,11 @@
  *
  * As shipped, @tensorflow/tfjs-backend-wasm 4.22 has no `Conv2DBackpropFilter` kernel
  * (tensorflow/tfjs issue 8474), so no convolutional net can train on it, and its
- * `Conv2DBackpropInput` is a plain C loop. Both backward convolutions are forward convolutions
- * of transposed or dilated tensors, and the forward `Conv2D` is XNNPACK with SIMD, so we write
- * them as compositions of kernels wasm already runs fast:
- *
- * - dW = conv2d(x^T, dy^T, dilation = stride): x as [ci, H, W, n] (the batch becomes the
- *   contracted channel axis), dy as a [oh, ow, n, co] filter; the output [ci, kh, kw, co] is
- *   transposed back to the filter layout.
- * - dx = conv2d(dilate(dy), rot180(W)^T): dy with (stride - 1) zeros between rows and columns,
- *   padded by (k - 1 - pad), convolved with the filter rotated by 180 degrees and with its
- *   in/out channels swapped.
+ * `Conv2DBackpropInput` is a plain C loop. Both are replaced by wasm-conv.ts: XNNPACK
+ * convolutions and GEMMs with the data movement done in JavaScript on the wasm heap
+ * (dx per stride phase, dW as im2col(x)^T x dy). The textbook composition of dx (the zero-dilated
+ * dy convolved with the rotated filter) stays here as `conv2DBackpropInputDilated`, the reference
+ * for tests and benchmarks.
  *
  * Each kernel runs inside `tf.tidy` and returns a tensor, so every intermediate is disposed.
  * Kernels run with the gradient tape off (the engine's kernel depth), so the composed ops are
@@ -20,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resizeNearestNeighborGradScatter } from './fixes';
+import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './wasm-conv';
 import type { Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, ResizeNearestNeighborGradAttrs, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs';
 import { WASM_MOVEMENT_KERNELS } from './wasm-movement-kernels';
 
@@ -77,92 +73,6 @@ function dilate(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
     [0, 0],
   ]);
   return tf.reshape(padded, [n, h * sh, w * sw, c]);
-}
-
-/**
- * Gradient of conv2d with respect to its filter, as one forward convolution:
- * dW[kh, kw, ci, co] = sum_{n, a, b} x[n, a*sh - top + kh, b*sw - left + kw, ci] * dy[n, a, b, co].
- */
-export function conv2DBackpropFilterComposed(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
-  return tf.tidy(() => {
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-    const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight, outWidth } = info;
-    const { top, left } = info.padInfo;
-    if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth) {
-      throw new Error(`Conv2DBackpropFilter: dy is [${dy.shape.join(', ')}] but the convolution of x [${x.shape.join(', ')}] gives ${outHeight}x${outWidth}`);
-    }
-    // Rows needed so the dilated "filter" dy (extent (oh-1)*sh+1) yields fh output rows.
-    const bottom = fh + (outHeight - 1) * sh - inHeight - top;
-    const right = fw + (outWidth - 1) * sw - inWidth - left;
-    const xt = tf.transpose(x, [3, 1, 2, 0]); // [ci, H, W, n]
-    const dyt = tf.transpose(dy, [1, 2, 0, 3]); // [oh, ow, n, co]
-    const dilations: [number, number] = [sh, sw];
-    const padding: [[0, 0], [number, number], [number, number], [0, 0]] = [
-      [0, 0],
-      [top, Math.max(0, bottom)],
-      [left, Math.max(0, right)],
-      [0, 0],
-    ];
-    const full = tf.conv2d(xt, dyt, 1, padding, 'NHWC', dilations); // [ci, >=fh, >=fw, co]
-    const cropped = full.shape[1] === fh && full.shape[2] === fw ? full : tf.slice(full, [0, 0, 0, 0], [-1, fh, fw, -1]);
-    return tf.transpose(cropped, [1, 2, 0, 3]); // [fh, fw, ci, co]
-  });
-}
-
-/**
- * Gradient of conv2d with respect to its input (also the forward pass of conv2dTranspose).
- *
- * The textbook composition is one stride-1 convolution of the zero-dilated dy with the rotated,
- * channel-swapped filter (kept as `conv2DBackpropInputDilated`, the reference). With stride s,
- * (s^2 - 1)/s^2 of its multiplications hit inserted zeros, so this version splits it by output
- * phase ("sub-pixel"): the rows h with (h + padTop) mod sh = rh only meet the filter taps
- * kh = rh, rh + sh, ...; each of the sh*sw phases is a small 'full' convolution of dy with that
- * tap subset, and the phases are interleaved back with a stack and a reshape. Same arithmetic as
- * the forward conv, no zeros. With stride 1 there is one phase: the textbook composition is used.
- *
- * dx[h] = sum_m dy[q - m] W[rh + m*sh], with h + top = q*sh + rh.
- */
-export function conv2DBackpropInputComposed(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
-  return tf.tidy(() => {
-    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-    const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight, outWidth } = info;
-    const { top, left } = info.padInfo;
-    if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth) {
-      throw new Error(`Conv2DBackpropInput: dy is [${dy.shape.join(', ')}] but a [${inputShape.join(', ')}] input convolves to ${outHeight}x${outWidth}`);
-    }
-    // One phase: the textbook composition is the same arithmetic with fewer copies (measured faster).
-    if (sh === 1 && sw === 1) return conv2DBackpropInputDilated(inputShape, dy, filter, strides, pad, dimRoundingMode);
-    const [n, , , ci] = inputShape;
-    const co = filter.shape[3];
-    // Phase outputs cover rows g = h + top in [0, Q*sh), i.e. q in [0, Q).
-    const Q = Math.ceil((inHeight + top) / sh);
-    const P = Math.ceil((inWidth + left) / sw);
-    const rowPhases: tf.Tensor[] = [];
-    for (let rh = 0; rh < sh; rh++) {
-      const colPhases: tf.Tensor[] = [];
-      for (let rw = 0; rw < sw; rw++) {
-        const mh = Math.max(0, Math.ceil((fh - rh) / sh));
-        const mw = Math.max(0, Math.ceil((fw - rw) / sw));
-        if (mh === 0 || mw === 0) {
-          colPhases.push(tf.zeros([n, Q, P, ci]));
-          continue;
-        }
-        const taps = tf.stridedSlice(filter, [rh, rw, 0, 0], [fh, fw, ci, co], [sh, sw, 1, 1]) as tf.Tensor4D; // [mh, mw, ci, co]
-        const rotated = tf.transpose(tf.reverse(taps, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [mh, mw, co, ci]
-        const z = tf.conv2d(dy, rotated, 1, [
-          [0, 0],
-          [mh - 1, mh - 1],
-          [mw - 1, mw - 1],
-          [0, 0],
-        ]); // [n, oh + mh - 1, ow + mw - 1, ci]: q from 0
-        colPhases.push(padOrCrop(z, 0, Q - z.shape[1], 0, P - z.shape[2])); // [n, Q, P, ci]
-      }
-      rowPhases.push(sw === 1 ? tf.expandDims(colPhases[0], 3) : tf.stack(colPhases, 3)); // [n, Q, P, sw, ci]
-    }
-    const phases = sh === 1 ? tf.expandDims(rowPhases[0], 2) : tf.stack(rowPhases, 2); // [n, Q, sh, P, sw, ci]
-    const interleaved = tf.reshape(phases, [n, Q * sh, P * sw, ci]) as tf.Tensor4D; // row g = q*sh + rh
-    return padOrCrop(interleaved, -top, inHeight + top - Q * sh, -left, inWidth + left - P * sw); // [n, H, W, ci]
-  });
 }
 
 /**
@@ -330,7 +240,7 @@ const conv2DBackpropFilterKernel: KernelFunc = ({ inputs, attrs }) => {
   checkNHWC('Conv2DBackpropFilter', a.dataFormat);
   const x = asTensor4D(inputs.x, 'Conv2DBackpropFilter', 'x');
   const dy = asTensor4D(inputs.dy, 'Conv2DBackpropFilter', 'dy');
-  return conv2DBackpropFilterComposed(x, dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
+  return conv2DBackpropFilterWasm(x, dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
 };
 
 const conv2DBackpropInputKernel: KernelFunc = ({ inputs, attrs }) => {
@@ -338,7 +248,7 @@ const conv2DBackpropInputKernel: KernelFunc = ({ inputs, attrs }) => {
   checkNHWC('Conv2DBackpropInput', a.dataFormat);
   const dy = asTensor4D(inputs.dy, 'Conv2DBackpropInput', 'dy');
   const filter = asTensor4D(inputs.filter, 'Conv2DBackpropInput', 'filter');
-  return conv2DBackpropInputComposed(a.inputShape, dy, filter, a.strides, a.pad, a.dimRoundingMode);
+  return conv2DBackpropInputWasm(a.inputShape, dy, filter, a.strides, a.pad, a.dimRoundingMode);
 };
 
 /** The kernels this module registers on wasm; `replaces` marks ones wasm ships in a slower form. */
