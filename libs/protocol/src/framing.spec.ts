@@ -108,6 +108,7 @@ describe('payload frames', () => {
       ['more payload frames than named', [packr.pack({ ...base, [PAYLOAD_FRAMES_KEY]: ['data'] }), data, data], /the header names 1 payload frame\(s\) \(data\), got 2/],
       ['a list that is not of names', [packr.pack({ ...base, [PAYLOAD_FRAMES_KEY]: [1] }), data], /\$frames: expected a list of field names/],
       ['not a list', [packr.pack({ ...base, [PAYLOAD_FRAMES_KEY]: 'data' }), data], /\$frames: expected a list of field names/],
+      ['a name that is not a plain field name', [packr.pack({ ...base, [PAYLOAD_FRAMES_KEY]: ['__proto__'] }), data], /\$frames: expected a list of field names/],
       ['a field both inline and as a frame', [packr.pack({ ...base, data, [PAYLOAD_FRAMES_KEY]: ['data'] }), data], /field "data" is both in the header and a payload frame/],
       ['a payload frame for a number field', [packr.pack({ ...noRank, data, [PAYLOAD_FRAMES_KEY]: ['rank'] }), data], /^rank: /],
       ['a payload frame for a field the kind does not have', [packr.pack({ ...base, data, [PAYLOAD_FRAMES_KEY]: ['extra'] }), data], /extra/],

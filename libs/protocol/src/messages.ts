@@ -238,7 +238,8 @@ export function encodeFrames<M extends { kind: string }>(body: Body<M> | M): Uin
 function attachPayloads(raw: Record<string, unknown>, frames: ReadonlyArray<Uint8Array>): string | null {
   const names = raw[PAYLOAD_FRAMES_KEY];
   if (names === undefined) return frames.length === 1 ? null : `expected 1 frame, got ${frames.length} (the header names no payload frames)`;
-  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string' && n.length > 0 && n.length <= 40)) {
+  // Plain field names only: nothing like `__proto__` gets assigned from the wire.
+  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string' && /^[A-Za-z][A-Za-z0-9]{0,39}$/.test(n))) {
     return `${PAYLOAD_FRAMES_KEY}: expected a list of field names`;
   }
   if (names.length !== frames.length - 1) {
@@ -247,7 +248,7 @@ function attachPayloads(raw: Record<string, unknown>, frames: ReadonlyArray<Uint
   delete raw[PAYLOAD_FRAMES_KEY];
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
-    if (name in raw) return `${PAYLOAD_FRAMES_KEY}: field ${JSON.stringify(name)} is both in the header and a payload frame`;
+    if (Object.hasOwn(raw, name)) return `${PAYLOAD_FRAMES_KEY}: field ${JSON.stringify(name)} is both in the header and a payload frame`;
     raw[name] = frames[i + 1];
   }
   return null;
