@@ -14,9 +14,10 @@
  * - dW, `conv2DBackpropFilterWasm`: im2col(x)^T x dy as GEMMs over chunks of output positions.
  *
  * Costs that shaped this (measured on this machine, wasm, single thread): XNNPACK packs its
- * weights operand on every call with a new buffer (~5 ns per float for a matMul's b, more for a
- * convolution's filter, which tfjs also transposes first); a JS element loop moves ~1 float/ns,
- * `copyWithin` of runs >= 32 floats 2-4 times that.
+ * weights operand on every call with a new buffer (steady state ~3 ns per float for a matMul's b,
+ * ~11 ns for a convolution's filter, which tfjs also transposes first; several times that the
+ * first time the heap grows); a JS element loop moves a float in 1-2 ns, `copyWithin` of runs of
+ * >= 32 floats in 0.3-0.6 ns.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Conv2DBackpropFilterAttrs } from '@tensorflow/tfjs';
@@ -32,7 +33,7 @@ export const DEFAULT_IM2COL_FLOATS = 16 * 1024 * 1024;
 /**
  * dy floats per dW GEMM. XNNPACK packs this chunk (its `b`) and streams it once per 4 rows of
  * im2col^T, so it should stay in cache; smaller chunks cost more calls. Measured with fresh dy:
- * 256K floats beat one GEMM over all positions by 10-40% on the 64 px layers.
+ * 256K floats beat one GEMM over all positions by 2-35% (most on the 64 px, few-channel layers).
  */
 export const DEFAULT_DY_CHUNK_FLOATS = 256 * 1024;
 /**
@@ -293,19 +294,21 @@ function backpropInputCombined(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.T
 
 /**
  * x rearranged so that every im2col row is a run of contiguous floats: planes[c][i][ph][pw] of
- * [hq, wq] with plane[u][v] = x[i, u*sh + ph - top, v*sw + pw - left, c] (zero in the padding).
+ * [hq, wq] (channel c from c * cStride) with plane[u][v] = x[i, u*sh + ph - top, v*sw + pw - left, c] (zero in the padding).
  * Tap (kh, kw) = (qh*sh + ph, qw*sw + pw) at output position (a, b) reads plane[a + qh][b + qw]:
  * for fixed (kh, kw, c, i, a), the ow positions b are one run.
  */
-function phasePlanes(x: tf.Tensor4D, info: ConvInfo): { planes: tf.Tensor; hq: number; wq: number } {
+function phasePlanes(x: tf.Tensor4D, info: ConvInfo): { planes: tf.Tensor; hq: number; wq: number; cStride: number } {
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inHeight: height, inWidth: width, inChannels: ci, outHeight: oh, outWidth: ow, batchSize: n } = info;
   const { top, left } = info.padInfo;
   const hq = oh + Math.floor((fh - 1) / sh);
   const wq = ow + Math.floor((fw - 1) / sw);
-  const planes = allocF32([ci * n * sh * sw * hq * wq]);
+  // Channel c starts at c * cStride. The 16-float gap keeps the stride off powers of two: the ci
+  // writes per pixel below would otherwise share one cache set (x [32, 64, 64, 32]: 30 ms -> 8 ms).
+  const cStride = n * sh * sw * hq * wq + 16;
+  const planes = allocF32([ci * cStride]);
   const src = f32(x);
   const dst = f32(planes);
-  const cStride = n * sh * sw * hq * wq;
   // Reads x in order; each pixel's ci values go to ci planes (ci cache lines in use, filled by the next pixels).
   let d = 0; // index of (c = 0, i, ph, pw, u, v), in that order
   for (let i = 0; i < n; i++) {
@@ -327,7 +330,7 @@ function phasePlanes(x: tf.Tensor4D, info: ConvInfo): { planes: tf.Tensor; hq: n
       }
     }
   }
-  return { planes, hq, wq };
+  return { planes, hq, wq, cStride };
 }
 
 /** Runs at least this long are copied with `copyWithin` (a call costs ~17 ns; an element loop ~1 ns per float). */
@@ -338,8 +341,9 @@ const MIN_COPYWITHIN_RUN = 32;
  * phase planes: a [fh*fw*ci, rows*ow] matrix, row (kh, kw, c) holding x[image, a*sh + kh - top,
  * b*sw + kw - left, c] at column (image, a, b) - relative to r0.
  */
-function im2colT(planes: tf.Tensor, hq: number, wq: number, r0: number, rows: number, info: ConvInfo): tf.Tensor2D {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inChannels: ci, outHeight: oh, outWidth: ow, batchSize: n } = info;
+function im2colT(p: { planes: tf.Tensor; hq: number; wq: number; cStride: number }, r0: number, rows: number, info: ConvInfo): tf.Tensor2D {
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inChannels: ci, outHeight: oh, outWidth: ow } = info;
+  const { planes, hq, wq, cStride } = p;
   const positions = rows * ow;
   const out = allocF32([fh * fw * ci, positions]) as tf.Tensor2D;
   const {
@@ -347,7 +351,6 @@ function im2colT(planes: tf.Tensor, hq: number, wq: number, r0: number, rows: nu
     at: [p0, o0],
   } = heapOf(planes, out);
   const plane = hq * wq;
-  const cStride = n * sh * sw * plane;
   const useCopyWithin = ow >= MIN_COPYWITHIN_RUN;
   const image0 = Math.floor(r0 / oh);
   const a0 = r0 % oh;
@@ -459,11 +462,11 @@ export function conv2DBackpropFilterWasm(x: tf.Tensor4D, dy: tf.Tensor4D, filter
   const byMemory = Math.floor((options.maxIm2colFloats ?? DEFAULT_IM2COL_FLOATS) / (fh * fw * ci * ow));
   const rowsPerChunk = Math.max(1, Math.min(totalRows, byCache, byMemory));
   return tf.tidy(() => {
-    const { planes, hq, wq } = phasePlanes(x, info);
+    const planes = phasePlanes(x, info);
     let acc: tf.Tensor | null = null;
     for (let r0 = 0; r0 < totalRows; r0 += rowsPerChunk) {
       const rows = Math.min(rowsPerChunk, totalRows - r0);
-      const cols = im2colT(planes, hq, wq, r0, rows, info);
+      const cols = im2colT(planes, r0, rows, info);
       const g = rowSlice(dy, co, r0 * ow, rows * ow);
       const part = tf.matMul(cols, g);
       tf.dispose([cols, g]); // bound the heap: one chunk at a time
