@@ -317,34 +317,43 @@ class Dcgan implements Gan {
     const zData = this.rngs.noise.fillNormal(new Float32Array(B * latentDim));
     const realIdx = this.nextRealBatch();
     // D's outputs as probabilities, for the log line; kept out of the gradient scopes, disposed below.
+    let dLoss: tf.Scalar | undefined;
     let dReal: tf.Tensor | undefined;
     let dFake: tf.Tensor | undefined;
     let dFakeAfter: tf.Tensor | undefined;
     const stats = tf.tidy(() => {
       const z = tf.tensor2d(zData, [B, latentDim]);
       const real = this.reals.gather(realIdx); // [B, R, R, 3]
-      // (1) D: maximize log D(x) + log(1 - D(G(z))). G runs once here, updating its running statistics.
-      const fake = this.g.apply(z, { training: true, updateStats: true }); // [B, R, R, 3]
-      const dStep = tf.variableGrads(() => {
-        const realLogits = this.d.apply(real, { training: true, updateStats: true });
-        const fakeLogits = this.d.apply(fake, { training: true, updateStats: true });
-        const loss = tf.add(bceWithLogits(realLogits, 1), bceWithLogits(fakeLogits, 0));
-        dReal = tf.keep(tf.mean(tf.sigmoid(realLogits)));
-        dFake = tf.keep(tf.mean(tf.sigmoid(fakeLogits)));
-        return loss as tf.Scalar;
-      }, this.dVars);
-      this.optD.apply(byName(this.store.trainableMap('D.'), dStep.grads));
-      // (2) G: maximize log D(G(z)) against the updated D, same z (G's weights are unchanged, so G(z) is too).
+      // One tape for the step, so G runs forward once, as in the reference (which reuses `fake`):
+      // the outer scope records G(z); the nested D step and its update run inside it, and the G
+      // loss is then taken against the updated D. The outer gradient follows only the paths from
+      // G's variables to the G loss (G's forward and the second D forward): the D step's nodes do
+      // not lead to it and are pruned, and D's updated variables are leaves (an assign is not an op).
+      // The D step's own gradient is taken with respect to D's variables only, so `fake` needs no detach.
       const gStep = tf.variableGrads(() => {
-        const logits = this.d.apply(this.g.apply(z, { training: true }), { training: true, updateStats: true });
+        // (1) D: maximize log D(x) + log(1 - D(G(z))). G runs once, updating its running statistics.
+        const fake = this.g.apply(z, { training: true, updateStats: true }); // [B, R, R, 3]
+        const dStep = tf.variableGrads(() => {
+          const realLogits = this.d.apply(real, { training: true, updateStats: true });
+          const fakeLogits = this.d.apply(fake, { training: true, updateStats: true });
+          const loss = tf.add(bceWithLogits(realLogits, 1), bceWithLogits(fakeLogits, 0));
+          dReal = tf.keep(tf.mean(tf.sigmoid(realLogits)));
+          dFake = tf.keep(tf.mean(tf.sigmoid(fakeLogits)));
+          return loss as tf.Scalar;
+        }, this.dVars);
+        this.optD.apply(byName(this.store.trainableMap('D.'), dStep.grads));
+        dLoss = tf.keep(dStep.value); // the outer scope disposes what it does not return
+        // (2) G: maximize log D(G(z)) against the updated D, on the same G(z).
+        const logits = this.d.apply(fake, { training: true, updateStats: true });
         dFakeAfter = tf.keep(tf.mean(tf.sigmoid(logits)));
         return bceWithLogits(logits, 1);
       }, this.gVars);
       this.optG.apply(byName(this.store.trainableMap('G.'), gStep.grads));
-      return tf.stack([dStep.value, gStep.value, dReal!, dFake!, dFakeAfter!]);
+      if (!dLoss) throw new Error('dcgan trainStep: the D step did not run');
+      return tf.stack([dLoss, gStep.value, dReal!, dFake!, dFakeAfter!]);
     });
     const v = stats.dataSync(); // the step's one read-back
-    tf.dispose([stats, dReal, dFake, dFakeAfter].filter((t): t is tf.Tensor => t !== undefined));
+    tf.dispose([stats, dLoss, dReal, dFake, dFakeAfter].filter((t): t is tf.Tensor => t !== undefined));
     return { d: v[0], g: v[1], dReal: v[2], dFake: v[3], dFakeAfter: v[4] };
   }
 
