@@ -6,20 +6,25 @@ import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
 import { fakeImageSet } from '@gan-study/data/testing';
 import {
+  CoordinatorReducer,
   PROTOCOL_VERSION,
   buildPlan,
+  bytesToF32,
   decodeTrainerMessage,
+  encodeCoordinatorFrames,
   encodeCoordinatorMessage,
   encodeDataset,
+  f32ToBytes,
   profileDefaults,
   type Body,
   type CoordinatorMessage,
   type EventLog,
+  type JobResult,
   type JobSpec,
   type TrainerMessage,
 } from '@gan-study/protocol';
 import { dryRunRunner } from './dry-run';
-import { TrainerService } from './service';
+import { TrainerService, type JobRunner } from './service';
 
 jest.setTimeout(20_000);
 
@@ -38,7 +43,11 @@ const dataset = encodeDataset({
 
 class ScriptedCoordinator {
   readonly router = new zmq.Router({ linger: 0 });
-  readonly inbox: Array<{ from: string; msg: TrainerMessage }> = [];
+  readonly inbox: Array<{ from: string; msg: TrainerMessage; frames: number }> = [];
+  /** Replicas of a job whose all-reduce this coordinator does (as the real one: sum in rank order, sent back as payload frames). */
+  reduceWorld: number | null = null;
+  private readonly reducer = new CoordinatorReducer();
+  private readonly contributors = new Map<string, string[]>();
   private loop: Promise<void> | null = null;
   address = '';
   /** When set, the coordinator answers nothing (a hung or dead coordinator). */
@@ -51,8 +60,9 @@ class ScriptedCoordinator {
         for await (const [id, ...frames] of this.router) {
           const d = decodeTrainerMessage(frames);
           if (!d.ok) throw new Error(`trainer sent a bad message: ${d.reason}`);
-          this.inbox.push({ from: id.toString(), msg: d.msg });
+          this.inbox.push({ from: id.toString(), msg: d.msg, frames: frames.length });
           if (this.silent) continue;
+          if (d.msg.kind === 'reduce' && this.reduceWorld !== null) await this.reduce(id.toString(), d.msg);
           if (d.msg.kind === 'get-dataset') await this.send(id.toString(), { kind: 'reply', req: d.msg.req, ok: true, error: null, data: dataset });
           if (d.msg.kind === 'checkpoint' || d.msg.kind === 'put-artifact') await this.send(id.toString(), { kind: 'reply', req: d.msg.req, ok: true, error: null, data: null });
         }
@@ -63,6 +73,15 @@ class ScriptedCoordinator {
   }
   send(to: string, body: Body<CoordinatorMessage>): Promise<void> {
     return this.router.send([to, encodeCoordinatorMessage(body)]);
+  }
+  private async reduce(from: string, m: Msg<'reduce'>): Promise<void> {
+    const key = `${m.job}#${m.attempt}:${m.seq}`;
+    const ids = [...(this.contributors.get(key) ?? []), from];
+    this.contributors.set(key, ids);
+    const sum = this.reducer.add({ job: m.job, attempt: m.attempt, seq: m.seq, rank: m.rank, worldSize: this.reduceWorld ?? 1, data: bytesToF32(m.data) });
+    if (!sum) return;
+    this.contributors.delete(key);
+    for (const id of ids) await this.router.send([id, ...encodeCoordinatorFrames({ kind: 'reduced', job: m.job, attempt: m.attempt, seq: m.seq, data: f32ToBytes(sum) })]);
   }
   async next<K extends TrainerMessage['kind']>(kind: K, where: (m: Msg<K>) => boolean = () => true, timeoutMs = 8000): Promise<Msg<K>> {
     const until = Date.now() + timeoutMs;
@@ -103,12 +122,12 @@ describe('TrainerService', () => {
     await coordinator.close();
   });
 
-  async function startTrainer(id: string, opts: { steps?: number; stepMs?: number; timeoutMs?: number; log?: EventLog; peer?: boolean } = {}): Promise<TrainerService> {
+  async function startTrainer(id: string, opts: { steps?: number; stepMs?: number; timeoutMs?: number; log?: EventLog; peer?: boolean; runner?: JobRunner } = {}): Promise<TrainerService> {
     const t = new TrainerService({
       connect: coordinator.address,
       id,
       info: { host: 'testhost', pid: process.pid, device: 'cpu', backend: 'dry-run', gpu: null },
-      runner: dryRunRunner({ steps: opts.steps ?? 4, stepMs: opts.stepMs ?? 5 }),
+      runner: opts.runner ?? dryRunRunner({ steps: opts.steps ?? 4, stepMs: opts.stepMs ?? 5 }),
       log: opts.log ?? recordingLog(),
       peerBind: opts.peer ? 'tcp://127.0.0.1:*' : null,
       heartbeatMs: 50,
@@ -203,6 +222,72 @@ describe('TrainerService', () => {
     const found = await coordinator.next('heartbeat', (m) => m.lagMs >= 800);
     expect(found.lagMs).toBeLessThan(5000);
     expect(coordinator.inbox.some((e) => e.from === 't1#hb')).toBe(true);
+  });
+
+  it('sends checkpoints and all-reduce contributions as payload frames, and runs a data-parallel job through the coordinator', async () => {
+    coordinator.reduceWorld = 2;
+    await startTrainer('a');
+    await startTrainer('b');
+    await coordinator.next('hello', (m) => m.trainer === 'a');
+    await coordinator.next('hello', (m) => m.trainer === 'b');
+    const spec = { ...reference, replicas: 2 };
+    await coordinator.send('a', assign(spec, { rank: 0, worldSize: 2, allReduce: 'coordinator' }));
+    await coordinator.send('b', assign(spec, { rank: 1, worldSize: 2, allReduce: 'coordinator' }));
+    // The dry-run job checks every all-reduced sum; both replicas finish.
+    await coordinator.next('job-done', (m) => m.rank === 0);
+    await coordinator.next('job-done', (m) => m.rank === 1);
+    const frames = (kind: TrainerMessage['kind']) => coordinator.inbox.filter((e) => e.msg.kind === kind).map((e) => e.frames);
+    // 4 steps on each replica, each a header + the vector's bytes; the checkpoint (step 2, rank 0) likewise.
+    expect(frames('reduce')).toEqual([2, 2, 2, 2, 2, 2, 2, 2]);
+    expect(frames('checkpoint')).toEqual([2]);
+    // Messages without bytes stay one frame.
+    expect(new Set(frames('progress'))).toEqual(new Set([1]));
+  });
+
+  /**
+   * A job that all-reduces one array over and over, writing the next call's values into it as soon
+   * as a call resolves (as the classifier job does with its one `flat` per job). Every sum must be
+   * right: a transport still reading the array after resolving would send the next call's values.
+   */
+  function reuseRunner(calls: number, results: Array<{ rank: number; inPlace: boolean }>): JobRunner {
+    return async (ctx) => {
+      const n = 300_001; // over a MB: many ring pieces, and payload frames ZeroMQ sends without a copy
+      const flat = new Float32Array(n);
+      for (let c = 0; c < calls; c++) {
+        for (let i = 0; i < n; i++) flat[i] = (ctx.rank + 1) * (c + 1) + i;
+        const sum = await ctx.allReduce(flat);
+        results.push({ rank: ctx.rank, inPlace: sum === flat });
+        // sum over ranks r of (r+1)(c+1) + i: exact in float32 (integers below 2^24).
+        const W = ctx.worldSize;
+        for (let i = 0; i < n; i++) {
+          const want = ((W * (W + 1)) / 2) * (c + 1) + W * i;
+          if (sum[i] !== want) throw new Error(`call ${c}: sum[${i}] = ${sum[i]}, expected ${want}`);
+        }
+      }
+      return { kind: 'classifier', id: ctx.spec.id } as unknown as JobResult;
+    };
+  }
+
+  it.each([
+    ['ring', true],
+    ['coordinator', false],
+  ] as const)('a job may overwrite its all-reduce array once a call resolves (%s all-reduce)', async (mode, inPlace) => {
+    if (mode === 'coordinator') coordinator.reduceWorld = 2;
+    const results: Array<{ rank: number; inPlace: boolean }> = [];
+    await startTrainer('a', { peer: mode === 'ring', runner: reuseRunner(6, results) });
+    await startTrainer('b', { peer: mode === 'ring', runner: reuseRunner(6, results) });
+    const ha = await coordinator.next('hello', (m) => m.trainer === 'a');
+    const hb = await coordinator.next('hello', (m) => m.trainer === 'b');
+    const peers = mode === 'ring' ? [ha.info.peerAddress ?? '', hb.info.peerAddress ?? ''] : [];
+    const spec = { ...reference, replicas: 2 };
+    await coordinator.send('a', assign(spec, { rank: 0, worldSize: 2, peers, allReduce: mode }));
+    await coordinator.send('b', assign(spec, { rank: 1, worldSize: 2, peers, allReduce: mode }));
+    await coordinator.next('job-done', (m) => m.rank === 0, 15_000);
+    await coordinator.next('job-done', (m) => m.rank === 1, 15_000);
+    expect(coordinator.inbox.filter((e) => e.msg.kind === 'job-failed')).toEqual([]);
+    expect(results).toHaveLength(12);
+    // The ring writes the sum into the caller's array; through the coordinator it is the received frame.
+    expect(new Set(results.map((r) => r.inPlace))).toEqual(new Set([inPlace]));
   });
 
   it('runs a data-parallel job with a peer over the ring', async () => {

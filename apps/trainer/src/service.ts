@@ -24,6 +24,7 @@ import {
   bytesToF32,
   decodeCoordinatorMessage,
   decodeDataset,
+  encodeTrainerFrames,
   encodeTrainerMessage,
   f32ToBytes,
   type Body,
@@ -165,9 +166,20 @@ export class TrainerService {
     return { trainer: this.opts.id, host: this.opts.info.host, device: this.opts.info.device, job };
   }
 
+  /**
+   * Sends as header + payload frames (protocol 2): the bytes of a `reduce`, `checkpoint` or
+   * `put-artifact` go out straight from the caller's memory, not copied, so they must stay
+   * unchanged until the coordinator has them. Each holds: a `reduce` is answered by `reduced`
+   * only once the coordinator has every replica's contribution, this one included, and allReduce
+   * waits for that before it gives `flat` back to the job (see allReduce below); a checkpoint or
+   * an artifact is a request whose reply comes after the coordinator has written the bytes, and
+   * the jobs build those bytes fresh for each call (encodeEnvelope, model.checkpoint(),
+   * TextEncoder) and never write to them afterwards, so even a request that timed out or was
+   * aborted leaves nothing behind that changes under ZeroMQ.
+   */
   private send(body: Body<TrainerMessage>): void {
     if (!this.queue || this.stopped) return;
-    this.queue.send([encodeTrainerMessage(body)]).catch((err: Error) => {
+    this.queue.send(encodeTrainerFrames(body)).catch((err: Error) => {
       if (!this.stopped) this.opts.log.warn({ ...this.fields(), event: 'send-failed', kind: body.kind }, `could not send ${body.kind}: ${err.message}`);
     });
   }
@@ -397,11 +409,19 @@ export class TrainerService {
         this.opts.log[level]({ ...this.fields(m.job), event: 'job-log', ...fields }, `job ${m.job}: ${msg}`);
         if (rank0 || level === 'warn') this.send({ kind: 'log', ...ref, level, msg, fields });
       },
+      // JobContext.allReduce: the result may be `flat` itself, and `flat` is the job's again (to
+      // overwrite for the next step) as soon as the promise resolves. Alone: flat is the sum.
+      // Ring: the sum is written into flat (ReduceCall.into: no fresh 4 B/parameter array, and
+      // none of its page faults, per step); the only sends from flat are the ring's first step,
+      // and each of those pieces has reached the next replica before its finished sum can come
+      // back around, which it must before the call resolves. Coordinator: flat goes out as a
+      // payload frame without a copy, and the `reduced` answer (a new array: ZeroMQ's received
+      // buffer, used in place) comes only after the coordinator has received it.
       allReduce: async (flat: Float32Array): Promise<Float32Array> => {
-        if (m.worldSize <= 1) return Float32Array.from(flat);
+        if (m.worldSize <= 1) return flat;
         const seq = run.reduceSeq++;
         if (m.allReduce === 'ring' && this.peers) {
-          return this.peers.allReduce(flat, { ...ref, seq, rank: m.rank, peers: m.peers, timeoutMs: REQUEST_TIMEOUT_MS, signal });
+          return this.peers.allReduce(flat, { ...ref, seq, rank: m.rank, peers: m.peers, timeoutMs: REQUEST_TIMEOUT_MS, signal, into: flat });
         }
         const waiting = this.reduced.take(`${m.job}#${m.attempt}:${seq}`, REQUEST_TIMEOUT_MS, signal);
         this.send({ kind: 'reduce', ...ref, seq, rank: m.rank, data: f32ToBytes(flat) });

@@ -138,7 +138,15 @@ export interface JobContext {
   checkpoint(step: number, bytes: Uint8Array): Promise<void>;
   progress(p: JobProgress): void;
   log(level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void;
-  /** Elementwise sum over the job's replicas, in the same order on every replica (identity when worldSize is 1). */
+  /**
+   * Elementwise sum over the job's replicas, in the same order on every replica (identity when
+   * worldSize is 1). The result may be `flat` itself, with the sum written in place (worldSize 1;
+   * the trainer's ring all-reduce), or a new array (through the coordinator), so `flat`'s contents
+   * are unspecified afterwards: read the sum from the result only. Until the promise resolves,
+   * `flat` must not change (it may be on the wire without a copy); once it resolves, nothing reads
+   * `flat` any more, so the caller may overwrite it for its next call (one array per job, not one
+   * per step). The result stays valid until the caller's next call, which may write into it.
+   */
   allReduce(flat: Float32Array): Promise<Float32Array>;
 }
 

@@ -14,8 +14,11 @@ import {
   PROTOCOL_VERSION,
   buildPlan,
   decodeCoordinatorMessage,
+  bytesToF32,
   decodeDataset,
+  encodeTrainerFrames,
   encodeTrainerMessage,
+  f32ToBytes,
   classifierResultHead,
   ganResultHead,
   profileDefaults,
@@ -36,6 +39,8 @@ type Msg<K extends CoordinatorMessage['kind']> = Extract<CoordinatorMessage, { k
 class ScriptedTrainer {
   readonly socket: zmq.Dealer;
   private readonly inbox: CoordinatorMessage[] = [];
+  /** How many ZeroMQ frames each received message came in (header + payload frames). */
+  readonly frameCount = new Map<CoordinatorMessage, number>();
   private readonly loop: Promise<void>;
   constructor(
     readonly id: string,
@@ -49,6 +54,7 @@ class ScriptedTrainer {
         for await (const frames of socket) {
           const d = decodeCoordinatorMessage(frames);
           if (!d.ok) throw new Error(`coordinator sent a bad message: ${d.reason}`);
+          this.frameCount.set(d.msg, frames.length);
           this.inbox.push(d.msg);
         }
       } catch {
@@ -58,6 +64,10 @@ class ScriptedTrainer {
   }
   send(body: Body<TrainerMessage>): Promise<void> {
     return this.socket.send(encodeTrainerMessage(body));
+  }
+  /** As a trainer sends: bytes fields as payload frames of their own. */
+  sendFrames(body: Body<TrainerMessage>): Promise<void> {
+    return this.socket.send(encodeTrainerFrames(body));
   }
   hello(): Promise<void> {
     return this.send({ kind: 'hello', trainer: this.id, info: { host: 'testhost', pid: 1, device: 'cpu', backend: 'cpu', gpu: null, peerAddress: null } });
@@ -169,7 +179,7 @@ describe('Coordinator', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function start(opts: { resume?: boolean; maxAttempts?: number; plan?: Plan; hangTimeoutMs?: number } = {}): Promise<Coordinator> {
+  async function start(opts: { resume?: boolean; maxAttempts?: number; plan?: Plan; hangTimeoutMs?: number; minTrainers?: number } = {}): Promise<Coordinator> {
     const log = pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
     coordinator = new Coordinator({
       bind: 'tcp://127.0.0.1:*',
@@ -180,6 +190,7 @@ describe('Coordinator', () => {
       log,
       resume: opts.resume,
       hangTimeoutMs: opts.hangTimeoutMs,
+      minTrainers: opts.minTrainers,
       onEvent: (e) => hooked.push(e.event),
     });
     await coordinator.start();
@@ -276,6 +287,48 @@ describe('Coordinator', () => {
     expect(results.missing).toEqual([]);
     expect(await fs.readFile(path.join(dir, 'results.csv'), 'utf8')).toMatch(/^id,scenario,gan,budget/);
     expect(JSON.parse(await fs.readFile(path.join(dir, 'jobs', 'clf-reference-r0', 'result.json'), 'utf8'))).toMatchObject({ id: 'clf-reference-r0' });
+  });
+
+  it('all-reduces through itself with payload frames: contributions in, the rank-order sum out, bytes as frames of their own', async () => {
+    const base = smallPlan();
+    // The reference on two replicas; the scripted trainers advertise no peer address, so the
+    // all-reduce goes through the coordinator (the allReduce setting here is 'ring').
+    const plan: Plan = { ...base, jobs: base.jobs.map((j) => (j.id === 'clf-reference-r0' ? { ...j, replicas: 2 } : j)) };
+    await start({ plan, minTrainers: 2 });
+    const t1 = await trainer('t1');
+    const t2 = await trainer('t2');
+    const [a1, a2] = [await t1.next('assign'), await t2.next('assign')];
+    expect([a1.job, a2.job, a1.worldSize, a1.allReduce]).toEqual(['clf-reference-r0', 'clf-reference-r0', 2, 'coordinator']);
+    const ranks = new Map([
+      [a1.rank, t1],
+      [a2.rank, t2],
+    ]);
+    const n = 100_003; // odd-sized, larger than ZeroMQ's 128-byte copy limit
+    const vec = (rank: number, seq: number) => Float32Array.from({ length: n }, (_, i) => (rank + 1) * 0.1 + i * 1e-3 + seq);
+    for (const seq of [0, 1]) {
+      for (const rank of [1, 0]) {
+        await (ranks.get(rank) as ScriptedTrainer).sendFrames({ kind: 'reduce', job: a1.job, attempt: a1.attempt, seq, rank, data: f32ToBytes(vec(rank, seq)) });
+      }
+      const want = vec(0, seq);
+      const one = vec(1, seq);
+      for (let i = 0; i < n; i++) want[i] = want[i] + one[i];
+      for (const t of [t1, t2]) {
+        const r = await t.next('reduced');
+        expect(t.frameCount.get(r)).toBe(2); // header + the sum
+        expect(r.seq).toBe(seq);
+        expect(bytesToF32(r.data)).toEqual(want);
+      }
+    }
+    // A checkpoint from rank 0 as payload frames lands on disk byte for byte; the data set comes back as a frame too.
+    const rank0 = ranks.get(0) as ScriptedTrainer;
+    const state = Buffer.alloc(5000, 7);
+    await rank0.sendFrames({ kind: 'checkpoint', job: a1.job, attempt: a1.attempt, req: 1, step: 2, data: state });
+    expect((await rank0.next('reply')).ok).toBe(true);
+    expect(await fs.readFile(path.join(dir, 'checkpoints', `${a1.job}.ckpt`))).toEqual(state);
+    await rank0.sendFrames({ kind: 'get-dataset', job: a1.job, attempt: a1.attempt, req: 2, size: 8 });
+    const reply = await rank0.next('reply');
+    expect(rank0.frameCount.get(reply)).toBe(2);
+    expect(decodeDataset(reply.data as Uint8Array).train.labels.length).toBe(20);
   });
 
   it('detects a silent trainer and resumes its job elsewhere from the last checkpoint', async () => {

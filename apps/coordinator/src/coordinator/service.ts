@@ -32,7 +32,7 @@ import {
   buildResults,
   bytesToF32,
   decodeTrainerMessage,
-  encodeCoordinatorMessage,
+  encodeCoordinatorFrames,
   encodeDataset,
   f32ToBytes,
   resultsCsv,
@@ -280,9 +280,17 @@ export class Coordinator {
 
   // ---- the socket -----------------------------------------------------------------------------
 
+  /**
+   * Sends as header + payload frames (protocol 2): bulk bytes go out straight from their memory,
+   * not copied, and ZeroMQ may still be writing them after `send` resolves, so nothing may change
+   * them afterwards. Nothing does: a `reduced` sum lives in rank 0's received frame, which the
+   * reducer forgets once it has summed into it (onReduce); data sets are encoded once per size and
+   * the cached bytes are only ever read; artifacts and checkpoints (`assign.resumeFrom`) are read
+   * from disk into a fresh buffer for each message. The same bytes may go to several trainers.
+   */
   private send(trainer: string, body: Body<CoordinatorMessage>): void {
     if (!this.queue || this.stopped) return;
-    this.queue.send([trainer, encodeCoordinatorMessage(body)]).catch((err: Error) => {
+    this.queue.send([trainer, ...encodeCoordinatorFrames(body)]).catch((err: Error) => {
       if (!this.stopped) this.event('debug', { event: 'send-failed', trainer, kind: body.kind, err: err.message }, `could not send ${body.kind} to ${trainer}: ${err.message}`);
     });
   }
@@ -762,6 +770,8 @@ export class Coordinator {
       return;
     }
     if (!sum) return;
+    // The sum is rank 0's received frame, summed into in place; the reducer has let go of it and
+    // nobody writes to it again, so every replica's `reduced` can send these bytes without a copy.
     const data = f32ToBytes(sum);
     for (const tid of job.replicas) this.send(tid, { kind: 'reduced', job: m.job, attempt: m.attempt, seq: m.seq, data });
   }

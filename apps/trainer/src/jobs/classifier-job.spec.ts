@@ -168,4 +168,51 @@ describe('classifier job', () => {
     expect(two[0].finalLoss).toBeCloseTo(one.finalLoss, 5);
     expect(ctxs[1].checkpoints).toEqual([]);
   });
+
+  it('data-parallel: one all-reduce array per job, unchanged while a call is in flight, the sum in place or not', async () => {
+    const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 7 } };
+    const single = new MemoryJobContext({ spec: s, dataset });
+    await runJob(single);
+    const reduce = new InProcessAllReduce(2);
+    const sent: Float32Array[][] = [[], []];
+    const changedInFlight: number[] = [];
+    const artifacts = new Map<string, Uint8Array>();
+    const ctxs = [0, 1].map(
+      (rank) =>
+        new MemoryJobContext({
+          spec: s,
+          dataset,
+          rank,
+          worldSize: 2,
+          artifacts,
+          allReduce: async (flat) => {
+            sent[rank].push(flat);
+            const before = flat.slice();
+            const sum = await reduce.forRank(rank)(flat);
+            // Another turn or two, as a transport would take: the job must leave flat alone meanwhile.
+            await new Promise((r) => setTimeout(r, 1));
+            if (flat.some((v, i) => !Object.is(v, before[i]))) changedInFlight.push(rank);
+            // Rank 0 gets the sum in place (as from the ring), rank 1 in a new array (as through the coordinator).
+            if (rank === 1) return sum;
+            flat.set(sum);
+            return flat;
+          },
+        }),
+    );
+    const two = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[];
+    expect(changedInFlight).toEqual([]);
+    for (const calls of sent) {
+      expect(calls).toHaveLength(two[0].steps);
+      expect(new Set(calls).size).toBe(1); // the same array every step
+    }
+    const w1 = restoreClassifier(single.artifacts.get(`${s.id}/model.bin`)!);
+    const w2 = restoreClassifier(artifacts.get(`${s.id}/model.bin`)!);
+    const a = w1.weightsFlat();
+    const b = w2.weightsFlat();
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    expect(maxDiff).toBeLessThan(1e-5);
+    w1.dispose();
+    w2.dispose();
+  });
 });

@@ -187,6 +187,13 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     let step = startStep;
     let imagesSince = 0;
     let since = Date.now();
+    // The exchanged array (this shard's gradient, then its loss sum), allocated once per job: a
+    // fresh one per step costs 4 B per parameter of new memory (8.4 MB for the default classifier:
+    // ~35 ms of page faults per step on our VM). Reusing it is safe by JobContext.allReduce's
+    // contract: once the call resolves nothing reads `flat` any more (ring in place or not,
+    // through the coordinator with payload frames or not), and its result is used up
+    // (applyGradients) before the next step writes into `flat` again.
+    const flat = new Float32Array(worldSize > 1 ? model.paramCount + 1 : 0);
     const checkpoint = async (s: number) => {
       if (rank !== 0) return;
       const bytes = encodeEnvelope({ job: spec.id, kind: 'classifier', step: s, epochLossSum, epochCount, lastEpochLoss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : null }, await model.checkpoint());
@@ -214,19 +221,18 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           }
           await nextTurn();
         } else {
-          let flat: Float32Array;
           if (shard > 0) {
             const x = images.gather(order.subarray(lo, hi));
             try {
               const { lossSum: shardLoss, grads } = model.gradients(x, labelsOf(set, order, lo, hi), shard, g);
-              flat = new Float32Array(grads.length + 1);
+              if (grads.length !== flat.length - 1) throw new Error(`job ${spec.id}: the classifier gave ${grads.length} gradient values, it has ${flat.length - 1} parameters`);
               flat.set(grads);
               flat[grads.length] = shardLoss;
             } finally {
               x.dispose();
             }
           } else {
-            flat = new Float32Array(model.paramCount + 1);
+            flat.fill(0); // an empty shard (global batch smaller than worldSize) contributes nothing
           }
           const reduced = await ctx.allReduce(flat);
           if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
