@@ -11,9 +11,14 @@ process.env.TSX_TSCONFIG_PATH ??= path.join(__dirname, '..', '..', '..', 'tsconf
 if (process.env.STUDY_TSX_LOADED === '1') {
   require('../src/main.ts').cli(process.argv.slice(2));
 } else {
+  // glibc malloc settings, read when a process starts, so set here for the process that does the
+  // work (and the trainers it starts): large per-step buffers are reused instead of being fresh,
+  // page-faulted memory each time (see TRAINER_MALLOC_ENV in src/coordinator/trainer-process.ts,
+  // which trainers get however they are started). A value the user set wins.
+  const malloc = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '268435456' };
   const child = spawn(process.execPath, ['--import', pathToFileURL(require.resolve('tsx')).href, __filename, ...process.argv.slice(2)], {
     stdio: 'inherit',
-    env: { ...process.env, STUDY_TSX_LOADED: '1' },
+    env: { ...malloc, ...process.env, STUDY_TSX_LOADED: '1' },
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => {
