@@ -32,8 +32,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic, writeJsonAtomic } from '@gan-study/core';
-import { createClassifier, createGan, initBackend } from '@gan-study/models';
-import type { BackendChoice, Gan } from '@gan-study/models';
+import { createClassifier, createGan, cycleganMicroBatch, initBackend } from '@gan-study/models';
+import type { BackendChoice, CycleganConfig, Gan } from '@gan-study/models';
 import { PeerLink } from '@gan-study/protocol';
 import { paperMemory, type ModelMemory } from './memory';
 
@@ -135,8 +135,8 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** A step function for one model, on random data (speed does not depend on the values). */
-function makeStep(model: ModelKind): { step: () => void; dispose: () => void } {
+/** A step function for one model, on random data (speed does not depend on the values); `note` goes into the result row. */
+function makeStep(model: ModelKind): { step: () => void; dispose: () => void; note?: string } {
   const per = SIZE * SIZE * 3;
   const images = (n: number) => Float32Array.from({ length: n * per }, () => Math.random() * 2 - 1);
   if (model === 'classifier') {
@@ -147,15 +147,23 @@ function makeStep(model: ModelKind): { step: () => void; dispose: () => void } {
   }
   const n = 64;
   let gan: Gan;
+  let note: string | undefined;
   if (model === 'dcgan') gan = createGan('dcgan', { resolution: SIZE, batchSize: BATCH }, { target: images(n), targetCount: n }, 1);
-  else gan = createGan('cyclegan', { resolution: SIZE, batchSize: BATCH }, { target: images(n), targetCount: n, source: images(n), sourceCount: n }, 1);
-  return { step: () => void gan.trainStep(), dispose: () => gan.dispose() };
+  else {
+    // microBatch 'auto' (the default): where the whole batch does not fit (the wasm heap), the step
+    // runs in passes of fewer images and accumulates their gradients (cyclegan.ts).
+    gan = createGan('cyclegan', { resolution: SIZE, batchSize: BATCH }, { target: images(n), targetCount: n, source: images(n), sourceCount: n }, 1);
+    const params = gan.summary().reduce((sum, net) => sum + net.params, 0);
+    const m = cycleganMicroBatch(gan.config as CycleganConfig, tf.getBackend(), params, 2 * n);
+    if (m < BATCH) note = `microBatch ${m} (${BATCH / m} passes, gradients accumulated)`;
+  }
+  return { step: () => void gan.trainStep(), dispose: () => gan.dispose(), note };
 }
 
 /** Child: times `reps` steps of `model` on `backend` after `warmup` steps. */
 async function childStep(model: ModelKind, backend: string, warmup: number, reps: number): Promise<ChildResult> {
   const info = await initBackend(backend as BackendChoice);
-  const { step, dispose } = makeStep(model);
+  const { step, dispose, note } = makeStep(model);
   for (let i = 0; i < warmup; i++) step();
   const before = tf.memory().numTensors;
   const wall: number[] = [];
@@ -169,7 +177,7 @@ async function childStep(model: ModelKind, backend: string, warmup: number, reps
   }
   const leaked = tf.memory().numTensors - before;
   dispose();
-  return { backend: info.backend, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked };
+  return { backend: info.backend, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked, ...(note ? { note } : {}) };
 }
 
 interface KernelTime {
@@ -306,7 +314,7 @@ async function throughput(a: Args, log: (s: string) => void, progress: (r: Throu
           images_per_s: round(BATCH / (median(wall) / 1000)),
           images_per_cpu_s: round(BATCH / (median(cpu) / 1000)),
           reps,
-          note: `${r.device as string}${(r.leaked_tensors as number) !== 0 ? `; ${r.leaked_tensors as number} tensors leaked over the timed steps` : ''}`,
+          note: `${r.device as string}${r.note ? `; ${r.note as string}` : ''}${(r.leaked_tensors as number) !== 0 ? `; ${r.leaked_tensors as number} tensors leaked over the timed steps` : ''}`,
         };
         log(`throughput ${model} ${row.engine}: ${row.median_ms} ms/step ${row.images_per_s} img/s (cpu ${row.median_cpu_ms} ms)`);
         rows.push(row);

@@ -11,12 +11,16 @@ import {
   buildPatchDiscriminator,
   buildResnetGenerator,
   createCyclegan,
+  cycleganActivationFloats,
   cycleganLrFactor,
+  cycleganMicroBatch,
+  cycleganStepBytes,
   describeCyclegan,
   resolveCycleganConfig,
   restoreCyclegan,
   torchConv2d,
   torchConvTranspose2d,
+  WASM_STEP_BUDGET_BYTES,
   type CycleganSettings,
 } from './cyclegan';
 
@@ -59,6 +63,45 @@ describe('CycleGAN config', () => {
     expect(() => resolveCycleganConfig({ beta1: 1 })).toThrow('beta1 must be in [0, 1), got 1');
     expect(() => resolveCycleganConfig({ lr: -1 })).toThrow('lr must be a positive number, got -1');
     expect(() => resolveCycleganConfig({ nBlocks: 1.5 })).toThrow('nBlocks must be an integer >= 0, got 1.5');
+  });
+
+  it('takes microBatch as auto or a positive integer dividing the batch, naming the batch in the error', () => {
+    expect(resolveCycleganConfig().microBatch).toBe('auto');
+    expect(resolveCycleganConfig({ batchSize: 32, microBatch: 4 }).microBatch).toBe(4);
+    expect(resolveCycleganConfig({ batchSize: 32, microBatch: 32 }).microBatch).toBe(32);
+    const msg = (v: string) => `microBatch must be 'auto' or a positive integer dividing batchSize (32), got ${v}`;
+    expect(() => resolveCycleganConfig({ batchSize: 32, microBatch: 5 })).toThrow(msg('5'));
+    expect(() => resolveCycleganConfig({ batchSize: 32, microBatch: 64 })).toThrow(msg('64'));
+    expect(() => resolveCycleganConfig({ batchSize: 32, microBatch: 0 })).toThrow(msg('0'));
+    expect(() => resolveCycleganConfig({ batchSize: 32, microBatch: 2.5 })).toThrow(msg('2.5'));
+    expect(() => resolveCycleganConfig({ batchSize: 32, microBatch: 'half' } as Record<string, unknown>)).toThrow(msg('"half"'));
+  });
+
+  it("picks the whole batch for microBatch 'auto' except where the wasm step would not fit, and an explicit value as given", () => {
+    // The bench's step: batch 32 at 64 px, 64 filters, 6 blocks, 64 + 64 images uploaded.
+    const bench = resolveCycleganConfig({ resolution: 64, batchSize: 32 });
+    const params = describeCyclegan({ resolution: 64 }).reduce((sum, n) => sum + n.params, 0);
+    expect(cycleganMicroBatch(bench, 'cpu', params, 128)).toBe(32);
+    expect(cycleganMicroBatch(bench, 'tensorflow', params, 128)).toBe(32);
+    // One image's step is measured at 1.7 GiB of tensors on wasm: only one image per pass fits.
+    expect(cycleganMicroBatch(bench, 'wasm', params, 128)).toBe(1);
+    expect(cycleganMicroBatch({ ...bench, microBatch: 8 }, 'wasm', params, 128)).toBe(8);
+    // At 32 px with 32 filters a few images fit: the largest divisor of 32 within the budget.
+    const small = resolveCycleganConfig({ resolution: 32, batchSize: 32, ngf: 32, ndf: 32 });
+    const smallParams = describeCyclegan({ resolution: 32, ngf: 32, ndf: 32 }).reduce((sum, n) => sum + n.params, 0);
+    const m = cycleganMicroBatch(small, 'wasm', smallParams, 128);
+    expect(m).toBeGreaterThan(1);
+    expect(m).toBeLessThan(32);
+    expect(cycleganStepBytes(small, m, smallParams, 128)).toBeLessThanOrEqual(WASM_STEP_BUDGET_BYTES);
+    expect(cycleganStepBytes(small, 2 * m, smallParams, 128)).toBeGreaterThan(WASM_STEP_BUDGET_BYTES);
+    // The quick profile's CycleGAN (batch 4 at 16 px, 8 filters) keeps its whole batch on wasm.
+    const quick = resolveCycleganConfig({ resolution: 16, batchSize: 4, ngf: 8, ndf: 8, nBlocks: 2, nLayersD: 2 });
+    expect(cycleganMicroBatch(quick, 'wasm', 50_000, 2000)).toBe(4);
+    // The G phase's conv outputs per image: 6 generator passes and 2 discriminator passes.
+    const tiny = { resolution: 8, ngf: 2, ndf: 2, nBlocks: 1, nLayersD: 1 };
+    const g = 64 * 2 + 16 * 4 + 4 * 8 * 3 + 25 * 4 + 81 * 2 + 64 * 3;
+    const d = 16 * 2 + 9 * 4 + 4;
+    expect(cycleganActivationFloats(tiny)).toBe(6 * g + 2 * d);
   });
 
   it('keeps the lr constant, then decays it linearly as the reference linear policy does', () => {
@@ -263,6 +306,78 @@ describe('CycleGAN training', () => {
     expect(() => restoreCyclegan(foreign, data)).toThrow("checkpoint is for model 'dcgan', expected 'cyclegan'");
     expect(() => restoreCyclegan(bytes, toyData(16, 6))).toThrow('CycleGAN source (domain A) images: 4608 values for 6 images of 8x8x3 (expected 1152)');
     for (const g of [gan, resumed, twin, other, fresh]) g.dispose();
+  }, 120_000);
+
+  it('takes the full batch\'s step in micro-batches: same losses, gradients (Adam moments), pools and weights', async () => {
+    // Batch 4 with pools of 2: from the third image of the first step on, each pool query draws from
+    // the pool stream, so the pools (and D's inputs) match only if the images meet them in the full
+    // batch's order. Adam's moments carry the gradients' scale, which its update would hide.
+    const cfg = { ...TINY, batchSize: 4, poolSize: 2 };
+    const data6 = toyData(8, 6);
+    const run = async (microBatch: number | 'auto') => {
+      const gan = createCyclegan({ ...cfg, microBatch }, data6, 21);
+      const losses = [gan.trainStep(), gan.trainStep()];
+      const before = tf.memory().numTensors;
+      losses.push(gan.trainStep());
+      expect(tf.memory().numTensors).toBe(before);
+      const state = await weights(await gan.checkpoint());
+      gan.dispose();
+      return { losses, state };
+    };
+    const full = await run('auto');
+    // A conv bias followed by instance norm (affine=False) has a zero gradient: the norm subtracts
+    // every per-channel constant. What reaches it is rounding noise (|m| ~1e-7 here), which Adam
+    // scales up to steps of up to lr in a direction set by the noise, in any implementation (torch
+    // too): those biases are compared by their moments being noise-sized, not by their values.
+    // In TINY (nLayersD 1) that is every generator bias but c7s1_out's, and D's conv1.
+    const normed = (param: string) => /^G_[AB]\.(?!c7s1_out\.).*\.b$/.test(param) || /^D_[AB]\.conv1\.b$/.test(param);
+    const scale = (a: Float32Array) => Math.max(...Array.from(a, Math.abs));
+    for (const microBatch of [1, 2]) {
+      const micro = await run(microBatch);
+      micro.losses.forEach((losses, i) => {
+        for (const [k, v] of Object.entries(full.losses[i])) {
+          if (Math.abs(losses[k] - v) > 1e-5 * Math.max(1, Math.abs(v))) throw new Error(`microBatch ${microBatch}, step ${i + 1}: loss ${k} is ${losses[k]}, full batch ${v}`);
+        }
+      });
+      expect([...micro.state.keys()]).toEqual([...full.state.keys()]);
+      let compared = 0;
+      for (const [name, w] of full.state) {
+        const x = micro.state.get(name) as Float32Array;
+        const param = name.replace(/^adam_[GD]\.[mv]\./, '');
+        if (normed(param)) {
+          if (name.startsWith('adam_') && name.includes('.m.')) {
+            for (const a of [w, x]) if (!(scale(a) < 1e-5)) throw new Error(`'${name}' is ${scale(a)}: not the rounding noise of a zero gradient`);
+          }
+          continue;
+        }
+        // Weights and pools to 1e-5; Adam's moments to 1e-4 of each array's largest value.
+        const tol = name.startsWith('adam_') ? 1e-4 * scale(w) : 1e-5;
+        const maxDiff = Math.max(0, ...Array.from(w, (v, i) => Math.abs(v - x[i])));
+        if (!(maxDiff <= tol)) throw new Error(`microBatch ${microBatch}: '${name}' differs from the full batch's by ${maxDiff} (tolerance ${tol})`);
+        compared++;
+      }
+      // Values, m and v of each generator's 8 weights and c7s1_out bias and each D's 3 weights and 2 biases; the 2 pools.
+      expect(compared).toBe(3 * (2 * 9 + 2 * 5) + 2);
+    }
+  }, 120_000);
+
+  it('restores a checkpoint written before microBatch existed, and resumes with whole-batch steps', async () => {
+    const gan = createCyclegan({ ...TINY, batchSize: 2 }, data, 4);
+    gan.trainStep();
+    const c = decodeCheckpoint(await gan.checkpoint(), 'cyclegan');
+    const config = { ...c.config };
+    delete config.microBatch;
+    const old = encodeCheckpoint({ ...c, config });
+    const resumed = restoreCyclegan(old, data);
+    expect(resumed.config.microBatch).toBe('auto');
+    const [a, b] = [gan.trainStep(), resumed.trainStep()];
+    for (const k of Object.keys(a)) expect(b[k]).toBe(a[k]);
+    // A checkpoint that does record it must match it.
+    expect(() => restoreCyclegan(encodeCheckpoint({ ...c, config: { ...config, microBatch: 3 } }), data)).toThrow(
+      "microBatch must be 'auto' or a positive integer dividing batchSize (2), got 3",
+    );
+    gan.dispose();
+    resumed.dispose();
   }, 120_000);
 
   it('translates given source images in batches, and refuses a missing or miscounted source', async () => {

@@ -57,6 +57,14 @@ export type CycleganConfig = {
   nLayersD: number;
   /** Images of each domain per step. */
   batchSize: number;
+  /**
+   * Images per forward/backward pass (gradient accumulation): a step runs `batchSize / microBatch`
+   * passes, averages their gradients on the device and applies Adam once, which is the full-batch
+   * gradient up to float summation order (every loss is a per-image mean and instance norm is per
+   * image). 'auto': the whole batch, except on wasm when the step's estimated memory would not fit
+   * the heap (`cycleganMicroBatch`). A number must divide `batchSize`.
+   */
+  microBatch: number | 'auto';
   /** Training length in steps (constant phase + decay phase). */
   steps: number;
   /** The last `decaySteps` steps decay the learning rate linearly towards zero. */
@@ -92,6 +100,8 @@ export const CYCLEGAN_DEFAULTS: Readonly<CycleganSettings> = {
   nLayersD: 3,
   // Paper and reference: batch size 1.
   batchSize: 1,
+  // The whole batch in one pass wherever it fits (the reference has no accumulation).
+  microBatch: 'auto',
   // The study's budget of steps; the reference runs 200 epochs, far beyond a CPU.
   steps: 20000,
   // Reference: the second half (n_epochs_decay = n_epochs = 100) decays linearly.
@@ -149,6 +159,12 @@ export function resolveCycleganConfig(overrides: Partial<CycleganSettings> | Rec
     throw new Error(`resolution ${s.resolution} is too small for nLayersD ${s.nLayersD}: needs resolution / 2^nLayersD >= 3`);
   }
   posInt('batchSize');
+  if (s.microBatch !== 'auto') {
+    const m = s.microBatch;
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || s.batchSize % m !== 0) {
+      throw new Error(`microBatch must be 'auto' or a positive integer dividing batchSize (${s.batchSize}), got ${JSON.stringify(m)}`);
+    }
+  }
   posInt('steps');
   posInt('decaySteps', 0);
   if (s.decaySteps > s.steps) throw new Error(`decaySteps must be at most steps (${s.steps}), got ${s.decaySteps}`);
@@ -174,6 +190,83 @@ export function resolveCycleganConfig(overrides: Partial<CycleganSettings> | Rec
 export function cycleganLrFactor(step: number, cfg: Pick<CycleganConfig, 'steps' | 'decaySteps'>): number {
   const constant = cfg.steps - cfg.decaySteps;
   return 1 - Math.max(0, step + 1 - constant) / (cfg.decaySteps + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory and micro-batches
+
+/**
+ * What a step's estimated peak (`cycleganStepBytes`) may reach on wasm under microBatch 'auto'.
+ * tfjs-backend-wasm 4.22 can grow its heap to 4 GiB (emscripten getHeapMax 4294901760), but
+ * engine/wasm-conv.ts takes float offsets into the heap with a signed shift (`byteOffset >> 2`),
+ * negative past 2 GiB, and steps whose tensors reach past 2 GiB crash ('memory access out of
+ * bounds'; measured: batch 2 at 64 px at 2.1-2.2 GiB of heap, batch 1 beside a 1 GiB tensor at 2.8
+ * GiB; with `>>>` that batch-2 step ran, at 2.9 GiB). Until that is fixed, stay under 2 GiB, with
+ * 10% for the allocator's fragmentation (measured 80-180 MiB of heap above the peak of live
+ * tensors); afterwards this can rise to about 0.85 x 4 GiB.
+ */
+export const WASM_STEP_BUDGET_BYTES = 0.9 * 2 ** 31;
+/**
+ * Float32 values alive at a step's peak per float of conv output (see `cycleganActivationFloats`):
+ * the tape keeps each op's inputs (padding, conv, bias, instance norm's moments and its normalized
+ * output, the activation), and the backward pass adds its gradients. Measured on wasm: 28 per
+ * image at 64 px and 29.5 at 32 px (64 filters); 30 keeps the estimate 2-6% above the measured peaks.
+ */
+const ACTIVATION_COPIES = 30;
+/**
+ * Float32 values per parameter alive across a step: weights, Adam's two moments, the gradient sum, a
+ * pass's gradients and Adam's temporaries. Measured about 7.7 on wasm.
+ */
+const STATE_COPIES = 8;
+
+/**
+ * Floats of conv output per image in one step's largest phase, the generator phase: each generator
+ * runs three times (translate, reconstruct, identity) and each discriminator once on the fakes. The D
+ * phase (four discriminator passes) is smaller at every size the study uses.
+ */
+export function cycleganActivationFloats(cfg: Pick<CycleganConfig, 'resolution' | 'ngf' | 'ndf' | 'nBlocks' | 'nLayersD'>): number {
+  const r = cfg.resolution;
+  const { ngf, ndf } = cfg;
+  // c7s1, d, d, 2 convs per residual block, u, u (the 'valid' transposed conv of an h px map is 2h + 1 px before the crop), c7s1-3.
+  const g = r * r * ngf + (r / 2) ** 2 * 2 * ngf + (r / 4) ** 2 * 4 * ngf * (1 + 2 * cfg.nBlocks) + (r / 2 + 1) ** 2 * 2 * ngf + (r + 1) ** 2 * ngf + r * r * 3;
+  let s = Math.floor(r / 2);
+  let d = s * s * ndf;
+  for (let n = 1; n <= cfg.nLayersD; n++) {
+    s = n < cfg.nLayersD ? Math.floor(s / 2) : s - 1;
+    d += s * s * ndf * Math.min(2 ** n, 8);
+  }
+  d += (s - 1) ** 2;
+  return 6 * g + 2 * d;
+}
+
+/**
+ * Estimated peak bytes of one training step with `microBatch` images per pass: the pass's tensors
+ * (`cycleganActivationFloats` x ACTIVATION_COPIES per image), plus what lives across the step (the
+ * parameters x STATE_COPIES, both domains' uploaded images, the two history pools and the batch).
+ * Measured peaks of live tensors on wasm (MiB, estimate in brackets), 64 filters, 6 blocks, 64 + 64
+ * images: batch 1 at 64 px 1743 (1835), batch 2 at 64 px 2848 (3012; with wasm-conv.ts's offsets
+ * unsigned), batches 2 and 4 at 32 px 1208 (1243) and 1792 (1837); 32 filters, batch 2 at 64 px 1289 (1358).
+ */
+export function cycleganStepBytes(cfg: CycleganConfig, microBatch: number, params: number, images: number): number {
+  const per = cfg.resolution * cfg.resolution * 3;
+  const activations = microBatch * ACTIVATION_COPIES * cycleganActivationFloats(cfg);
+  const state = STATE_COPIES * params + (images + 2 * cfg.poolSize + 2 * cfg.batchSize) * per;
+  return 4 * (activations + state);
+}
+
+/**
+ * The images per pass a step of `cfg` uses on `backend`: the configured number, or for 'auto' the
+ * whole batch, except on wasm (a heap capped at 4 GiB, see WASM_STEP_BUDGET_BYTES): there the largest
+ * divisor of the batch whose estimated step (`cycleganStepBytes`) stays within the budget, at least 1.
+ * `params` and `images` are the model's parameter count and the images uploaded for training.
+ */
+export function cycleganMicroBatch(cfg: CycleganConfig, backend: string, params: number, images: number): number {
+  if (cfg.microBatch !== 'auto') return cfg.microBatch;
+  if (backend !== 'wasm') return cfg.batchSize;
+  for (let m = cfg.batchSize; m > 1; m--) {
+    if (cfg.batchSize % m === 0 && cycleganStepBytes(cfg, m, params, images) <= WASM_STEP_BUDGET_BYTES) return m;
+  }
+  return 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,6 +575,8 @@ class CycleGan implements Gan {
   /** Both domains' images, uploaded once. */
   private readonly imagesA: DeviceImages;
   private readonly imagesB: DeviceImages;
+  /** Images per forward/backward pass (`cycleganMicroBatch`, resolved on the backend active at construction). */
+  readonly microBatch: number;
   private disposed = false;
 
   /** `drawWeights` false (restoring): parameters start at zero, the checkpoint overwrites them all. */
@@ -521,64 +616,101 @@ class CycleGan implements Gan {
       this.imagesA.dispose();
       throw err;
     }
+    this.microBatch = cycleganMicroBatch(config, tf.getBackend(), this.store.count(), data.aCount + data.bCount);
   }
 
   get step(): number {
     return this.t;
   }
 
+  /**
+   * One step over `batchSize` images of each domain, in `batchSize / microBatch` passes whose
+   * gradients are averaged on the device before each Adam update (one pass: exactly the reference's
+   * step). Every loss is a mean over images of per-image means and instance norm is per image, so
+   * the average of the passes' gradients is the full batch's gradient, up to float summation order.
+   * (Conv biases followed by instance norm have a zero gradient, so they move by Adam-scaled
+   * rounding noise, differently for any change of summation order; cyclegan.spec.ts checks the rest
+   * to 1e-5.) The batch indices are drawn, and the history pools queried image by image, in the full
+   * batch's order, so the random streams and the pools see what a one-pass step would.
+   */
   trainStep(): Record<string, number> {
     this.assertLive();
     const cfg = this.config;
     const lr = cfg.lr * cycleganLrFactor(this.t, cfg);
     const { G_A, G_B, D_A, D_B } = this.nets;
-    const realA = this.imagesA.gather(this.nextA()); // [batch, r, r, 3]
-    const realB = this.imagesB.gather(Array.from({ length: cfg.batchSize }, () => this.rngData.int(this.data.bCount)));
+    const m = this.microBatch;
+    const passes = cfg.batchSize / m;
+    const aIdx = this.nextA();
+    const bIdx = Array.from({ length: cfg.batchSize }, () => this.rngData.int(this.data.bCount));
     // Tensors that outlive the tidy scope they are made in; all disposed in `finally`.
-    const kept: Partial<Record<'fakeA' | 'fakeB' | 'gParts' | 'dParts' | 'poolA' | 'poolB' | 'losses', tf.Tensor>> = {};
+    const owned: tf.Tensor[] = [];
+    const own = <T extends tf.Tensor>(t: T): T => (owned.push(t), t);
+    const gGrads = new PassSum();
+    const dGrads = new PassSum();
+    // Each pass's loss parts: [total, cycle_A, cycle_B, idt_A, idt_B] and [d_A, d_B].
+    const gParts: tf.Tensor[] = [];
+    const dParts: tf.Tensor[] = [];
     try {
+      const realA: tf.Tensor4D[] = []; // [m, r, r, 3] each
+      const realB: tf.Tensor4D[] = [];
+      for (let j = 0; j < passes; j++) {
+        realA.push(own(this.imagesA.gather(aIdx.slice(j * m, (j + 1) * m))));
+        realB.push(own(this.imagesB.gather(bIdx.slice(j * m, (j + 1) * m))));
+      }
       // G_A and G_B, jointly (D's weights are not updated here).
-      tf.tidy(() => {
-        const { grads } = tf.variableGrads(() => {
-          const fakeB = G_A.apply(realA); // G_A(A)
-          const recA = G_B.apply(fakeB); // G_B(G_A(A))
-          const fakeA = G_B.apply(realB); // G_B(B)
-          const recB = G_A.apply(fakeA); // G_A(G_B(B))
-          const identity = cfg.lambdaIdentity > 0;
-          const idtA = identity ? l1(G_A.apply(realB), realB).mul(cfg.lambdaB * cfg.lambdaIdentity) : tf.scalar(0);
-          const idtB = identity ? l1(G_B.apply(realA), realA).mul(cfg.lambdaA * cfg.lambdaIdentity) : tf.scalar(0);
-          const ganA = mse(D_A.apply(fakeB), 1);
-          const ganB = mse(D_B.apply(fakeA), 1);
-          const cycleA = l1(recA, realA).mul(cfg.lambdaA);
-          const cycleB = l1(recB, realB).mul(cfg.lambdaB);
-          const total = tf.addN([ganA, ganB, cycleA, cycleB, idtA, idtB]) as tf.Scalar;
-          kept.fakeA = tf.keep(fakeA);
-          kept.fakeB = tf.keep(fakeB);
-          kept.gParts = tf.keep(tf.stack([total, cycleA, cycleB, idtA, idtB]));
-          return total;
-        }, this.gParams.map(([, v]) => v));
-        this.optG.apply(byName(this.gParams, grads), lr);
-      });
+      const fakeA: tf.Tensor4D[] = [];
+      const fakeB: tf.Tensor4D[] = [];
+      for (let j = 0; j < passes; j++) {
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => {
+            const fB = G_A.apply(realA[j]) as tf.Tensor4D; // G_A(A)
+            const recA = G_B.apply(fB); // G_B(G_A(A))
+            const fA = G_B.apply(realB[j]) as tf.Tensor4D; // G_B(B)
+            const recB = G_A.apply(fA); // G_A(G_B(B))
+            const identity = cfg.lambdaIdentity > 0;
+            const idtA = identity ? l1(G_A.apply(realB[j]), realB[j]).mul(cfg.lambdaB * cfg.lambdaIdentity) : tf.scalar(0);
+            const idtB = identity ? l1(G_B.apply(realA[j]), realA[j]).mul(cfg.lambdaA * cfg.lambdaIdentity) : tf.scalar(0);
+            const ganA = mse(D_A.apply(fB), 1);
+            const ganB = mse(D_B.apply(fA), 1);
+            const cycleA = l1(recA, realA[j]).mul(cfg.lambdaA);
+            const cycleB = l1(recB, realB[j]).mul(cfg.lambdaB);
+            const total = tf.addN([ganA, ganB, cycleA, cycleB, idtA, idtB]) as tf.Scalar;
+            fakeA.push(own(tf.keep(fA)));
+            fakeB.push(own(tf.keep(fB)));
+            gParts.push(own(tf.keep(tf.stack([total, cycleA, cycleB, idtA, idtB]))));
+            return total;
+          }, this.gParams.map(([, v]) => v));
+          gGrads.add(grads);
+        });
+      }
+      tf.tidy(() => this.optG.apply(byName(this.gParams, gGrads.mean()), lr));
       // D_A: real B vs pooled G_A(A); D_B: real A vs pooled G_B(B) (the fakes from before the G update).
-      const poolB = (kept.poolB = this.poolFakeB.query(kept.fakeB as tf.Tensor4D));
-      const poolA = (kept.poolA = this.poolFakeA.query(kept.fakeA as tf.Tensor4D));
-      tf.tidy(() => {
-        const { grads } = tf.variableGrads(() => {
-          const dA = mse(D_A.apply(realB), 1).add(mse(D_A.apply(poolB), 0)).mul(0.5);
-          const dB = mse(D_B.apply(realA), 1).add(mse(D_B.apply(poolA), 0)).mul(0.5);
-          kept.dParts = tf.keep(tf.stack([dA, dB]));
-          return dA.add(dB) as tf.Scalar;
-        }, this.dParams.map(([, v]) => v));
-        this.optD.apply(byName(this.dParams, grads), lr);
-      });
+      // All of B's fakes go through their pool before A's, image by image, as in a one-pass step.
+      const poolB = fakeB.map((f) => own(this.poolFakeB.query(f)));
+      const poolA = fakeA.map((f) => own(this.poolFakeA.query(f)));
+      for (let j = 0; j < passes; j++) {
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => {
+            const dA = mse(D_A.apply(realB[j]), 1).add(mse(D_A.apply(poolB[j]), 0)).mul(0.5);
+            const dB = mse(D_B.apply(realA[j]), 1).add(mse(D_B.apply(poolA[j]), 0)).mul(0.5);
+            dParts.push(own(tf.keep(tf.stack([dA, dB]))));
+            return dA.add(dB) as tf.Scalar;
+          }, this.dParams.map(([, v]) => v));
+          dGrads.add(grads);
+        });
+      }
+      tf.tidy(() => this.optD.apply(byName(this.dParams, dGrads.mean()), lr));
       // The step's only read-back.
-      const values = (kept.losses = tf.concat([kept.gParts as tf.Tensor, kept.dParts as tf.Tensor])).dataSync();
+      const mean = (parts: tf.Tensor[]) => (parts.length === 1 ? parts[0] : tf.addN(parts).div(parts.length));
+      const values = own(tf.tidy(() => tf.concat([mean(gParts), mean(dParts)]))).dataSync();
       this.t += 1;
       const out: Record<string, number> = {};
       LOSS_KEYS.forEach((k, i) => (out[k] = values[i]));
       return out;
     } finally {
-      tf.dispose([realA, realB, ...Object.values(kept)]);
+      tf.dispose(owned);
+      gGrads.dispose();
+      dGrads.dispose();
     }
   }
 
@@ -694,6 +826,42 @@ class CycleGan implements Gan {
   }
 }
 
+/**
+ * The running sum of a step's per-pass gradients, kept on the device (one sum, not one copy per
+ * pass); `mean()` divides by the number of passes. With one pass it holds that pass's gradients
+ * themselves, so a one-pass step computes exactly what it did before micro-batches existed.
+ */
+class PassSum {
+  private sums: tf.NamedTensorMap = {};
+  private passes = 0;
+
+  /** Adds one pass's tensors; keeps what it stores, so the caller's tidy may dispose `values`. */
+  add(values: tf.NamedTensorMap): void {
+    const next: tf.NamedTensorMap = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (this.passes > 0 && !this.sums[k]) throw new Error(`pass ${this.passes + 1} has a tensor '${k}' the first pass did not have`);
+      next[k] = tf.keep(this.passes === 0 ? v : this.sums[k].add(v));
+    }
+    if (this.passes > 0) tf.dispose(Object.values(this.sums));
+    this.sums = next;
+    this.passes += 1;
+  }
+
+  /** The mean over the passes: the stored tensors for one pass, else new ones (call inside a tidy). */
+  mean(): tf.NamedTensorMap {
+    if (this.passes <= 1) return this.sums;
+    const out: tf.NamedTensorMap = {};
+    for (const [k, v] of Object.entries(this.sums)) out[k] = v.div(this.passes);
+    return out;
+  }
+
+  dispose(): void {
+    tf.dispose(Object.values(this.sums));
+    this.sums = {};
+    this.passes = 0;
+  }
+}
+
 /** Gradients keyed by tfjs variable name -> keyed by our parameter name. */
 function byName(params: Array<[string, tf.Variable]>, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
   const out: Record<string, tf.Tensor> = {};
@@ -715,7 +883,9 @@ export function createCyclegan(overrides: Partial<CycleganSettings> | Record<str
 export function restoreCyclegan(bytes: Uint8Array, data: GanTrainingData): Gan {
   const c = decodeCheckpoint(bytes, 'cyclegan');
   const config = resolveCycleganConfig(c.config);
-  assertSameConfig(c.config, config);
+  // Checkpoints from before micro-batches have no microBatch: they took whole-batch steps, which is
+  // what 'auto' does wherever such a step fits (and the result does not depend on it beyond rounding).
+  assertSameConfig({ microBatch: CYCLEGAN_DEFAULTS.microBatch, ...c.config }, config);
   const seed = c.meta.seed;
   if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new Error(`CycleGAN checkpoint has no integer seed, got ${JSON.stringify(seed)}`);
   const gan = new CycleGan(config, checkData(data, config.resolution), seed, false);
