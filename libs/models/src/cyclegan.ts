@@ -197,15 +197,14 @@ export function cycleganLrFactor(step: number, cfg: Pick<CycleganConfig, 'steps'
 
 /**
  * What a step's estimated peak (`cycleganStepBytes`) may reach on wasm under microBatch 'auto'.
- * tfjs-backend-wasm 4.22 can grow its heap to 4 GiB (emscripten getHeapMax 4294901760), but
- * engine/wasm-conv.ts takes float offsets into the heap with a signed shift (`byteOffset >> 2`),
- * negative past 2 GiB, and steps whose tensors reach past 2 GiB crash ('memory access out of
- * bounds'; measured: batch 2 at 64 px at 2.1-2.2 GiB of heap, batch 1 beside a 1 GiB tensor at 2.8
- * GiB; with `>>>` that batch-2 step ran, at 2.9 GiB). Until that is fixed, stay under 2 GiB, with
- * 10% for the allocator's fragmentation (measured 80-180 MiB of heap above the peak of live
- * tensors); afterwards this can rise to about 0.85 x 4 GiB.
+ * tfjs-backend-wasm 4.22 can grow its heap to 4 GiB (emscripten getHeapMax 4294901760). Until
+ * engine/wasm-heap.ts `floatIndex` replaced a signed `byteOffset >> 2` in the conv kernels, steps
+ * whose tensors reached past 2 GiB crashed ('memory access out of bounds'; measured: batch 2 at
+ * 64 px at 2.1-2.2 GiB of heap; with the unsigned shift the same step ran, at 2.9 GiB). The budget
+ * is 0.85 x 4 GiB: the rest is headroom for the allocator's fragmentation (measured 80-180 MiB of
+ * heap above the peak of live tensors) and for the estimate's error (it ran 2-6% above measured peaks).
  */
-export const WASM_STEP_BUDGET_BYTES = 0.9 * 2 ** 31;
+export const WASM_STEP_BUDGET_BYTES = 0.85 * 2 ** 32;
 /**
  * Float32 values alive at a step's peak per float of conv output (see `cycleganActivationFloats`):
  * the tape keeps each op's inputs (padding, conv, bias, instance norm's moments and its normalized

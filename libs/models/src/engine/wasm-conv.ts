@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Conv2DBackpropFilterAttrs } from '@tensorflow/tfjs';
-import { allocF32, f32 } from './wasm-heap';
+import { allocF32, f32, floatIndex } from './wasm-heap';
 
 type Pad = Conv2DBackpropFilterAttrs['pad'];
 type Shape4 = [number, number, number, number];
@@ -49,7 +49,7 @@ function checkFloat(kernel: string, name: string, t: tf.Tensor): void {
 /** A Float32Array over the whole wasm heap and the offset (in floats) of each tensor in it. Take after allocating. */
 function heapOf(...ts: tf.Tensor[]): { heap: Float32Array; at: number[] } {
   const views = ts.map((t) => f32(t));
-  return { heap: new Float32Array(views[0].buffer), at: views.map((v) => v.byteOffset >> 2) };
+  return { heap: new Float32Array(views[0].buffer), at: views.map(floatIndex) };
 }
 
 /**

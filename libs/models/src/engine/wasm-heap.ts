@@ -43,6 +43,15 @@ export function f32(t: TensorInfo): Float32Array {
   return view;
 }
 
+/**
+ * The index, in floats, of a view's first element within its buffer. Unsigned shift: the wasm heap
+ * grows to 4 GiB, and a signed `>> 2` of a byte offset past 2 GiB is negative (it crashed CycleGAN
+ * steps whose heap passed ~2.1 GiB, and could have read the wrong floats before that).
+ */
+export function floatIndex(view: { byteOffset: number }): number {
+  return view.byteOffset >>> 2;
+}
+
 /** True when the active backend is wasm (the only one these kernels run on). */
 export function onWasm(): boolean {
   return tf.getBackend() === 'wasm';
