@@ -283,6 +283,9 @@ async function throughput(a: Args, log: (s: string) => void, progress: (r: Throu
   const rows: ThroughputRow[] = [];
   const unavailable: Record<string, string> = {};
   ensureTorch(log);
+  if (!a.backends.includes('cpu')) {
+    unavailable.cpu = 'left out with --backends: the plain-JavaScript cpu backend did not finish 2 classifier steps in 12 min in an earlier run, and the GAN steps are 10-150x the classifier\'s work';
+  }
   if (a.backends.includes('tensorflow')) {
     try {
       require.resolve('@tensorflow/tfjs-node');
