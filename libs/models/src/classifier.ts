@@ -27,6 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
 import type { Network, NetworkSummary, Tracer } from './common';
+import { readBack } from './engine/wasm-heap';
 
 export interface ClassifierConfig {
   inputSize: number;
@@ -187,10 +188,10 @@ export interface Classifier {
    * Gradient of (sum over these `count` examples of cross-entropy) / denominator, flattened over all
    * trainable parameters in creation order and read back to the host (for an all-reduce); `lossSum`
    * is the summed (not divided) cross-entropy. Shards of a global batch B called with denominator B
-   * sum to the full batch's mean gradient. `grads` is a fresh array (byteOffset 0); x is NHWC,
-   * `count` images at inputSize.
+   * sum to the full batch's mean gradient. `grads` is `into` when given (paramCount values, e.g. a
+   * view of the array the job exchanges: no copy), else a fresh array; x is NHWC, `count` images at inputSize.
    */
-  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array };
+  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, into?: Float32Array): { lossSum: number; grads: Float32Array };
   /** One Adam step with a flat gradient laid out as `gradients` returns it. */
   applyGradients(flat: Float32Array): void;
   /**
@@ -236,18 +237,28 @@ class CnnClassifier implements Classifier {
     return this.opt.step;
   }
 
-  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number): { lossSum: number; grads: Float32Array } {
+  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, into?: Float32Array): { lossSum: number; grads: Float32Array } {
     this.alive();
     this.checkBatch(x, labels, count, denominator);
+    const n = this.paramCount;
+    if (into !== undefined && (!(into instanceof Float32Array) || into.length !== n)) {
+      throw new Error(`classifier gradients: 'into' must be a Float32Array of ${n} values, got ${into instanceof Float32Array ? into.length : typeof into}`);
+    }
     const stacked = tf.tidy(() => {
       const { value, grads } = this.tape(x, labels, count, denominator);
       // Gradients first, so `grads` starts at byte 0 of the read-back buffer; the loss comes last.
       return tf.concat([...this.params.map((p) => tf.reshape(grads[p.name], [-1])), tf.reshape(value, [1])]);
     });
-    const all = stacked.dataSync() as Float32Array;
-    stacked.dispose();
-    const n = this.paramCount;
-    return { lossSum: all[n] * denominator, grads: all.slice(0, n) };
+    try {
+      // One read-back. On wasm straight from the heap into the caller's array: dataSync would make a
+      // fresh copy (and `slice` another), and fresh memory costs ~4 ms per MB on the machines measured.
+      const all = readBack(stacked);
+      const grads = into ?? new Float32Array(n);
+      grads.set(all.subarray(0, n));
+      return { lossSum: all[n] * denominator, grads };
+    } finally {
+      stacked.dispose();
+    }
   }
 
   applyGradients(flat: Float32Array): void {

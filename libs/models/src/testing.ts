@@ -3,6 +3,7 @@
  * the library's runtime surface).
  */
 import * as tf from '@tensorflow/tfjs';
+import { observeReadBacks } from './engine/wasm-heap';
 
 /** What crossed between host and backend: each read-back's length and their sum; each upload's values and their total count. */
 export interface Transfers {
@@ -43,9 +44,14 @@ export async function countTransfers(f: () => unknown): Promise<Transfers> {
     if (outsideKernels() && values) uploads.push(values);
     return write.call(this, values, ...rest);
   };
+  // The engine's own read-backs (a heap view on wasm, which bypasses readSync) are counted too.
+  const unobserve = observeReadBacks((values) => {
+    if (outsideKernels()) reads.push(values);
+  });
   try {
     await f();
   } finally {
+    unobserve();
     // The methods live on the backend's prototype: dropping the instance's copies restores them.
     delete (backend as Partial<Patchable>).readSync;
     delete (backend as Partial<Patchable>).write;

@@ -224,10 +224,9 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           if (shard > 0) {
             const x = images.gather(order.subarray(lo, hi));
             try {
-              const { lossSum: shardLoss, grads } = model.gradients(x, labelsOf(set, order, lo, hi), shard, g);
-              if (grads.length !== flat.length - 1) throw new Error(`job ${spec.id}: the classifier gave ${grads.length} gradient values, it has ${flat.length - 1} parameters`);
-              flat.set(grads);
-              flat[grads.length] = shardLoss;
+              // The gradient is read straight into the job's array (no copy); the loss sum rides last.
+              const { lossSum: shardLoss } = model.gradients(x, labelsOf(set, order, lo, hi), shard, g, flat.subarray(0, flat.length - 1));
+              flat[flat.length - 1] = shardLoss;
             } finally {
               x.dispose();
             }

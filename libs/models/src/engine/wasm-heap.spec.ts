@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { allocF32, f32, floatIndex } from './wasm-heap';
+import { allocF32, f32, floatIndex, observeReadBacks, readBack } from './wasm-heap';
 
 describe('wasm heap access', () => {
   beforeAll(async () => {
@@ -26,5 +26,31 @@ describe('wasm heap access', () => {
     const i = tf.tensor([1, 2], [2], 'int32');
     expect(() => f32(i)).toThrow(/float32/);
     i.dispose();
+  });
+});
+
+describe('readBack', () => {
+  it('reads a tensor on wasm from the heap (no readSync) and tells the observers; on cpu through dataSync', async () => {
+    const seen: number[] = [];
+    const stop = observeReadBacks((n) => seen.push(n));
+    try {
+      await tf.setBackend('wasm');
+      const x = tf.tensor([1.5, 2.5, 3.5]);
+      const backend = tf.backend() as unknown as { readSync: (...a: unknown[]) => unknown };
+      const readSync = jest.spyOn(backend, 'readSync');
+      expect(Array.from(readBack(x))).toEqual([1.5, 2.5, 3.5]);
+      expect(readSync).not.toHaveBeenCalled();
+      readSync.mockRestore();
+      x.dispose();
+      expect(seen).toEqual([3]);
+      await tf.setBackend('cpu');
+      const y = tf.tensor([4, 5]);
+      expect(Array.from(readBack(y))).toEqual([4, 5]);
+      y.dispose();
+      expect(seen).toEqual([3]); // cpu reads go through readSync, counted there
+    } finally {
+      stop();
+      await tf.setBackend('wasm');
+    }
   });
 });
