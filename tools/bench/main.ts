@@ -37,6 +37,7 @@ import { createClassifier, createGan, cycleganMicroBatch, initBackend } from '@g
 import type { BackendChoice, CycleganConfig, Gan } from '@gan-study/models';
 import { PeerLink } from '@gan-study/protocol';
 import { paperMemory, type ModelMemory } from './memory';
+import { TRAINER_MALLOC_ENV } from '../../apps/coordinator/src/coordinator/trainer-process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -116,7 +117,9 @@ interface ChildResult {
 /** Runs this file with `--child <args>` and returns the JSON object it prints on its last stdout line. */
 function runChild(args: string[], timeoutMs: number): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, __filename, '--child', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const nodeArgs = [...process.execArgv, __filename, '--child', ...args];
+    const [cmd, argv] = args[0] === 'step' ? pinnedToOneCore(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -250,8 +253,21 @@ function ensureTorch(log: (s: string) => void): string {
   return again.stdout.trim();
 }
 
+/**
+ * `taskset -c 0` before a command, when taskset exists: the one-thread runs (PyTorch with
+ * set_num_threads(1), our wasm engine) are pinned to one core. Unpinned, PyTorch's "1 thread"
+ * step used 1.5-1.7 cores here (classifier: 312 ms of CPU in a 180 ms step; its helper threads),
+ * so its wall time was not single-core throughput.
+ */
+function pinnedToOneCore(cmd: string, args: string[]): [string, string[]] {
+  const taskset = spawnSync('taskset', ['-c', '0', 'true']);
+  return taskset.status === 0 ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
+}
+
 function torchStep(model: ModelKind, threads: number, warmup: number, reps: number): ThroughputRow {
-  const r = spawnSync(PYTHON, [path.join(__dirname, 'torch_step.py'), '--model', model, '--threads', String(threads), '--batch', String(BATCH), '--size', String(SIZE), '--warmup', String(warmup), '--reps', String(reps)], {
+  const torchArgs = [path.join(__dirname, 'torch_step.py'), '--model', model, '--threads', String(threads), '--batch', String(BATCH), '--size', String(SIZE), '--warmup', String(warmup), '--reps', String(reps)];
+  const [cmd, args] = threads === 1 ? pinnedToOneCore(PYTHON, torchArgs) : [PYTHON, torchArgs];
+  const r = spawnSync(cmd, args, {
     encoding: 'utf8',
     timeout: 3_600_000,
   });
@@ -406,9 +422,8 @@ async function peerWorker(): Promise<void> {
           model.trainStep(x, y, hi - lo);
           t1 = t2 = performance.now();
         } else {
-          const { lossSum, grads } = model.gradients(x, y, hi - lo, BATCH);
-          flat.set(grads);
-          flat[grads.length] = lossSum;
+          const { lossSum } = model.gradients(x, y, hi - lo, BATCH, flat.subarray(0, flat.length - 1));
+          flat[flat.length - 1] = lossSum;
           t1 = performance.now();
           const reduced = await link.allReduce(flat, { job: 'bench', attempt: 1, seq: m.round * 100_000 + i, rank, peers: m.peers, timeoutMs: 600_000, into: flat });
           t2 = performance.now();
@@ -778,7 +793,7 @@ function report(r: Results): string {
     lines.push(
       `## 1. Training throughput (batch ${BATCH}, ${SIZE} px, one step = forward, backward, Adam)`,
       '',
-      'Ratio = ours / PyTorch 1 thread, by wall time and by CPU time. Target: at least 0.5 on every model.',
+      'Ratio = ours / PyTorch 1 thread, by wall time and by CPU time. Target: at least 0.5 on every model. The 1-thread runs (PyTorch with set_num_threads(1), and our wasm engine) are pinned to one core with `taskset -c 0`: unpinned, PyTorch\'s 1-thread step kept 1.5-1.7 cores busy (its helper threads), so its wall time was not one core\'s throughput.',
       '',
       table(
         ['model', 'engine', 'threads', 'ms/step (median)', 'CPU ms/step', 'img/s', 'ratio (wall)', 'ratio (CPU)', 'steps timed', 'note'],
@@ -921,6 +936,9 @@ function report(r: Results): string {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const log = (s: string) => console.log(`bench ${s}`);
+  // Children (engine steps, peers) run with the trainers' malloc settings, as `study` starts them;
+  // glibc reads them at start-up, so they are set for the children, not for this process.
+  for (const [k, v] of Object.entries(TRAINER_MALLOC_ENV)) process.env[k] ??= v;
   const jsonPath = path.join(a.out, 'benchmarks.json');
 
   const facts = machine();
