@@ -773,14 +773,22 @@ function table(head: string[], rows: Array<Array<string | number>>): string {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
+/** 'Ran <date>, load a / b / c at its start.' for a section's machine stamp. */
+function ranAt(stamp: Record<string, unknown> | undefined, perModel = false): string {
+  if (!stamp) return 'Run date not recorded.';
+  const load = stamp.load_average_at_start;
+  const when = `${String(stamp.date)}, load average ${Array.isArray(load) ? load.join(' / ') : '?'} at its start`;
+  return perModel ? `Latest run ${when}; rows of models that run left out (--models) are from earlier runs (see the JSON's history in git).` : `Ran ${when}.`;
+}
+
 function report(r: Results): string {
   const m = r.machine;
   const lines: string[] = [
     '# Benchmarks',
     '',
-    'Written by `npm run bench` (tools/bench/main.ts; issue 7). Numbers are from one machine and one run;',
-    'the machine was shared with other work (see the load average), so wall times are inflated; the CPU',
-    'time columns (this process\'s own CPU time per step) are the steadier measure for one-thread engines.',
+    'Written by `npm run bench` (tools/bench/main.ts; issue 7). Numbers are from one machine. A run of some',
+    'sections (`--only`, `--models`) keeps the others\' latest results, so each section says when it ran and',
+    'the load average then; on a busy machine wall times inflate, and the CPU time columns are steadier.',
     '',
     '## Machine',
     '',
@@ -792,6 +800,8 @@ function report(r: Results): string {
     const torch1 = (model: string) => rows.find((x) => x.model === model && x.engine === 'pytorch' && x.threads === 1);
     lines.push(
       `## 1. Training throughput (batch ${BATCH}, ${SIZE} px, one step = forward, backward, Adam)`,
+      '',
+      ranAt(r.throughput.machine, true),
       '',
       'Ratio = ours / PyTorch 1 thread, by wall time and by CPU time. Target: at least 0.5 on every model. The 1-thread runs (PyTorch with set_num_threads(1), and our wasm engine) are pinned to one core with `taskset -c 0`: unpinned, PyTorch\'s 1-thread step kept 1.5-1.7 cores busy (its helper threads), so its wall time was not one core\'s throughput.',
       '',
@@ -843,6 +853,8 @@ function report(r: Results): string {
     lines.push(
       '## 2. Gradient exchange (2 processes, tcp loopback)',
       '',
+      ranAt(r.exchange.machine),
+      '',
       table(['bytes', 'transport', 'p50 ms', 'p95 ms', 'GB/s (bytes / p50)', 'calls'], r.exchange.rows.map((x) => [x.bytes, x.transport, x.p50_ms, x.p95_ms, x.gb_per_s, x.reps])),
       '',
     );
@@ -852,6 +864,8 @@ function report(r: Results): string {
     const two = r.parallel.rows.find((x) => x.trainers === 2);
     lines.push(
       `## 3. Data-parallel classifier (global batch ${BATCH}, ${SIZE} px, wasm; 1 trainer: the whole batch on the device; 2: each its shard, ring all-reduce in place, Adam)`,
+      '',
+      ranAt(r.parallel.machine),
       '',
       table(['trainers', 'ms/step', 'of which all-reduce', 'img/s', 'CPU ms/step per trainer', 'gradient bytes'], r.parallel.rows.map((x) => [x.trainers, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes])),
       '',
@@ -869,6 +883,8 @@ function report(r: Results): string {
     const s = r.study;
     lines.push(
       '## 4. The quick study end to end',
+      '',
+      ranAt(s.machine),
       '',
       table(
         ['profile', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core', 'after its first minute'],
