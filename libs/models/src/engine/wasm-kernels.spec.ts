@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '@gan-study/core';
 import { registerTfjsFixes } from './fixes';
-import { maxPoolGradComposed, registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels';
+import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels';
 
 type Op = (...xs: tf.Tensor[]) => tf.Tensor;
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -134,53 +134,7 @@ describe('conv2dTranspose on wasm equals cpu (forward and gradients)', () => {
 });
 
 describe('pooling and resizing gradients on wasm', () => {
-  it.each([
-    ['maxPool 2x2/2 valid', [2, 8, 8, 3], 2, 2, 'valid'],
-    ['maxPool 3x3/2 same, odd', [2, 7, 9, 2], 3, 2, 'same'],
-    ['maxPool 3x3/1 same', [1, 5, 6, 3], 3, 1, 'same'],
-    ['maxPool 2x2/2 valid, odd (drops last row)', [3, 7, 5, 2], 2, 2, 'valid'],
-    ['maxPool 2x2/2 same, odd (padded)', [2, 5, 7, 3], 2, 2, 'same'],
-    ['maxPool 3x3/3 same', [2, 7, 8, 2], 3, 3, 'same'],
-  ] as const)('%s equals cpu', (_n, shape, k, s, pad) => {
-    expectWasmMatchesCpu((x) => tf.maxPool(x as tf.Tensor4D, k, s, pad), [shape.slice()], 11);
-  });
-
-  it('maxPool gradient reaches windows whose maximum is negative (wasm 4.22 drops it)', () => {
-    tf.tidy(() => {
-      const x = tf.tensor4d([-3, -1, -4, -2], [1, 2, 2, 1]);
-      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x);
-      expect(Array.from(g.dataSync())).toEqual([0, 1, 0, 0]);
-    });
-  });
-
-  it.each([
-    ['2x2/2 (disjoint windows)', 2, 2],
-    ['3x3/1 (overlapping windows)', 3, 1],
-  ] as const)('maxPool %s: ties send the gradient to the first maximum, as on cpu', (_n, k, s) => {
-    // inputs rounded to {-1, 0, 1}: most windows hold tied maxima
-    const op: Op = (x) => tf.maxPool(x as tf.Tensor4D, k, s, 'valid');
-    expectWasmMatchesCpu(op, [[2, 6, 6, 3]], 13, (v) => Math.max(-1, Math.min(1, Math.round(v))));
-    tf.tidy(() => {
-      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(tf.zeros([1, 2, 2, 1]));
-      expect(Array.from(g.dataSync())).toEqual([1, 0, 0, 0]);
-    });
-  });
-
-  it.each([
-    ['2x2/2 valid', [2, 7, 6, 3], 2, 2, 'valid'],
-    ['2x2/2 same', [2, 5, 7, 2], 2, 2, 'same'],
-    ['3x3/2 same', [1, 7, 9, 2], 3, 2, 'same'],
-  ] as const)('the tensor composition maxPoolGradComposed %s equals the kernel (ties included)', (_n, shape, k, s, pad) => {
-    tf.tidy(() => {
-      const rng = new Rng(17);
-      const x = tf.tensor4d(rng.fillNormal(new Float32Array((shape as readonly number[]).reduce((a: number, b: number) => a * b, 1))).map((v) => Math.round(v)), shape.slice() as [number, number, number, number]);
-      const y = tf.maxPool(x, k, s, pad);
-      const dy = tf.tensor4d(rng.fillNormal(new Float32Array(y.size)), y.shape);
-      const viaKernel = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: k, strides: s, pad }) as tf.Tensor;
-      expect(maxRelErr(maxPoolGradComposed(dy, x, y, k, s, pad).dataSync(), viaKernel.dataSync())).toBe(0);
-    });
-  });
-
+  // maxPool's gradient (MaxPoolGrad on the heap) is checked in wasm-movement-kernels.spec.ts.
   it.each([
     ['avgPool 2x2/2 valid', [2, 8, 8, 3], 2, 2, 'valid'],
     ['avgPool 3x3/1 same, odd', [2, 5, 7, 2], 3, 1, 'same'],

@@ -185,12 +185,14 @@ describe('MaxPoolGrad on the wasm heap equals cpu', () => {
   });
 
   it.each([
-    ['2x2/2', 2, 2],
-    ['3x3/1', 3, 1],
-    ['3x3/2 same', 3, 2],
-  ] as const)('%s: ties go to the first maximum in row-major order, as on cpu', (_n, k, s) => {
+    ['2x2/2 same', [2, 6, 7, 3], 2, 2, 'same'],
+    ['3x3/1 same', [2, 6, 7, 3], 3, 1, 'same'],
+    ['3x3/2 same', [2, 6, 7, 3], 3, 2, 'same'],
+    ['2x2/2 valid (disjoint windows)', [2, 6, 6, 3], 2, 2, 'valid'],
+    ['3x3/1 valid (overlapping windows)', [2, 6, 6, 3], 3, 1, 'valid'],
+  ] as const)('%s: ties go to the first maximum in row-major order, as on cpu', (_n, shape, k, s, pad) => {
     // inputs rounded to {-1, 0, 1}: most windows hold tied maxima
-    expectWasmMatchesCpu((x) => tf.maxPool(x as tf.Tensor4D, k, s, 'same'), [[2, 6, 7, 3]], 13, { map: (v) => Math.max(-1, Math.min(1, Math.round(v))) });
+    expectWasmMatchesCpu((x) => tf.maxPool(x as tf.Tensor4D, k, s, pad), [shape.slice()], 13, { map: (v) => Math.max(-1, Math.min(1, Math.round(v))) });
   });
 
   it('all-negative windows get their gradient (wasm 4.22 drops it), zeros give it to the first', () => {
@@ -203,6 +205,7 @@ describe('MaxPoolGrad on the wasm heap equals cpu', () => {
 
   it.each([
     ['2x2/2 valid', [2, 7, 6, 3], 2, 2, 'valid'],
+    ['2x2/2 same', [2, 5, 7, 2], 2, 2, 'same'],
     ['3x3/2 same', [1, 7, 9, 2], 3, 2, 'same'],
   ] as const)('equals the tensor composition maxPoolGradComposed %s exactly', (_n, shape, k, s, pad) => {
     tf.tidy(() => {
