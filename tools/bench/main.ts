@@ -259,9 +259,10 @@ function ensureTorch(log: (s: string) => void): string {
  * step used 1.5-1.7 cores here (classifier: 312 ms of CPU in a 180 ms step; its helper threads),
  * so its wall time was not single-core throughput.
  */
+let tasksetWorks: boolean | undefined;
 function pinnedToOneCore(cmd: string, args: string[]): [string, string[]] {
-  const taskset = spawnSync('taskset', ['-c', '0', 'true']);
-  return taskset.status === 0 ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
+  tasksetWorks ??= spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  return tasksetWorks ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
 }
 
 function torchStep(model: ModelKind, threads: number, warmup: number, reps: number): ThroughputRow {
