@@ -27,6 +27,7 @@ import {
   encodeTrainerFrames,
   encodeTrainerMessage,
   f32ToBytes,
+  reduceAtFinish,
   type Body,
   type CoordinatorMessage,
   type EventLog,
@@ -34,6 +35,7 @@ import {
   type JobProgress,
   type JobResult,
   type JobSpec,
+  type PendingReduce,
   type TrainerInfo,
   type TrainerMessage,
 } from '@gan-study/protocol';
@@ -70,6 +72,8 @@ interface Running {
   rank: number;
   controller: AbortController;
   reduceSeq: number;
+  /** Where beginAllReduce's exchange between two replicas writes the sum (one array per job run). */
+  sum?: Float32Array;
 }
 
 /** Minimal structural check of a spec off the wire; the runner validates the rest of it. */
@@ -362,7 +366,7 @@ export class TrainerService {
     const ref = { job: m.job, attempt: m.attempt };
     const rank0 = m.rank === 0;
     let lastProgress = 0;
-    return {
+    const context: JobContext = {
       spec,
       rank: m.rank,
       worldSize: m.worldSize,
@@ -427,6 +431,19 @@ export class TrainerService {
         this.send({ kind: 'reduce', ...ref, seq, rank: m.rank, data: f32ToBytes(flat) });
         return waiting;
       },
+      // JobContext.beginAllReduce. Two replicas on the ring transport exchange ranges as the job
+      // readies them (PeerLink.beginExchange). The sum cannot go into `flat` (its ranges may still be
+      // on the wire), so it goes into one array per job run, reused: the result is the caller's only
+      // until its next call, as with allReduce. Everything else reduces in finish, as allReduce does.
+      beginAllReduce: (flat: Float32Array): PendingReduce => {
+        if (m.worldSize === 2 && m.allReduce === 'ring' && this.peers) {
+          const seq = run.reduceSeq++;
+          if (run.sum?.length !== flat.length) run.sum = new Float32Array(flat.length);
+          return this.peers.beginExchange(flat, { ...ref, seq, rank: m.rank, peers: m.peers, timeoutMs: REQUEST_TIMEOUT_MS, signal, into: run.sum });
+        }
+        return reduceAtFinish(flat, (f) => context.allReduce(f));
+      },
     };
+    return context;
   }
 }

@@ -116,6 +116,10 @@ describe('classifier', () => {
     for (const m of [model, single, sharded]) m.dispose();
   });
 
+  it('reports each parameter\'s gradient as soon as the backward pass finishes it, with the same values (cpu)', () => {
+    checkGradientsAsReady();
+  });
+
   it('gives the same weights for the same seed and different ones for another seed', () => {
     const run = (seed: number) => {
       const m = createClassifier(TINY, seed);
@@ -175,9 +179,43 @@ describe('classifier', () => {
   });
 });
 
+/**
+ * gradients() with onReady: the same values as without, every parameter's range reported once, in
+ * backward order (the output layer first, the first convolution last), each range filled in before
+ * it is reported (a data-parallel job sends it at once).
+ */
+function checkGradientsAsReady(): void {
+  const B = 8;
+  const { x, labels } = toyBatch(new Rng(15), B);
+  const model = createClassifier(TINY, 3);
+  const plain = model.gradients(x, labels, B, B);
+  const into = new Float32Array(model.paramCount).fill(NaN);
+  const ranges: Array<[number, number]> = [];
+  const early = model.gradients(x, labels, B, B, into, (from, to) => {
+    for (let i = from; i < to; i++) if (Number.isNaN(into[i])) throw new Error(`value ${i} reported before it was written`);
+    ranges.push([from, to]);
+  });
+  expect(early.grads).toBe(into);
+  expect(Buffer.from(into.buffer).equals(Buffer.from(plain.grads.buffer))).toBe(true);
+  expect(early.lossSum).toBe(plain.lossSum);
+  // Parameters in creation order: conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, out.w, out.b.
+  const sizes = [3 * 3 * 3 * 4, 4, 3 * 3 * 4 * 8, 8, 2 * 2 * 8 * 16, 16, 16 * 2, 2];
+  const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+  const params = sizes.map((n, i): [number, number] => [starts[i], starts[i] + n]);
+  expect([...ranges].sort((a, b) => a[0] - b[0])).toEqual(params);
+  const order = ranges.map(([from]) => starts.indexOf(from));
+  expect(order.slice(0, 2).sort()).toEqual([6, 7]); // the output layer's, first
+  expect(order.slice(-2).sort()).toEqual([0, 1]); // conv1's, last
+  model.dispose();
+}
+
 describe('classifier on wasm', () => {
   beforeAll(async () => {
     await initBackend('wasm');
+  });
+
+  it('reports each parameter\'s gradient as soon as the backward pass finishes it, with the same values (wasm)', () => {
+    checkGradientsAsReady();
   });
 
   it('is deterministic on wasm: same seed, same weights after N steps', () => {

@@ -108,9 +108,17 @@ export function classifierFeatureWidth(overrides: Partial<ClassifierConfig> = {}
   return cfg.hidden[cfg.hidden.length - 1];
 }
 
+/**
+ * How a parameter enters the graph, at the point of its use (default: the variable itself). A
+ * gradient hook goes here: its gradient function runs as soon as the backward pass has finished that
+ * parameter's gradient, which for the last layers is long before the pass ends.
+ */
+export type ParamUse = (v: tf.Variable) => tf.Tensor;
+
 export interface ClassifierNetwork extends Network {
+  apply(x: tf.Tensor, opts?: { training?: boolean; tracer?: Tracer; use?: ParamUse }): tf.Tensor;
   /** Penultimate activations (after the last hidden ReLU): [batch, hidden[last]]. */
-  features(x: tf.Tensor, opts?: { tracer?: Tracer }): tf.Tensor2D;
+  features(x: tf.Tensor, opts?: { tracer?: Tracer; use?: ParamUse }): tf.Tensor2D;
 }
 
 /** Builds the network's parameters into `store` under `prefix` and returns its forward pass (logits). */
@@ -140,14 +148,14 @@ export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix
   });
   const out = dense('out', width, cfg.numClasses);
 
-  const featuresOf = (x: tf.Tensor, tracer?: Tracer): tf.Tensor2D => {
+  const featuresOf = (x: tf.Tensor, tracer?: Tracer, use: ParamUse = (v) => v): tf.Tensor2D => {
     const S = cfg.inputSize;
     let h = x as tf.Tensor4D; // [batch, S, S, channels]
-    h = tf.relu(tf.add(tf.conv2d(h, conv1.w as tf.Tensor4D, 1, 'same'), conv1.b)) as tf.Tensor4D; // [batch, S, S, f1]
+    h = tf.relu(tf.add(tf.conv2d(h, use(conv1.w) as tf.Tensor4D, 1, 'same'), use(conv1.b))) as tf.Tensor4D; // [batch, S, S, f1]
     tracer?.('conv1+relu', h, conv1.w.size + conv1.b.size);
     h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/2, S/2, f1]
     tracer?.('pool1', h, 0);
-    h = tf.relu(tf.add(tf.conv2d(h, conv2.w as tf.Tensor4D, 1, 'same'), conv2.b)) as tf.Tensor4D; // [batch, S/2, S/2, f2]
+    h = tf.relu(tf.add(tf.conv2d(h, use(conv2.w) as tf.Tensor4D, 1, 'same'), use(conv2.b))) as tf.Tensor4D; // [batch, S/2, S/2, f2]
     tracer?.('conv2+relu', h, conv2.w.size + conv2.b.size);
     h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/4, S/4, f2]
     tracer?.('pool2', h, 0);
@@ -155,7 +163,7 @@ export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix
     let v: tf.Tensor2D = tf.reshape(h, [-1, flat]); // [batch, S/4 * S/4 * f2]
     tracer?.('flatten', v, 0);
     for (const fc of fcs) {
-      v = tf.relu(tf.add(tf.matMul(v, fc.w as tf.Tensor2D), fc.b)) as tf.Tensor2D; // [batch, hidden[i]]
+      v = tf.relu(tf.add(tf.matMul(v, use(fc.w) as tf.Tensor2D), use(fc.b))) as tf.Tensor2D; // [batch, hidden[i]]
       tracer?.(`${fc.name}+relu`, v, fc.w.size + fc.b.size);
     }
     return v;
@@ -163,15 +171,19 @@ export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix
   return {
     name: 'classifier',
     prefix,
-    features: (x, opts = {}) => featuresOf(x, opts.tracer),
+    features: (x, opts = {}) => featuresOf(x, opts.tracer, opts.use),
     apply(x, opts = {}) {
-      const v = featuresOf(x, opts.tracer);
-      const logits = tf.add(tf.matMul(v, out.w as tf.Tensor2D), out.b); // [batch, numClasses]
+      const use = opts.use ?? ((v: tf.Variable) => v);
+      const v = featuresOf(x, opts.tracer, use);
+      const logits = tf.add(tf.matMul(v, use(out.w) as tf.Tensor2D), use(out.b)); // [batch, numClasses]
       opts.tracer?.('out', logits, out.w.size + out.b.size);
       return logits;
     },
   };
 }
+
+/** Values [from, to) of the gradient vector are final (see Classifier.gradients). */
+export type GradientReady = (from: number, to: number) => void;
 
 /** A batch of images, NHWC at inputSize: host values (uploaded for the call) or a [count, S, S, C] tensor on the device (not disposed). */
 export type ClassifierImages = Float32Array | tf.Tensor4D;
@@ -190,8 +202,11 @@ export interface Classifier {
    * is the summed (not divided) cross-entropy. Shards of a global batch B called with denominator B
    * sum to the full batch's mean gradient. `grads` is `into` when given (paramCount values, e.g. a
    * view of the array the job exchanges: no copy), else a fresh array; x is NHWC, `count` images at inputSize.
+   * With `onReady`, each parameter's gradient is read into `grads` as soon as the backward pass has
+   * finished it (the last layers' first) and reported, so a data-parallel job can send it while the
+   * rest of the pass runs; the values are the same either way.
    */
-  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, into?: Float32Array): { lossSum: number; grads: Float32Array };
+  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, into?: Float32Array, onReady?: GradientReady): { lossSum: number; grads: Float32Array };
   /** One Adam step with a flat gradient laid out as `gradients` returns it. */
   applyGradients(flat: Float32Array): void;
   /**
@@ -237,13 +252,14 @@ class CnnClassifier implements Classifier {
     return this.opt.step;
   }
 
-  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, into?: Float32Array): { lossSum: number; grads: Float32Array } {
+  gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, into?: Float32Array, onReady?: GradientReady): { lossSum: number; grads: Float32Array } {
     this.alive();
     this.checkBatch(x, labels, count, denominator);
     const n = this.paramCount;
     if (into !== undefined && (!(into instanceof Float32Array) || into.length !== n)) {
       throw new Error(`classifier gradients: 'into' must be a Float32Array of ${n} values, got ${into instanceof Float32Array ? into.length : typeof into}`);
     }
+    if (onReady) return this.gradientsAsReady(x, labels, count, denominator, into ?? new Float32Array(n), onReady);
     const stacked = tf.tidy(() => {
       const { value, grads } = this.tape(x, labels, count, denominator);
       // Gradients first, so `grads` starts at byte 0 of the read-back buffer; the loss comes last.
@@ -258,6 +274,48 @@ class CnnClassifier implements Classifier {
       return { lossSum: all[n] * denominator, grads };
     } finally {
       stacked.dispose();
+    }
+  }
+
+  /**
+   * `gradients` with a hook on each parameter: an identity whose gradient function reads the
+   * parameter's finished gradient into `grads` (on wasm from the heap, without a copy on the way)
+   * and reports its range. A hook is placed where its parameter is used, after the layers before
+   * it have run, so the backward pass reaches it as soon as that layer's gradient is done.
+   */
+  private gradientsAsReady(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, grads: Float32Array, onReady: GradientReady): { lossSum: number; grads: Float32Array } {
+    const at = new Map<string, { offset: number; size: number; done: boolean }>();
+    let offset = 0;
+    for (const p of this.params) {
+      at.set(p.v.name, { offset, size: p.v.size, done: false });
+      offset += p.v.size;
+    }
+    const deliver = (name: string, g: tf.Tensor): void => {
+      const slot = at.get(name);
+      if (!slot || slot.done) throw new Error(`classifier gradient hook: '${name}' is ${slot ? 'delivered twice (a parameter used twice needs its gradients summed first)' : 'not a parameter'}`);
+      grads.set(readBack(g), slot.offset);
+      slot.done = true;
+      onReady(slot.offset, slot.offset + slot.size);
+    };
+    const use: ParamUse = (v) =>
+      tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+        value: tf.clone(args[0] as tf.Tensor),
+        gradFunc: (dy: tf.Tensor) => {
+          deliver(v.name, dy);
+          return dy;
+        },
+      }))(v);
+    const loss = tf.tidy(() => {
+      const { value, grads: byName } = this.tape(x, labels, count, denominator, use);
+      // A parameter the loss does not reach gets its (zero) gradient from the tape.
+      for (const p of this.params) if (!at.get(p.v.name)!.done) deliver(p.v.name, byName[p.name]);
+      return value;
+    });
+    try {
+      const [value] = readBack(loss);
+      return { lossSum: value * denominator, grads };
+    } finally {
+      loss.dispose();
     }
   }
 
@@ -363,12 +421,12 @@ class CnnClassifier implements Classifier {
    * Inside a tidy: (sum of the batch's cross-entropy) / denominator and its gradient per parameter,
    * keyed by store name (Adam's keys), all on the device.
    */
-  private tape(x: ClassifierImages, labels: Int32Array, count: number, denominator: number): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  private tape(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, use?: ParamUse): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
     const { inputSize: S, channels, numClasses } = this.config;
     const input = x instanceof tf.Tensor ? x : tf.tensor4d(this.checkImages(x, count), [count, S, S, channels]);
     const oneHot = tf.oneHot(tf.tensor1d(labels.subarray(0, count), 'int32'), numClasses);
     const { value, grads } = tf.variableGrads(() => {
-      const logits = this.net.apply(input, { training: true });
+      const logits = this.net.apply(input, { training: true, use });
       // log softmax as logits - logSumExp (plain ops; tf.logSoftmax's custom gradient trips tfjs's
       // kernel leak check on wasm when IS_TEST is set, as the test setup does).
       const logProbs = tf.sub(logits, tf.logSumExp(logits, 1, true));

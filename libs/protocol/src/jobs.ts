@@ -148,6 +148,60 @@ export interface JobContext {
    * per step). The result stays valid until the caller's next call, which may write into it.
    */
   allReduce(flat: Float32Array): Promise<Float32Array>;
+  /**
+   * The same sum, for a vector that becomes final range by range (a gradient: the last layers'
+   * first, during the backward pass). The caller says which ranges are final with `ready`, and the
+   * transport may put them on the wire at once, while the rest is still being computed; `finish`,
+   * called once every value is final, resolves as `allReduce` does. Between two replicas on the ring
+   * transport the ranges travel as they are readied; otherwise the exchange happens in `finish`.
+   * `flat` may still be read by the transport until the job's NEXT reduction resolves (a slow peer
+   * may not have received all of it when this one's finish resolves): alternate two arrays.
+   */
+  beginAllReduce(flat: Float32Array): PendingReduce;
+}
+
+/** An all-reduce begun with `beginAllReduce`. */
+export interface PendingReduce {
+  /** Values [from, to) are final and will not change. Every value must be readied exactly once before `finish`. */
+  ready(from: number, to: number): void;
+  /** Every value is final: resolves with the sum (see JobContext.allReduce). */
+  finish(): Promise<Float32Array>;
+}
+
+/** A PendingReduce that does all the work in `finish`, with `allReduce` (for transports that cannot start early). */
+export function reduceAtFinish(flat: Float32Array, allReduce: (flat: Float32Array) => Promise<Float32Array>): PendingReduce {
+  const readied = new ReadyRanges(flat.length);
+  return {
+    ready: (from, to) => readied.add(from, to),
+    finish: () => {
+      readied.checkComplete();
+      return allReduce(flat);
+    },
+  };
+}
+
+/**
+ * Bookkeeping of a PendingReduce's `ready` calls: each range in bounds, none twice, all covered at
+ * the end. A caller that readies less than everything would otherwise exchange stale values.
+ */
+export class ReadyRanges {
+  private readonly done: Array<[number, number]> = [];
+  private count = 0;
+
+  constructor(readonly length: number) {}
+
+  add(from: number, to: number): void {
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > this.length || from >= to) {
+      throw new RangeError(`ready(${from}, ${to}): expected 0 <= from < to <= ${this.length}`);
+    }
+    for (const [a, b] of this.done) if (from < b && a < to) throw new RangeError(`ready(${from}, ${to}) overlaps [${a}, ${b}), readied before`);
+    this.done.push([from, to]);
+    this.count += to - from;
+  }
+
+  checkComplete(): void {
+    if (this.count !== this.length) throw new Error(`all-reduce finished with ${this.count} of ${this.length} values readied`);
+  }
 }
 
 /** The test-split metrics of a classifier, as @gan-study/metrics' `evaluate` computes them. */

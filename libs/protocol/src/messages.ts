@@ -26,8 +26,9 @@ import { z } from 'zod';
 /**
  * Bump on any incompatible change; both sides reject other versions.
  * 2: payload frames (`$frames`); ring chunks travel in pieces (`part` of `parts`).
+ * 3: `grad-range`: two replicas exchange their vectors range by range as the ranges become final.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The header key listing, in order, the fields whose bytes follow the header as frames of their own. */
 export const PAYLOAD_FRAMES_KEY = '$frames';
@@ -190,7 +191,24 @@ const ringChunk = z.strictObject({
   parts: z.number().int().positive(),
   data: bytes,
 }).refine((m) => m.part < m.parts, { message: 'must be less than parts', path: ['part'] });
-export const peerMessageSchema = z.discriminatedUnion('kind', [ringChunk]);
+/**
+ * Part of a replica's vector in an exchange between two replicas (peers.ts `beginExchange`): values
+ * [offset, offset + data's length) of a vector of `length` values, sent as soon as they are final,
+ * so most of a gradient travels while the rest is still being computed.
+ */
+const gradRange = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  kind: z.literal('grad-range'),
+  ...jobRef,
+  /** All-reduce call number within the attempt. */
+  seq: count,
+  from: count,
+  offset: count,
+  /** The whole vector's length: both replicas' must agree. */
+  length: z.number().int().positive(),
+  data: bytes,
+});
+export const peerMessageSchema = z.discriminatedUnion('kind', [ringChunk, gradRange]);
 export type PeerMessage = z.infer<typeof peerMessageSchema>;
 
 /** Distributes Omit over a union, so `Body<M>` keeps each kind's own fields. */

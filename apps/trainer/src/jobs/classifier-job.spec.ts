@@ -158,8 +158,20 @@ describe('classifier job', () => {
     for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
     expect(maxDiff).toBeLessThan(1e-5);
     expect(w2.step).toBe(w1.step);
-    // With a peer, each replica reads its shard's gradient (+ the loss) once per step for the exchange.
-    expect(t.reads.filter((k) => k === a.length + 1).length).toBe(2 * one.steps);
+    // With a peer, each replica reads its shard's gradient once per step for the exchange, parameter
+    // by parameter as the backward pass finishes them (each range readied at once), then the loss.
+    for (const c of ctxs) {
+      expect(c.readied).toHaveLength(one.steps);
+      for (const ranges of c.readied) {
+        expect(ranges).toHaveLength(9); // 4 layers' weights and biases, then the loss
+        expect(ranges[ranges.length - 1]).toEqual([a.length, a.length + 1]);
+        expect(ranges.reduce((sum, [from, to]) => sum + to - from, 0)).toBe(a.length + 1);
+      }
+    }
+    const largest = Math.max(...ctxs[0].readied[0].map(([from, to]) => to - from));
+    // (Checkpoints read the same parameter and its Adam moments too: at least, not exactly.)
+    expect(t.reads.filter((k) => k === largest).length).toBeGreaterThanOrEqual(2 * one.steps);
+    expect(t.reads.filter((k) => k >= a.length).length).toBe(0); // never the whole gradient at once
     w1.dispose();
     w2.dispose();
     expect(two[0].replicas).toBe(2);
@@ -169,7 +181,7 @@ describe('classifier job', () => {
     expect(ctxs[1].checkpoints).toEqual([]);
   });
 
-  it('data-parallel: one all-reduce array per job, unchanged while a call is in flight, the sum in place or not', async () => {
+  it('data-parallel: two all-reduce arrays per job used in turn, unchanged while a call is in flight, the sum in place or not', async () => {
     const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 7 } };
     const single = new MemoryJobContext({ spec: s, dataset });
     await runJob(single);
@@ -203,7 +215,9 @@ describe('classifier job', () => {
     expect(changedInFlight).toEqual([]);
     for (const calls of sent) {
       expect(calls).toHaveLength(two[0].steps);
-      expect(new Set(calls).size).toBe(1); // the same array every step
+      expect(new Set(calls).size).toBe(2); // two arrays for the whole job, used in turn
+      calls.forEach((c, i) => expect(c === calls[i + 1]).toBe(false));
+      calls.forEach((c, i) => i >= 2 && expect(c).toBe(calls[i - 2]));
     }
     const w1 = restoreClassifier(single.artifacts.get(`${s.id}/model.bin`)!);
     const w2 = restoreClassifier(artifacts.get(`${s.id}/model.bin`)!);

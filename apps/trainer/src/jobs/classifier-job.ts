@@ -187,13 +187,13 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     let step = startStep;
     let imagesSince = 0;
     let since = Date.now();
-    // The exchanged array (this shard's gradient, then its loss sum), allocated once per job: a
+    // The exchanged arrays (this shard's gradient, then its loss sum), allocated once per job: a
     // fresh one per step costs 4 B per parameter of new memory (8.4 MB for the default classifier:
-    // ~35 ms of page faults per step on our VM). Reusing it is safe by JobContext.allReduce's
-    // contract: once the call resolves nothing reads `flat` any more (ring in place or not,
-    // through the coordinator with payload frames or not), and its result is used up
-    // (applyGradients) before the next step writes into `flat` again.
-    const flat = new Float32Array(worldSize > 1 ? model.paramCount + 1 : 0);
+    // ~35 ms of page faults per step on our VM). Two, used in turn: the gradient's ranges go on the
+    // wire while the backward pass still runs (beginAllReduce), and a slower peer may still be
+    // receiving one step's array when this replica's sum is done, but never two steps' (it cannot
+    // send its next step's gradient, which this replica needs, before it has all of this one's).
+    const flats = worldSize > 1 ? [new Float32Array(model.paramCount + 1), new Float32Array(model.paramCount + 1)] : [];
     const checkpoint = async (s: number) => {
       if (rank !== 0) return;
       const bytes = encodeEnvelope({ job: spec.id, kind: 'classifier', step: s, epochLossSum, epochCount, lastEpochLoss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : null }, await model.checkpoint());
@@ -221,19 +221,25 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           }
           await nextTurn();
         } else {
+          const flat = flats[step % 2];
+          const last = flat.length - 1;
+          const pending = ctx.beginAllReduce(flat);
           if (shard > 0) {
             const x = images.gather(order.subarray(lo, hi));
             try {
-              // The gradient is read straight into the job's array (no copy); the loss sum rides last.
-              const { lossSum: shardLoss } = model.gradients(x, labelsOf(set, order, lo, hi), shard, g, flat.subarray(0, flat.length - 1));
-              flat[flat.length - 1] = shardLoss;
+              // Each parameter's gradient is read straight into the job's array (no copy) as the
+              // backward pass finishes it, and goes on the wire at once; the loss sum rides last.
+              const { lossSum: shardLoss } = model.gradients(x, labelsOf(set, order, lo, hi), shard, g, flat.subarray(0, last), (from, to) => pending.ready(from, to));
+              flat[last] = shardLoss;
             } finally {
               x.dispose();
             }
+            pending.ready(last, last + 1);
           } else {
             flat.fill(0); // an empty shard (global batch smaller than worldSize) contributes nothing
+            pending.ready(0, last + 1);
           }
-          const reduced = await ctx.allReduce(flat);
+          const reduced = await pending.finish();
           if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
           lossSum = reduced[reduced.length - 1];
           if (!Number.isFinite(lossSum)) throw badLoss(lossSum);

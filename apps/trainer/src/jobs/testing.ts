@@ -5,9 +5,9 @@
  */
 import type { Dataset } from '@gan-study/data';
 import { fakeImageSet } from '@gan-study/data/testing';
-import type { JobContext, JobProgress, JobResult, JobSpec } from '@gan-study/protocol';
+import type { JobContext, JobProgress, JobResult, JobSpec, PendingReduce } from '@gan-study/protocol';
 import type { Plan } from '@gan-study/protocol';
-import { topologicalOrder } from '@gan-study/protocol';
+import { reduceAtFinish, topologicalOrder } from '@gan-study/protocol';
 import { runJob } from './index';
 
 /** Artifacts of every job, keyed `<job>/<name>`. */
@@ -38,6 +38,8 @@ export class MemoryJobContext implements JobContext {
   readonly checkpoints: { step: number; bytes: Uint8Array }[] = [];
   readonly progressEvents: JobProgress[] = [];
   readonly logs: { level: 'info' | 'warn'; msg: string; fields?: Record<string, unknown> }[] = [];
+  /** The ranges readied in each beginAllReduce call, in order. */
+  readonly readied: Array<Array<[number, number]>> = [];
   private readonly controller = new AbortController();
   private readonly datasets = new Map<number, Promise<Dataset>>();
 
@@ -98,6 +100,20 @@ export class MemoryJobContext implements JobContext {
     if (this.worldSize === 1) return Promise.resolve(flat);
     if (!this.opts.allReduce) throw new Error(`job ${this.spec.id}: worldSize ${this.worldSize} but no allReduce given`);
     return this.opts.allReduce(flat);
+  }
+
+  /** Exchanges in finish (reduceAtFinish checks that every value was readied exactly once); the readied ranges are recorded. */
+  beginAllReduce(flat: Float32Array): PendingReduce {
+    const pending = reduceAtFinish(flat, (f) => this.allReduce(f));
+    const ranges: Array<[number, number]> = [];
+    this.readied.push(ranges);
+    return {
+      ready: (from, to) => {
+        pending.ready(from, to);
+        ranges.push([from, to]);
+      },
+      finish: () => pending.finish(),
+    };
   }
 }
 

@@ -15,6 +15,7 @@ import {
 import { Packr } from 'msgpackr';
 import { PeerLink } from './peers';
 import { CoordinatorReducer } from './reducer';
+import { SendQueue } from './send-queue';
 import { chunkBound, ringAllReduce, sumInRankOrder, type RingLinks } from './ring';
 import type { EventLog } from './log';
 
@@ -104,6 +105,134 @@ describe('ring all-reduce over real sockets', () => {
     } finally {
       rogue.close();
     }
+  });
+});
+
+describe('range-by-range exchange between two replicas (beginExchange)', () => {
+  let links: PeerLink[] = [];
+  afterEach(async () => {
+    await Promise.all(links.map((l) => l.stop()));
+    links = [];
+  });
+
+  async function pair(log?: EventLog): Promise<{ peers: PeerLink[]; addresses: string[] }> {
+    links = [0, 1].map(() => new PeerLink({ bind: 'tcp://127.0.0.1:*', log }));
+    await Promise.all(links.map((l) => l.start()));
+    return { peers: links, addresses: links.map((l) => l.address) };
+  }
+
+  // Ranges readied last-first, as a backward pass finishes a network's parameters, each replica in its own cut.
+  const cuts = [
+    [[900, 1001], [10, 900], [0, 10]],
+    [[0, 1001]],
+  ];
+
+  it('gives both replicas the bits the ring gives, whatever ranges each readies in whatever order', async () => {
+    const { peers, addresses } = await pair();
+    const rng = new Rng(11);
+    const inputs = [randomVector(rng, 1001), randomVector(rng, 1001)];
+    const ring = await Promise.all(peers.map((p, rank) => p.allReduce(inputs[rank], { job: 'clf', attempt: 1, seq: 0, rank, peers: addresses, timeoutMs: 5000 })));
+    const outs = await Promise.all(
+      peers.map(async (p, rank) => {
+        const into = new Float32Array(1001);
+        const pending = p.beginExchange(inputs[rank], { job: 'clf', attempt: 1, seq: 1, rank, peers: addresses, timeoutMs: 5000, into });
+        for (const [a, b] of cuts[rank]) {
+          pending.ready(a, b);
+          await new Promise((r) => setImmediate(r));
+        }
+        const out = await pending.finish();
+        expect(out).toBe(into);
+        return out;
+      }),
+    );
+    expect(Buffer.from(outs[0].buffer).equals(Buffer.from(ring[0].buffer))).toBe(true);
+    expect(Buffer.from(outs[1].buffer).equals(Buffer.from(ring[0].buffer))).toBe(true);
+    // The inputs are not touched (they may still be on the wire).
+    expect(Math.fround(inputs[0][0] + inputs[1][0])).toBe(outs[0][0]);
+  });
+
+  it('refuses to finish before every value was readied, ranges readied twice or out of bounds, and in-place sums', async () => {
+    const { peers, addresses } = await pair();
+    const call = { job: 'j', attempt: 1, seq: 0, rank: 0, peers: addresses, timeoutMs: 300 };
+    const data = new Float32Array(10);
+    const p = peers[0].beginExchange(data, call);
+    p.ready(0, 4);
+    expect(() => p.ready(3, 5)).toThrow(/overlaps \[0, 4\)/);
+    expect(() => p.ready(8, 11)).toThrow(/0 <= from < to <= 10/);
+    await expect(p.finish()).rejects.toThrow(/4 of 10 values readied/);
+    const inPlace = peers[0].beginExchange(data, { ...call, seq: 1, into: data });
+    inPlace.ready(0, 10);
+    await expect(inPlace.finish()).rejects.toThrow(/must not overlap the data/);
+  });
+
+  it('times out naming how much of the other vector came, and drops bad ranges with a log line', async () => {
+    const log = recordingLog();
+    const { peers, addresses } = await pair(log);
+    const rogue = new zmq.Dealer({ linger: 0 });
+    try {
+      rogue.connect(addresses[0]);
+      const range = (offset: number, length: number, n: number) => encodePeerFrames({ kind: 'grad-range', job: 'j', attempt: 1, seq: 0, from: 1, offset, length, data: f32ToBytes(new Float32Array(n)) });
+      await rogue.send(range(0, 8, 4));
+      await rogue.send(range(2, 8, 2)); // overlaps what came
+      await rogue.send(range(6, 8, 4)); // past the end
+      await rogue.send(range(4, 9, 2)); // another length
+      const p = peers[0].beginExchange(new Float32Array(8), { job: 'j', attempt: 1, seq: 0, rank: 0, peers: addresses, timeoutMs: 400 });
+      p.ready(0, 8);
+      await expect(p.finish()).rejects.toThrow(/4 of 8 values within 400 ms/);
+      const rejected = log.lines.filter((l) => l.startsWith('rejected gradient range'));
+      expect(rejected).toHaveLength(3);
+      expect(rejected.join('\n')).toMatch(/overlaps \[0, 4\)/);
+      expect(rejected.join('\n')).toMatch(/outside the vector's 8 values/);
+      expect(rejected.join('\n')).toMatch(/9-value vector; earlier ranges said 8/);
+    } finally {
+      rogue.close();
+    }
+  });
+
+  it('with three replicas runs the ring in finish', async () => {
+    links = [0, 1, 2].map(() => new PeerLink({ bind: 'tcp://127.0.0.1:*' }));
+    await Promise.all(links.map((l) => l.start()));
+    const addresses = links.map((l) => l.address);
+    const out = await Promise.all(
+      links.map((p, rank) => {
+        const pending = p.beginExchange(new Float32Array([rank + 1, 10 * (rank + 1)]), { job: 'j', attempt: 1, seq: 0, rank, peers: addresses, timeoutMs: 5000 });
+        pending.ready(1, 2);
+        pending.ready(0, 1);
+        return pending.finish();
+      }),
+    );
+    for (const o of out) expect(Array.from(o)).toEqual([6, 60]);
+  });
+});
+
+describe('SendQueue', () => {
+  it('hands a send to the socket inside the call when nothing waits, and queues behind a busy one in order', async () => {
+    const calls: string[] = [];
+    let release: () => void = () => undefined;
+    let busy = false;
+    const socket = {
+      send(frames: Array<Uint8Array | string>): Promise<void> {
+        if (busy) throw Object.assign(new Error('Socket is busy writing'), { code: 'EBUSY' });
+        calls.push(String(frames[0]));
+        if (frames[0] === 'slow') {
+          busy = true;
+          return new Promise<void>((r) => (release = () => ((busy = false), r())));
+        }
+        return Promise.resolve();
+      },
+    };
+    const q = new SendQueue(socket);
+    const first = q.send(['a']);
+    expect(calls).toEqual(['a']); // no await between: sent synchronously
+    const slow = q.send(['slow']);
+    const b = q.send(['b']);
+    const c = q.send(['c']);
+    expect(calls).toEqual(['a', 'slow']);
+    release();
+    await Promise.all([first, slow, b, c]);
+    expect(calls).toEqual(['a', 'slow', 'b', 'c']);
+    const failing = new SendQueue({ send: () => { throw Object.assign(new Error('host unreachable'), { code: 'EHOSTUNREACH' }); } });
+    await expect(failing.send(['x'])).rejects.toThrow(/host unreachable/);
   });
 });
 

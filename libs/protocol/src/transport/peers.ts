@@ -7,8 +7,11 @@
  * (a malformed one is logged and dropped).
  */
 import * as zmq from 'zeromq';
+import type { PendingReduce } from '../jobs';
+import { ReadyRanges } from '../jobs';
 import { bytesToF32, decodePeerMessage, encodePeerFrames, f32ToBytes } from '../messages';
 import { Mailbox } from './mailbox';
+import { RangeInbox } from './ranges';
 import { DEFAULT_PIECE_VALUES, ringAllReduce } from './ring';
 import { SendQueue } from './send-queue';
 import { silentLog, type EventLog } from './log';
@@ -34,7 +37,8 @@ export interface ReduceCall {
   timeoutMs: number;
   signal?: AbortSignal;
   /**
-   * Where to write the sum (same length as the data; may be the data itself, to reduce in place).
+   * Where to write the sum (same length as the data; for `allReduce` it may be the data itself, to
+   * reduce in place; for `beginExchange` between two replicas it must not overlap the data).
    * Default: a new array. Reusing one saves allocating (and, on a fresh allocation, page-faulting)
    * a vector's worth of memory per call.
    */
@@ -50,6 +54,7 @@ export class PeerLink {
   private router: zmq.Router | null = null;
   private readonly dealers = new Map<string, { socket: zmq.Dealer; queue: SendQueue }>();
   private readonly inbox = new Mailbox<Piece>();
+  private readonly ranges = new RangeInbox();
   private readonly log: EventLog;
   private readonly pieceValues: number;
   private loop: Promise<void> | null = null;
@@ -90,7 +95,14 @@ export class PeerLink {
         try {
           data = bytesToF32(m.data);
         } catch (err) {
-          this.log.warn({ event: 'rejected', kind: m.kind, job: m.job, reason: (err as Error).message }, `rejected ring chunk: ${(err as Error).message}; dropped`);
+          this.log.warn({ event: 'rejected', kind: m.kind, job: m.job, reason: (err as Error).message }, `rejected ${m.kind === 'ring-chunk' ? 'ring chunk' : 'gradient range'}: ${(err as Error).message}; dropped`);
+          continue;
+        }
+        if (m.kind === 'grad-range') {
+          const refused = this.ranges.put(rangeKey(m.job, m.attempt, m.seq, m.from), m.length, m.offset, data);
+          if (refused !== null) {
+            this.log.warn({ event: 'rejected', kind: m.kind, job: m.job, reason: refused }, `rejected gradient range ${m.job}#${m.attempt} seq ${m.seq} from replica ${m.from}: ${refused}; dropped`);
+          }
           continue;
         }
         if (!this.inbox.put(pieceKey(m.job, m.attempt, m.seq, m.step, m.part, m.from), { parts: m.parts, data })) {
@@ -147,9 +159,66 @@ export class PeerLink {
     );
   }
 
+  /**
+   * An all-reduce whose input becomes final range by range (JobContext.beginAllReduce). Between two
+   * replicas, each readied range goes to the other at once (one `grad-range` message, handed to
+   * ZeroMQ inside `ready`, so it travels while the caller computes the rest), and `finish` adds the
+   * other's vector when all of it has come: both replicas compute a + b, and float addition is
+   * commutative, so they end bit-identical, with the same sums the ring gives two replicas. With
+   * more replicas, sending everything to everyone would cost n-1 vectors each: the ring runs in
+   * `finish` instead.
+   */
+  beginExchange(data: Float32Array, call: ReduceCall): PendingReduce {
+    const readied = new ReadyRanges(data.length);
+    const n = call.peers.length;
+    if (n !== 2) {
+      return {
+        ready: (from, to) => readied.add(from, to),
+        finish: () => {
+          readied.checkComplete();
+          return this.allReduce(data, call);
+        },
+      };
+    }
+    const { job, attempt, seq, rank } = call;
+    const other = 1 - rank;
+    const L = data.length;
+    let failed: Error | null = null;
+    const sends: Array<Promise<void>> = [];
+    const started = this.router !== null;
+    return {
+      ready: (from, to) => {
+        readied.add(from, to);
+        if (!started || failed) return; // finish reports it
+        const sent = this.dealer(call.peers[other]).send(
+          encodePeerFrames({ kind: 'grad-range', job, attempt, seq, from: rank, offset: from, length: L, data: f32ToBytes(data.subarray(from, to)) }),
+        );
+        sent.catch((err: Error) => (failed ??= err));
+        sends.push(sent);
+      },
+      finish: async () => {
+        if (!started) throw new Error('peer link not started');
+        readied.checkComplete();
+        if (failed) throw failed;
+        const out = call.into ?? new Float32Array(L);
+        if (out.length !== L) throw new RangeError(`into has ${out.length} values, data has ${L}`);
+        // Not in place: ZeroMQ sends the readied ranges from `data` without a copy, and they may still
+        // be on the wire when the other replica's vector has all come in.
+        if (out.buffer === data.buffer && out.byteOffset < data.byteOffset + data.byteLength && data.byteOffset < out.byteOffset + out.byteLength) {
+          throw new RangeError('beginExchange: into must not overlap the data (its ranges may still be on the wire)');
+        }
+        const theirs = await this.ranges.take(rangeKey(job, attempt, seq, other), L, call.timeoutMs, call.signal);
+        for (const r of theirs) addRange(out, data, r.data, r.offset);
+        await Promise.all(sends);
+        return out;
+      },
+    };
+  }
+
   /** Forgets pieces of an attempt that ended (a cancelled replica may leave some behind). */
   endAttempt(job: string, attempt: number): void {
     this.inbox.drop(`${job}#${attempt}:`, 'attempt ended');
+    this.ranges.drop(`${job}#${attempt}:`, 'attempt ended');
   }
 
   /** Closes every socket; safe to call twice. */
@@ -164,6 +233,15 @@ export class PeerLink {
     this.router?.close();
     await this.loop;
   }
+}
+
+/** out[offset + i] = ours[offset + i] + theirs[i]: a plain function, so V8 optimises the loop at once. */
+function addRange(out: Float32Array, ours: Float32Array, theirs: Float32Array, offset: number): void {
+  for (let i = 0; i < theirs.length; i++) out[offset + i] = ours[offset + i] + theirs[i];
+}
+
+function rangeKey(job: string, attempt: number, seq: number, from: number): string {
+  return `${job}#${attempt}:${seq}:${from}`;
 }
 
 function pieceKey(job: string, attempt: number, seq: number, step: number, part: number, from: number): string {
