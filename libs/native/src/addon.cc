@@ -1,0 +1,417 @@
+// oneDNN convolutions and sgemm for tfjs's wasm backend, on Float32Arrays that view the wasm heap.
+//
+// Layouts are tfjs's: activations NHWC, filters [fh, fw, inC, outC] (oneDNN `hwio`). Convolution
+// primitives are created with weights in `format_tag::any`, so oneDNN picks its blocked layout
+// (brgconv / jit:avx512 need it: with plain hwio weights it falls back to gemm:jit at about half the
+// speed); the caller's hwio filter is reordered into a per-geometry scratch buffer (or, for
+// backward-weights, the blocked result is reordered out into the caller's array).
+//
+// Primitive creation costs milliseconds, so every primitive, its weight reorder and its blocked
+// weight buffer are cached by the full geometry; a call binds the caller's arrays with
+// set_data_handle and executes. Everything runs on the calling (JavaScript main) thread's OpenMP
+// team: setThreads sets its size.
+
+#include <napi.h>
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine &cpuEngine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream &cpuStream() {
+  static dnnl::stream s(cpuEngine());
+  return s;
+}
+
+enum class ConvKind { Forward = 0, BackwardData = 1, BackwardWeights = 2 };
+
+const char *kindName(ConvKind k) {
+  switch (k) {
+    case ConvKind::Forward: return "conv2d";
+    case ConvKind::BackwardData: return "conv2dBackwardData";
+    case ConvKind::BackwardWeights: return "conv2dBackwardWeights";
+  }
+  return "?";
+}
+
+// One convolution's geometry in tfjs terms. pb/pr are tfjs's bottom/right pads; the pads oneDNN
+// gets on those sides are derived from the output size (see oneDnnPadR).
+struct ConvGeom {
+  int64_t n, h, w, c, oh, ow, k, fh, fw, sh, sw, pt, pb, pl, pr;
+  std::array<int64_t, 15> key() const { return {n, h, w, c, oh, ow, k, fh, fw, sh, sw, pt, pb, pl, pr}; }
+  std::string describe() const {
+    std::ostringstream s;
+    s << "x [" << n << ", " << h << ", " << w << ", " << c << "], filter [" << fh << ", " << fw << ", " << c << ", " << k
+      << "], y [" << n << ", " << oh << ", " << ow << ", " << k << "], strides [" << sh << ", " << sw << "], pads top "
+      << pt << " bottom " << pb << " left " << pl << " right " << pr;
+    return s.str();
+  }
+};
+
+// oneDNN requires out = (in + padL + padR - f) / s + 1 (floor). tfjs's own pads satisfy that except
+// with dimRoundingMode 'ceil'/'round', where the output can have one more row: there the far pad is
+// whatever makes the last window start where tfjs's does (positions past the input read zeros).
+int64_t oneDnnPadR(int64_t in, int64_t out, int64_t f, int64_t s, int64_t padL, int64_t padR) {
+  if ((in + padL + padR - f) >= 0 && (in + padL + padR - f) / s + 1 == out) return padR;
+  return (out - 1) * s + f - in - padL;
+}
+
+struct ConvEntry {
+  dnnl::primitive prim;
+  std::string impl;
+  memory act;        // x (forward, backward-weights) or dx (backward-data), NHWC, caller's array
+  memory grad;       // y (forward) or dy (backward-data, backward-weights), NHWC, caller's array
+  memory userW;      // the caller's filter or filter gradient, hwio
+  memory primW;      // the primitive's weights (== userW when oneDNN chose hwio itself)
+  bool reorderW = false;
+  dnnl::reorder wReorder;  // userW -> primW (forward, backward-data) or primW -> userW (backward-weights)
+};
+
+std::map<std::pair<int, std::array<int64_t, 15>>, std::unique_ptr<ConvEntry>> convCache;
+constexpr size_t kMaxCachedConvs = 512;
+
+std::unique_ptr<ConvEntry> createConv(ConvKind kind, const ConvGeom &g) {
+  auto &eng = cpuEngine();
+  const int64_t padB = oneDnnPadR(g.h, g.oh, g.fh, g.sh, g.pt, g.pb);
+  const int64_t padR = oneDnnPadR(g.w, g.ow, g.fw, g.sw, g.pl, g.pr);
+  memory::desc act({g.n, g.c, g.h, g.w}, dt::f32, tag::nhwc);
+  memory::desc out({g.n, g.k, g.oh, g.ow}, dt::f32, tag::nhwc);
+  memory::desc wAny({g.k, g.c, g.fh, g.fw}, dt::f32, tag::any);
+  memory::desc wUser({g.k, g.c, g.fh, g.fw}, dt::f32, tag::hwio);
+  const memory::dims strides{g.sh, g.sw}, padL{g.pt, g.pl}, padRight{padB, padR};
+
+  auto fwdDesc = dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, act, wAny, out, strides, padL, padRight);
+  auto fwdPd = dnnl::convolution_forward::primitive_desc(fwdDesc, eng);
+
+  auto e = std::make_unique<ConvEntry>();
+  memory::desc wPrim;
+  switch (kind) {
+    case ConvKind::Forward:
+      e->prim = dnnl::convolution_forward(fwdPd);
+      e->impl = fwdPd.impl_info_str();
+      wPrim = fwdPd.weights_desc();
+      break;
+    case ConvKind::BackwardData: {
+      auto d = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, act, wAny, out, strides, padL, padRight);
+      auto pd = dnnl::convolution_backward_data::primitive_desc(d, eng, fwdPd);
+      e->prim = dnnl::convolution_backward_data(pd);
+      e->impl = pd.impl_info_str();
+      wPrim = pd.weights_desc();
+      break;
+    }
+    case ConvKind::BackwardWeights: {
+      auto d = dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, act, wAny, out, strides, padL, padRight);
+      auto pd = dnnl::convolution_backward_weights::primitive_desc(d, eng, fwdPd);
+      e->prim = dnnl::convolution_backward_weights(pd);
+      e->impl = pd.impl_info_str();
+      wPrim = pd.diff_weights_desc();
+      break;
+    }
+  }
+  e->act = memory(act, eng, DNNL_MEMORY_NONE);
+  e->grad = memory(out, eng, DNNL_MEMORY_NONE);
+  e->userW = memory(wUser, eng, DNNL_MEMORY_NONE);
+  if (wPrim == wUser) {
+    e->primW = e->userW;
+  } else {
+    e->reorderW = true;
+    e->primW = memory(wPrim, eng);  // the blocked scratch buffer, owned by oneDNN
+    e->wReorder = kind == ConvKind::BackwardWeights ? dnnl::reorder(e->primW, e->userW) : dnnl::reorder(e->userW, e->primW);
+  }
+  return e;
+}
+
+ConvEntry &convEntry(ConvKind kind, const ConvGeom &g) {
+  auto key = std::make_pair(static_cast<int>(kind), g.key());
+  auto it = convCache.find(key);
+  if (it != convCache.end()) return *it->second;
+  if (convCache.size() >= kMaxCachedConvs) convCache.clear();
+  auto entry = createConv(kind, g);
+  auto &ref = *entry;
+  convCache.emplace(key, std::move(entry));
+  return ref;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument checking
+
+struct F32 {
+  float *data;
+  size_t length;
+};
+
+F32 f32Arg(const Napi::CallbackInfo &info, size_t i, const char *kernel, const char *name) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(i) + " ('" + name + "') must be a Float32Array");
+  }
+  auto a = info[i].As<Napi::Float32Array>();
+  return {a.Data(), a.ElementLength()};
+}
+
+int64_t intArg(const Napi::CallbackInfo &info, size_t i, const char *kernel, const char *name, int64_t min) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(i) + " ('" + name + "') must be a number");
+  }
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v == std::floor(v)) || v < static_cast<double>(min) || v > 9.0e15) {
+    throw Napi::RangeError::New(info.Env(), std::string(kernel) + ": '" + name + "' must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v));
+  }
+  return static_cast<int64_t>(v);
+}
+
+bool boolArg(const Napi::CallbackInfo &info, size_t i, const char *kernel, const char *name) {
+  if (info.Length() <= i || !info[i].IsBoolean()) {
+    throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(i) + " ('" + name + "') must be a boolean");
+  }
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+void checkLength(Napi::Env env, const char *kernel, const char *name, const F32 &a, int64_t expected, const std::string &shapes) {
+  if (static_cast<int64_t>(a.length) != expected) {
+    throw Napi::RangeError::New(env, std::string(kernel) + ": '" + name + "' has " + std::to_string(a.length) + " floats, expected " + std::to_string(expected) + " (" + shapes + ")");
+  }
+}
+
+void checkDisjoint(Napi::Env env, const char *kernel, const char *outName, const F32 &out, const char *inName, const F32 &in) {
+  const float *o0 = out.data, *o1 = out.data + out.length, *i0 = in.data, *i1 = in.data + in.length;
+  if (out.length > 0 && in.length > 0 && o0 < i1 && i0 < o1) {
+    throw Napi::RangeError::New(env, std::string(kernel) + ": output '" + outName + "' overlaps input '" + inName + "'");
+  }
+}
+
+[[noreturn]] void rethrowDnnl(Napi::Env env, const std::string &what, const dnnl::error &e) {
+  throw Napi::Error::New(env, "oneDNN " + what + " failed: " + e.what() + " (dnnl_status " + std::to_string(static_cast<int>(e.status)) + ")");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolutions: (a, b, out, n, h, w, c, oh, ow, k, fh, fw, sh, sw, pt, pb, pl, pr)
+//   conv2d:                (x, filter, y)
+//   conv2dBackwardData:    (dy, filter, dx)
+//   conv2dBackwardWeights: (x, dy, dw)
+
+ConvGeom convGeomArgs(const Napi::CallbackInfo &info, const char *kernel) {
+  static const char *names[] = {"n", "h", "w", "c", "oh", "ow", "k", "fh", "fw", "sh", "sw", "pt", "pb", "pl", "pr"};
+  int64_t v[15];
+  for (int i = 0; i < 15; i++) v[i] = intArg(info, 3 + i, kernel, names[i], i < 11 ? 1 : 0);
+  ConvGeom g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+  // The last window must start inside the padded input and every window must overlap the input or
+  // its near pad, or the geometry is not one tfjs produces.
+  const int64_t lastRow = (g.oh - 1) * g.sh - g.pt, lastCol = (g.ow - 1) * g.sw - g.pl;
+  if (lastRow >= g.h + g.pb || lastCol >= g.w + g.pr || g.fh > g.h + g.pt + g.pb || g.fw > g.w + g.pl + g.pr) {
+    throw Napi::RangeError::New(info.Env(), std::string(kernel) + ": inconsistent geometry: " + g.describe());
+  }
+  return g;
+}
+
+Napi::Value runConv(const Napi::CallbackInfo &info, ConvKind kind) {
+  Napi::Env env = info.Env();
+  const char *kernel = kindName(kind);
+  ConvGeom g = convGeomArgs(info, kernel);
+  const int64_t xSize = g.n * g.h * g.w * g.c, ySize = g.n * g.oh * g.ow * g.k, wSize = g.fh * g.fw * g.c * g.k;
+  const std::string shapes = g.describe();
+  F32 a{}, b{}, out{};
+  switch (kind) {
+    case ConvKind::Forward:
+      a = f32Arg(info, 0, kernel, "x"), b = f32Arg(info, 1, kernel, "filter"), out = f32Arg(info, 2, kernel, "y");
+      checkLength(env, kernel, "x", a, xSize, shapes), checkLength(env, kernel, "filter", b, wSize, shapes), checkLength(env, kernel, "y", out, ySize, shapes);
+      break;
+    case ConvKind::BackwardData:
+      a = f32Arg(info, 0, kernel, "dy"), b = f32Arg(info, 1, kernel, "filter"), out = f32Arg(info, 2, kernel, "dx");
+      checkLength(env, kernel, "dy", a, ySize, shapes), checkLength(env, kernel, "filter", b, wSize, shapes), checkLength(env, kernel, "dx", out, xSize, shapes);
+      break;
+    case ConvKind::BackwardWeights:
+      a = f32Arg(info, 0, kernel, "x"), b = f32Arg(info, 1, kernel, "dy"), out = f32Arg(info, 2, kernel, "dw");
+      checkLength(env, kernel, "x", a, xSize, shapes), checkLength(env, kernel, "dy", b, ySize, shapes), checkLength(env, kernel, "dw", out, wSize, shapes);
+      break;
+  }
+  checkDisjoint(env, kernel, "out", out, "first input", a);
+  checkDisjoint(env, kernel, "out", out, "second input", b);
+  try {
+    ConvEntry &e = convEntry(kind, g);
+    auto &s = cpuStream();
+    switch (kind) {
+      case ConvKind::Forward:
+        e.act.set_data_handle(a.data), e.userW.set_data_handle(b.data), e.grad.set_data_handle(out.data);
+        if (e.reorderW) e.wReorder.execute(s, e.userW, e.primW);
+        e.prim.execute(s, {{DNNL_ARG_SRC, e.act}, {DNNL_ARG_WEIGHTS, e.primW}, {DNNL_ARG_DST, e.grad}});
+        break;
+      case ConvKind::BackwardData:
+        e.grad.set_data_handle(a.data), e.userW.set_data_handle(b.data), e.act.set_data_handle(out.data);
+        if (e.reorderW) e.wReorder.execute(s, e.userW, e.primW);
+        e.prim.execute(s, {{DNNL_ARG_DIFF_DST, e.grad}, {DNNL_ARG_WEIGHTS, e.primW}, {DNNL_ARG_DIFF_SRC, e.act}});
+        break;
+      case ConvKind::BackwardWeights:
+        e.act.set_data_handle(a.data), e.grad.set_data_handle(b.data), e.userW.set_data_handle(out.data);
+        e.prim.execute(s, {{DNNL_ARG_SRC, e.act}, {DNNL_ARG_DIFF_DST, e.grad}, {DNNL_ARG_DIFF_WEIGHTS, e.primW}});
+        if (e.reorderW) e.wReorder.execute(s, e.primW, e.userW);
+        break;
+    }
+    s.wait();
+  } catch (const dnnl::error &err) {
+    rethrowDnnl(env, std::string(kernel) + " (" + shapes + ")", err);
+  }
+  return env.Undefined();
+}
+
+Napi::Value Conv2d(const Napi::CallbackInfo &info) { return runConv(info, ConvKind::Forward); }
+Napi::Value Conv2dBackwardData(const Napi::CallbackInfo &info) { return runConv(info, ConvKind::BackwardData); }
+Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo &info) { return runConv(info, ConvKind::BackwardWeights); }
+
+// ---------------------------------------------------------------------------------------------
+// matmul(a, b, c, batch, m, n, k, transA, transB, broadcastA, broadcastB, bias | null, activation, alpha)
+//
+// c[i] = act(op(a[i]) op(b[i]) + bias) for i < batch, row-major; op transposes when the flag is set
+// (a[i] is [k, m] then, b[i] [n, k]). A broadcast operand has one matrix shared by every i. bias is
+// null or n floats added to every row. activation: 0 linear, 1 relu, 2 relu6, 3 leakyrelu (alpha),
+// 4 elu, 5 sigmoid.
+
+enum Activation { Linear = 0, Relu = 1, Relu6 = 2, LeakyRelu = 3, Elu = 4, Sigmoid = 5 };
+
+void activate(float *c, int64_t size, int activation, float alpha) {
+  switch (activation) {
+    case Linear: break;
+    case Relu: for (int64_t i = 0; i < size; i++) c[i] = c[i] < 0 ? 0 : c[i]; break;
+    case Relu6: for (int64_t i = 0; i < size; i++) c[i] = c[i] < 0 ? 0 : (c[i] > 6 ? 6 : c[i]); break;
+    case LeakyRelu: for (int64_t i = 0; i < size; i++) c[i] = c[i] < 0 ? alpha * c[i] : c[i]; break;
+    case Elu: for (int64_t i = 0; i < size; i++) c[i] = c[i] < 0 ? std::expm1(c[i]) : c[i]; break;
+    case Sigmoid: for (int64_t i = 0; i < size; i++) c[i] = 1.0f / (1.0f + std::exp(-c[i])); break;
+  }
+}
+
+Napi::Value Matmul(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const char *kernel = "matmul";
+  F32 a = f32Arg(info, 0, kernel, "a"), b = f32Arg(info, 1, kernel, "b"), c = f32Arg(info, 2, kernel, "c");
+  const int64_t batch = intArg(info, 3, kernel, "batch", 1), m = intArg(info, 4, kernel, "m", 1), n = intArg(info, 5, kernel, "n", 1), k = intArg(info, 6, kernel, "k", 1);
+  const bool transA = boolArg(info, 7, kernel, "transA"), transB = boolArg(info, 8, kernel, "transB");
+  const bool broadcastA = boolArg(info, 9, kernel, "broadcastA"), broadcastB = boolArg(info, 10, kernel, "broadcastB");
+  const bool hasBias = info.Length() > 11 && !info[11].IsNull() && !info[11].IsUndefined();
+  F32 bias = hasBias ? f32Arg(info, 11, kernel, "bias") : F32{nullptr, 0};
+  const int activation = static_cast<int>(intArg(info, 12, kernel, "activation", 0));
+  if (activation > Sigmoid) throw Napi::RangeError::New(env, "matmul: unknown activation code " + std::to_string(activation));
+  if (info.Length() <= 13 || !info[13].IsNumber()) throw Napi::TypeError::New(env, "matmul: argument 13 ('alpha') must be a number");
+  const float alpha = info[13].As<Napi::Number>().FloatValue();
+
+  std::ostringstream d;
+  d << "batch " << batch << ", " << (transA ? "a^T" : "a") << " [" << m << " x " << k << "]" << (broadcastA ? " shared" : "") << ", " << (transB ? "b^T" : "b") << " [" << k << " x " << n << "]"
+    << (broadcastB ? " shared" : "") << (hasBias ? ", bias" : "");
+  const std::string shapes = d.str();
+  checkLength(env, kernel, "a", a, (broadcastA ? 1 : batch) * m * k, shapes);
+  checkLength(env, kernel, "b", b, (broadcastB ? 1 : batch) * k * n, shapes);
+  checkLength(env, kernel, "c", c, batch * m * n, shapes);
+  if (hasBias) checkLength(env, kernel, "bias", bias, n, shapes);
+  checkDisjoint(env, kernel, "c", c, "a", a);
+  checkDisjoint(env, kernel, "c", c, "b", b);
+  if (hasBias) checkDisjoint(env, kernel, "c", c, "bias", bias);
+
+  // Rows of every a[i] against one b: one product with batch * m rows.
+  const bool fold = broadcastB && !broadcastA && !transA;
+  const int64_t calls = fold ? 1 : batch, rows = fold ? batch * m : m;
+  const int64_t lda = transA ? m : k, ldb = transB ? k : n;
+  if (hasBias) {
+    for (int64_t r = 0; r < batch * m; r++) std::copy(bias.data, bias.data + n, c.data + r * n);
+  }
+  for (int64_t i = 0; i < calls; i++) {
+    const float *ai = a.data + (broadcastA ? 0 : i * m * k);
+    const float *bi = b.data + (broadcastB ? 0 : i * k * n);
+    float *ci = c.data + i * m * n;
+    dnnl_status_t st = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', rows, n, k, 1.0f, ai, lda, bi, ldb, hasBias ? 1.0f : 0.0f, ci, n);
+    if (st != dnnl_success) throw Napi::Error::New(env, "oneDNN sgemm failed (" + shapes + "): dnnl_status " + std::to_string(static_cast<int>(st)));
+  }
+  activate(c.data, batch * m * n, activation, alpha);
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Napi::Value SetThreads(const Napi::CallbackInfo &info) {
+  const int64_t n = intArg(info, 0, "setThreads", "n", 1);
+  if (n != omp_get_max_threads()) {
+    // Primitives are laid out for the team size they were created with.
+    convCache.clear();
+    omp_set_num_threads(static_cast<int>(n));
+  }
+  return info.Env().Undefined();
+}
+
+const char *isaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::all: return "all";
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    default: return "unknown";
+  }
+}
+
+Napi::Value Info(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const dnnl_version_t *v = dnnl_version();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  o.Set("commit", std::string(v->hash ? v->hash : ""));
+  o.Set("isa", isaName(dnnl::get_effective_cpu_isa()));
+  o.Set("threads", omp_get_max_threads());
+  Napi::Array prims = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const auto &[key, entry] : convCache) {
+    ConvGeom g;
+    const auto &k = key.second;
+    g = ConvGeom{k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14]};
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("kernel", kindName(static_cast<ConvKind>(key.first)));
+    p.Set("geometry", g.describe());
+    p.Set("impl", entry->impl);
+    p.Set("weightsReorder", entry->reorderW);
+    prims.Set(i++, p);
+  }
+  o.Set("primitives", prims);
+  return o;
+}
+
+Napi::Value ClearCache(const Napi::CallbackInfo &info) {
+  convCache.clear();
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // One thread until told otherwise: each trainer owns one core, and OpenMP would otherwise start a
+  // team as large as the machine.
+  omp_set_num_threads(1);
+  exports.Set("conv2d", Napi::Function::New(env, Conv2d, "conv2d"));
+  exports.Set("conv2dBackwardData", Napi::Function::New(env, Conv2dBackwardData, "conv2dBackwardData"));
+  exports.Set("conv2dBackwardWeights", Napi::Function::New(env, Conv2dBackwardWeights, "conv2dBackwardWeights"));
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("clearCache", Napi::Function::New(env, ClearCache, "clearCache"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(gan_study_native, Init)

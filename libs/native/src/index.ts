@@ -1,0 +1,160 @@
+/**
+ * The oneDNN addon (src/addon.cc): convolutions and matrix products on Float32Arrays, for the
+ * engine's wasm kernels to run on views of the wasm heap without copies.
+ *
+ * The addon is optional. It is built by `npm ci` (postinstall, tools/build-native.js) when oneDNN's
+ * headers are installed (`apt-get install -y libdnnl-dev`), or later with `npm run build:native`;
+ * `loadNative()` says why when it is not there.
+ */
+import * as fs from 'fs';
+import { createRequire } from 'module';
+import * as path from 'path';
+
+/** Where node-gyp puts the addon. */
+export const ADDON_PATH = path.resolve(__dirname, '..', 'build', 'Release', 'gan_study_native.node');
+
+/** How to get the addon, quoted wherever it is missing. */
+export const NATIVE_BUILD_HINT = 'install oneDNN (`apt-get install -y libdnnl-dev` on Debian/Ubuntu) and run `npm run build:native`';
+
+/** A convolution's geometry, with the field names of tfjs's `backend_util.Conv2DInfo` (so one can be passed as is). */
+export interface ConvGeometry {
+  batchSize: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padInfo: { top: number; bottom: number; left: number; right: number };
+}
+
+/** Activation codes of `matmul`, as tfjs names them for _FusedMatMul. */
+export const MATMUL_ACTIVATIONS = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, elu: 4, sigmoid: 5 } as const;
+export type MatmulActivation = keyof typeof MATMUL_ACTIVATIONS;
+
+export interface MatmulOptions {
+  /** Batch entries (>= 1); a and b hold `batch` matrices each unless shared. */
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  /** a[i] is stored [k, m] (transposed); otherwise [m, k]. */
+  transposeA: boolean;
+  /** b[i] is stored [n, k] (transposed); otherwise [k, n]. */
+  transposeB: boolean;
+  /** a is one matrix used for every batch entry. */
+  sharedA?: boolean;
+  /** b is one matrix used for every batch entry. */
+  sharedB?: boolean;
+  /** n floats added to every row of the product. */
+  bias?: Float32Array;
+  activation?: MatmulActivation;
+  /** leakyrelu's slope for negative inputs. */
+  leakyreluAlpha?: number;
+}
+
+/** One cached convolution primitive: which oneDNN implementation serves a geometry. */
+export interface NativePrimitive {
+  kernel: 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardWeights';
+  geometry: string;
+  /** oneDNN's implementation name, e.g. 'brgconv:avx512_core', 'jit:avx512_core', 'gemm:jit'. */
+  impl: string;
+  /** The filter is reordered between tfjs's hwio and a blocked layout on each call. */
+  weightsReorder: boolean;
+}
+
+export interface NativeInfo {
+  /** oneDNN version, e.g. '2.6.3'. */
+  version: string;
+  /** The instruction set oneDNN dispatches to on this CPU, e.g. 'avx512_core_bf16'. */
+  isa: string;
+  /** OpenMP threads per call. */
+  threads: number;
+  /** The convolution primitives created so far. */
+  primitives: NativePrimitive[];
+}
+
+/** The addon's raw exports (positional arguments, checked in C++). */
+interface RawAddon {
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, ...geometry: number[]): void;
+  conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: number[]): void;
+  conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, ...geometry: number[]): void;
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, sharedA: boolean, sharedB: boolean, bias: Float32Array | null, activation: number, alpha: number): void;
+  setThreads(n: number): void;
+  info(): NativeInfo;
+  clearCache(): void;
+}
+
+/** The kernels, with tfjs's layouts: NHWC activations, [fh, fw, inC, outC] filters. Outputs are fully overwritten. */
+export interface NativeKernels {
+  /** y = conv2d(x, filter). */
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, g: ConvGeometry): void;
+  /** dx = the gradient of conv2d(x, filter) with respect to x, given dy (also conv2dTranspose's forward pass). */
+  conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, g: ConvGeometry): void;
+  /** dw = the gradient of conv2d(x, filter) with respect to the filter, given dy. */
+  conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, g: ConvGeometry): void;
+  /** c[i] = act(op(a[i]) op(b[i]) + bias), row-major, through oneDNN's sgemm. */
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, o: MatmulOptions): void;
+  /** OpenMP threads for every later call (default 1). */
+  setThreads(n: number): void;
+  info(): NativeInfo;
+  /** Drops the cached primitives. */
+  clearCache(): void;
+}
+
+export type NativeLoad = { ok: true; kernels: NativeKernels; path: string } | { ok: false; path: string; reason: string };
+
+function geometryArgs(g: ConvGeometry): number[] {
+  const p = g.padInfo;
+  return [g.batchSize, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.filterHeight, g.filterWidth, g.strideHeight, g.strideWidth, p.top, p.bottom, p.left, p.right];
+}
+
+function wrap(raw: RawAddon): NativeKernels {
+  return {
+    conv2d: (x, filter, y, g) => raw.conv2d(x, filter, y, ...geometryArgs(g)),
+    conv2dBackwardData: (dy, filter, dx, g) => raw.conv2dBackwardData(dy, filter, dx, ...geometryArgs(g)),
+    conv2dBackwardWeights: (x, dy, dw, g) => raw.conv2dBackwardWeights(x, dy, dw, ...geometryArgs(g)),
+    matmul: (a, b, c, o) => {
+      const act = o.activation ?? 'linear';
+      const code = MATMUL_ACTIVATIONS[act];
+      if (code === undefined) throw new Error(`matmul: unknown activation '${String(act)}' (one of ${Object.keys(MATMUL_ACTIVATIONS).join(', ')})`);
+      raw.matmul(a, b, c, o.batch, o.m, o.n, o.k, o.transposeA, o.transposeB, o.sharedA ?? false, o.sharedB ?? false, o.bias ?? null, code, o.leakyreluAlpha ?? 0.2);
+    },
+    setThreads: (n) => raw.setThreads(n),
+    info: () => raw.info(),
+    clearCache: () => raw.clearCache(),
+  };
+}
+
+let loaded: NativeLoad | undefined;
+
+/**
+ * Loads the addon once per process. Never throws: a missing or broken addon comes back as
+ * `{ ok: false, reason }`, the reason saying what is missing and how to build it.
+ */
+export function loadNative(): NativeLoad {
+  if (loaded) return loaded;
+  if (!fs.existsSync(ADDON_PATH)) {
+    loaded = { ok: false, path: ADDON_PATH, reason: `the oneDNN addon is not built (${ADDON_PATH} does not exist); ${NATIVE_BUILD_HINT}` };
+    return loaded;
+  }
+  try {
+    const raw = createRequire(__filename)(ADDON_PATH) as RawAddon;
+    loaded = { ok: true, kernels: wrap(raw), path: ADDON_PATH };
+  } catch (err) {
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    loaded = { ok: false, path: ADDON_PATH, reason: `the oneDNN addon ${ADDON_PATH} failed to load (${message}); ${NATIVE_BUILD_HINT}` };
+  }
+  return loaded;
+}
+
+/** The kernels, or an Error saying why they are not available. */
+export function requireNative(): NativeKernels {
+  const l = loadNative();
+  if (!l.ok) throw new Error(l.reason);
+  return l.kernels;
+}

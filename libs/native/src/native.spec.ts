@@ -1,0 +1,301 @@
+/**
+ * The oneDNN addon against plain loops, on tfjs's geometries (padInfo and output sizes from
+ * tfjs's own computeConv2DInfo). These tests fail, not skip, when the addon is not built.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ADDON_PATH, loadNative, requireNative, type ConvGeometry, type MatmulActivation, type MatmulOptions } from './index';
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+/** Deterministic values in [-1, 1). */
+function random(size: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
+  }
+  return out;
+}
+
+function geometry(x: [number, number, number, number], f: [number, number, number, number], strides: [number, number], pad: Pad, rounding?: 'floor' | 'round' | 'ceil'): ConvGeometry {
+  return tf.backend_util.computeConv2DInfo(x, f, strides, 1, pad as never, rounding, false, 'channelsLast');
+}
+
+/** Calls `visit(b, i, j, r, q, xIndex, yBase, wBase)` for every (output position, tap) that reads a real input pixel. */
+function forEachTap(g: ConvGeometry, visit: (xi: number, yBase: number, wBase: number) => void): void {
+  const { batchSize: n, inHeight: H, inWidth: W, inChannels: C, outHeight: oh, outWidth: ow, outChannels: K, filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = g;
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++)
+        for (let r = 0; r < fh; r++) {
+          const h = i * sh - g.padInfo.top + r;
+          if (h < 0 || h >= H) continue;
+          for (let q = 0; q < fw; q++) {
+            const w = j * sw - g.padInfo.left + q;
+            if (w < 0 || w >= W) continue;
+            visit(((b * H + h) * W + w) * C, ((b * oh + i) * ow + j) * K, (r * fw + q) * C * K);
+          }
+        }
+}
+
+function convRef(x: Float32Array, f: Float32Array, g: ConvGeometry): Float64Array {
+  const C = g.inChannels;
+  const K = g.outChannels;
+  const y = new Float64Array(g.batchSize * g.outHeight * g.outWidth * K);
+  forEachTap(g, (xi, yBase, wBase) => {
+    for (let c = 0; c < C; c++) for (let o = 0; o < K; o++) y[yBase + o] += x[xi + c] * f[wBase + c * K + o];
+  });
+  return y;
+}
+
+function convBackwardDataRef(dy: Float32Array, f: Float32Array, g: ConvGeometry): Float64Array {
+  const C = g.inChannels;
+  const K = g.outChannels;
+  const dx = new Float64Array(g.batchSize * g.inHeight * g.inWidth * C);
+  forEachTap(g, (xi, yBase, wBase) => {
+    for (let c = 0; c < C; c++) for (let o = 0; o < K; o++) dx[xi + c] += dy[yBase + o] * f[wBase + c * K + o];
+  });
+  return dx;
+}
+
+function convBackwardWeightsRef(x: Float32Array, dy: Float32Array, g: ConvGeometry): Float64Array {
+  const C = g.inChannels;
+  const K = g.outChannels;
+  const dw = new Float64Array(g.filterHeight * g.filterWidth * C * K);
+  forEachTap(g, (xi, yBase, wBase) => {
+    for (let c = 0; c < C; c++) for (let o = 0; o < K; o++) dw[wBase + c * K + o] += x[xi + c] * dy[yBase + o];
+  });
+  return dw;
+}
+
+/** Largest difference relative to the reference's largest magnitude (and the position of the worst one). */
+function relError(actual: Float32Array, expected: Float64Array): { err: number; at: number } {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
+  let scale = 1e-12;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  let err = 0;
+  let at = -1;
+  for (let i = 0; i < actual.length; i++) {
+    const e = Math.abs(actual[i] - expected[i]) / scale;
+    if (!(e <= err)) {
+      err = e;
+      at = i;
+    }
+  }
+  return { err, at };
+}
+
+function expectClose(actual: Float32Array, expected: Float64Array, what: string): void {
+  const { err, at } = relError(actual, expected);
+  if (!(err < 1e-4)) throw new Error(`${what}: relative error ${err} at ${at} (got ${actual[at]}, expected ${expected[at]})`);
+}
+
+/** An output array full of NaN: the kernels must overwrite every element. */
+const nanArray = (size: number) => new Float32Array(size).fill(NaN);
+
+describe('oneDNN addon', () => {
+  it('is built and loads', () => {
+    const l = loadNative();
+    if (!l.ok) throw new Error(`oneDNN addon not available: ${l.reason}`);
+    expect(l.path).toBe(ADDON_PATH);
+  });
+
+  it('reports its version, ISA and one thread by default', () => {
+    const info = requireNative().info();
+    expect(info.version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(info.isa).not.toBe('unknown');
+    expect(info.threads).toBe(1);
+  });
+
+  type Case = { x: [number, number, number, number]; f: [number, number, number, number]; s: [number, number]; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' };
+  const cases: Case[] = [];
+  for (const k of [1, 3, 4, 5, 7]) {
+    for (const s of [1, 2]) {
+      for (const pad of ['same', 'valid'] as const) cases.push({ x: [2, 11, 9, 3], f: [k, k, 3, 8], s: [s, s], pad });
+    }
+  }
+  cases.push(
+    { x: [1, 9, 9, 1], f: [3, 3, 1, 5], s: [1, 1], pad: 'same' }, // C = 1, batch 1
+    { x: [1, 8, 8, 3], f: [4, 4, 3, 16], s: [2, 2], pad: 'same' }, // DCGAN's first layer, small
+    { x: [2, 7, 6, 17], f: [3, 3, 17, 19], s: [1, 1], pad: 'same' }, // channels off the 16-blocks
+    { x: [2, 10, 10, 32], f: [3, 3, 32, 64], s: [1, 1], pad: 'same' }, // the classifier's conv2, small
+    { x: [2, 13, 12, 16], f: [3, 5, 16, 24], s: [2, 1], pad: 'same' }, // non-square filter, mixed strides
+    { x: [2, 12, 11, 6], f: [4, 4, 6, 10], s: [2, 2], pad: 'valid' }, // 'valid' with a remainder
+    { x: [2, 9, 10, 4], f: [3, 3, 4, 6], s: [1, 1], pad: 2 }, // explicit symmetric pad
+    { x: [2, 9, 9, 4], f: [3, 3, 4, 6], s: [2, 2], pad: 1, rounding: 'ceil' },
+    { x: [2, 10, 10, 4], f: [3, 3, 4, 6], s: [2, 2], pad: 0, rounding: 'ceil' }, // the last window reads past the input
+    { x: [2, 9, 9, 4], f: [3, 3, 4, 6], s: [2, 2], pad: 1, rounding: 'round' },
+    {
+      x: [2, 9, 8, 5],
+      f: [3, 3, 5, 7],
+      s: [1, 2],
+      pad: [
+        [0, 0],
+        [0, 2],
+        [3, 1],
+        [0, 0],
+      ],
+    }, // asymmetric explicit pads
+    {
+      x: [1, 6, 6, 3],
+      f: [3, 3, 3, 4],
+      s: [1, 1],
+      pad: [
+        [0, 0],
+        [4, 0],
+        [0, 5],
+        [0, 0],
+      ],
+    }, // pads larger than the filter: some windows see no input
+    { x: [2, 9, 9, 64], f: [4, 4, 64, 3], s: [2, 2], pad: 'same' }, // few output channels (DCGAN's toRGB, as dx)
+    { x: [3, 4, 4, 8], f: [4, 4, 8, 1], s: [1, 1], pad: 'valid' }, // DCGAN D's 4x4 -> 1x1 logit
+  );
+
+  describe.each(cases.map((c) => [`x [${c.x}] filter [${c.f}] strides [${c.s}] pad ${JSON.stringify(c.pad)}${c.rounding ? ` ${c.rounding}` : ''}`, c] as const))('%s', (_name, c) => {
+    const g = geometry(c.x, c.f, c.s, c.pad, c.rounding);
+    const x = random(c.x.reduce((a, b) => a * b), 1);
+    const f = random(c.f.reduce((a, b) => a * b), 2);
+    const dy = random(g.batchSize * g.outHeight * g.outWidth * g.outChannels, 3);
+
+    it('forward', () => {
+      const y = nanArray(dy.length);
+      requireNative().conv2d(x, f, y, g);
+      expectClose(y, convRef(x, f, g), 'conv2d');
+    });
+
+    it('backward data', () => {
+      const dx = nanArray(x.length);
+      requireNative().conv2dBackwardData(dy, f, dx, g);
+      expectClose(dx, convBackwardDataRef(dy, f, g), 'conv2dBackwardData');
+    });
+
+    it('backward weights', () => {
+      const dw = nanArray(f.length);
+      requireNative().conv2dBackwardWeights(x, dy, dw, g);
+      expectClose(dw, convBackwardWeightsRef(x, dy, g), 'conv2dBackwardWeights');
+    });
+  });
+
+  it('reuses cached primitives and gives the same result on a second call', () => {
+    const native = requireNative();
+    const g = geometry([2, 8, 8, 16], [3, 3, 16, 32], [1, 1], 'same');
+    const x = random(2 * 8 * 8 * 16, 5);
+    const f = random(3 * 3 * 16 * 32, 6);
+    const y1 = nanArray(2 * 8 * 8 * 32);
+    const y2 = nanArray(y1.length);
+    native.conv2d(x, f, y1, g);
+    const before = native.info().primitives.length;
+    native.conv2d(x, f, y2, g);
+    expect(native.info().primitives.length).toBe(before);
+    expect(y2).toEqual(y1);
+    // A different filter through the same primitive: the weight reorder runs on every call.
+    const f2 = random(f.length, 7);
+    native.conv2d(x, f2, y2, g);
+    expectClose(y2, convRef(x, f2, g), 'conv2d with a new filter');
+  });
+
+  it('names the oneDNN implementation of every primitive it created', () => {
+    const native = requireNative();
+    const g = geometry([2, 16, 16, 32], [3, 3, 32, 64], [1, 1], 'same');
+    const x = random(2 * 16 * 16 * 32, 8);
+    const f = random(3 * 3 * 32 * 64, 9);
+    native.conv2d(x, f, nanArray(2 * 16 * 16 * 64), g);
+    const prims = native.info().primitives.filter((p) => p.geometry.startsWith('x [2, 16, 16, 32]'));
+    expect(prims.map((p) => p.kernel)).toContain('conv2d');
+    for (const p of prims) expect(p.impl).toMatch(/^[a-z_]+:[a-z0-9_]+/);
+  });
+
+  it('runs with two threads and gives the same values', () => {
+    const native = requireNative();
+    const g = geometry([2, 9, 9, 8], [3, 3, 8, 16], [2, 2], 'same');
+    const x = random(2 * 9 * 9 * 8, 10);
+    const f = random(3 * 3 * 8 * 16, 11);
+    const y = nanArray(g.batchSize * g.outHeight * g.outWidth * 16);
+    try {
+      native.setThreads(2);
+      expect(native.info().threads).toBe(2);
+      native.conv2d(x, f, y, g);
+    } finally {
+      native.setThreads(1);
+    }
+    expect(native.info().threads).toBe(1);
+    expectClose(y, convRef(x, f, g), 'conv2d on 2 threads');
+  });
+
+  describe('errors name the kernel and the shapes', () => {
+    const g = geometry([1, 5, 5, 2], [3, 3, 2, 4], [1, 1], 'same');
+    it('wrong lengths', () => {
+      expect(() => requireNative().conv2d(new Float32Array(49), new Float32Array(72), new Float32Array(100), g)).toThrow(/conv2d: 'x' has 49 floats, expected 50 \(x \[1, 5, 5, 2\], filter \[3, 3, 2, 4\]/);
+      expect(() => requireNative().conv2dBackwardWeights(new Float32Array(50), new Float32Array(100), new Float32Array(71), g)).toThrow(/conv2dBackwardWeights: 'dw' has 71 floats, expected 72/);
+    });
+    it('non-float32 arrays', () => {
+      expect(() => requireNative().conv2dBackwardData(new Float64Array(100) as unknown as Float32Array, new Float32Array(72), new Float32Array(50), g)).toThrow(/conv2dBackwardData: argument 0 \('dy'\) must be a Float32Array/);
+    });
+    it('an output overlapping an input', () => {
+      const heap = new Float32Array(200);
+      expect(() => requireNative().conv2d(heap.subarray(0, 50), new Float32Array(72), heap.subarray(40, 140), g)).toThrow(/output 'out' overlaps input/);
+    });
+    it('an inconsistent geometry', () => {
+      expect(() => requireNative().conv2d(new Float32Array(50), new Float32Array(72), new Float32Array(100 * 9), { ...g, outHeight: 15, outWidth: 15 })).toThrow(/inconsistent geometry/);
+    });
+  });
+
+  describe('matmul', () => {
+    function matmulRef(a: Float32Array, b: Float32Array, o: MatmulOptions): Float64Array {
+      const { batch, m, n, k } = o;
+      const c = new Float64Array(batch * m * n);
+      for (let i = 0; i < batch; i++) {
+        const a0 = o.sharedA ? 0 : i * m * k;
+        const b0 = o.sharedB ? 0 : i * k * n;
+        for (let r = 0; r < m; r++)
+          for (let q = 0; q < n; q++) {
+            let s = o.bias ? o.bias[q] : 0;
+            for (let t = 0; t < k; t++) s += a[a0 + (o.transposeA ? t * m + r : r * k + t)] * b[b0 + (o.transposeB ? q * k + t : t * n + q)];
+            const alpha = o.leakyreluAlpha ?? 0.2;
+            const act: Record<MatmulActivation, (v: number) => number> = {
+              linear: (v) => v,
+              relu: (v) => Math.max(0, v),
+              relu6: (v) => Math.min(6, Math.max(0, v)),
+              leakyrelu: (v) => (v < 0 ? alpha * v : v),
+              elu: (v) => (v < 0 ? Math.expm1(v) : v),
+              sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+            };
+            c[(i * m + r) * n + q] = act[o.activation ?? 'linear'](s);
+          }
+      }
+      return c;
+    }
+
+    const shapes: MatmulOptions[] = [];
+    for (const transposeA of [false, true])
+      for (const transposeB of [false, true])
+        for (const [batch, sharedA, sharedB] of [
+          [1, false, false],
+          [3, false, false],
+          [3, false, true],
+          [3, true, false],
+        ] as const)
+          shapes.push({ batch, m: 7, n: 13, k: 11, transposeA, transposeB, sharedA, sharedB });
+    shapes.push({ batch: 1, m: 32, n: 128, k: 300, transposeA: false, transposeB: false, bias: random(128, 20), activation: 'relu' });
+    for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu', 'sigmoid'] as const) {
+      shapes.push({ batch: 2, m: 5, n: 9, k: 6, transposeA: true, transposeB: false, bias: random(9, 21).map((v) => v * 8), activation, leakyreluAlpha: 0.3 });
+    }
+
+    it.each(shapes.map((o) => [JSON.stringify({ ...o, bias: o.bias ? `[${o.bias.length}]` : undefined }), o] as const))('%s', (_name, o) => {
+      const a = random((o.sharedA ? 1 : o.batch) * o.m * o.k, 30).map((v) => v * 3);
+      const b = random((o.sharedB ? 1 : o.batch) * o.k * o.n, 31);
+      const c = nanArray(o.batch * o.m * o.n);
+      requireNative().matmul(a, b, c, o);
+      expectClose(c, matmulRef(a, b, o), 'matmul');
+    });
+
+    it('rejects wrong lengths, naming the shapes', () => {
+      expect(() => requireNative().matmul(new Float32Array(10), new Float32Array(12), new Float32Array(8), { batch: 1, m: 2, n: 4, k: 3, transposeA: false, transposeB: false })).toThrow(
+        /matmul: 'a' has 10 floats, expected 6 \(batch 1, a \[2 x 3\], b \[3 x 4\]\)/,
+      );
+    });
+  });
+});
