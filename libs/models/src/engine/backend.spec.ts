@@ -1,5 +1,5 @@
 /**
- * Backend selection. The native bindings are not installed here (and never will be), so the
+ * Backend selection. The tfjs-node bindings are not installed here (and never will be), so the
  * "loaded" paths inject a module loader that does what requiring tfjs-node(-gpu) does: register a
  * 'tensorflow' backend whose instance carries tfjs-node's `isGPUPackage` / `isUsingGpuDevice`.
  */
@@ -8,6 +8,7 @@ import { UserInputError } from '@gan-study/core';
 import { BackendUnavailableError, GpuUnavailableError, initBackend, type ModuleLoader } from './backend';
 import type { GpuListing } from './gpus';
 import { probeBackends } from './probe';
+import { NATIVE_KERNELS } from './native-kernels';
 import { WASM_TRAINING_KERNELS } from './wasm-kernels';
 
 /** Stands in for tfjs-node's NodeJSKernelBackend: only the two flags initBackend reads. */
@@ -112,11 +113,25 @@ describe("initBackend('auto')", () => {
     expect(info.backend).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
     expect(info.gpu).toBe(false);
-    expect(info.reason).toMatch(/^auto: @tensorflow\/tfjs-node-gpu not installed; @tensorflow\/tfjs-node not installed; wasm available \((no )?SIMD, \d+ threads?\)$/);
-    expect(info.devices).toEqual([expect.stringMatching(/^wasm \(/)]);
+    expect(info.reason).toMatch(/^auto: @tensorflow\/tfjs-node-gpu not installed; @tensorflow\/tfjs-node not installed; wasm available \((no )?SIMD, \d+ threads?\); convolutions and matmuls on oneDNN \d+\.\d+\.\d+ \([a-z0-9_]+, 1 thread\)$/);
+    expect(info.devices).toEqual([expect.stringMatching(/^wasm \(.*\) \+ oneDNN /)]);
+    expect(info.kernels?.engine).toBe('oneDNN');
     expect(load.calls).toEqual(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']);
     expect(lines).toEqual([expect.stringContaining(info.reason)]);
+    // The training kernels, with the oneDNN ones over the convolutions and matmuls.
+    for (const k of WASM_TRAINING_KERNELS) expect(tf.getKernel(k.kernelName, 'wasm')?.kernelFunc).toBe(NATIVE_KERNELS.find((n) => n.kernelName === k.kernelName)?.kernelFunc ?? k.kernelFunc);
+  });
+
+  it('nothing native installed and the oneDNN kernels off: wasm with the XNNPACK training kernels', async () => {
+    const info = await initBackend('auto', { loadModule: loader({}), listGpus: noSmi, nativeKernels: false });
+    expect(info.reason).toMatch(/; wasm available \((no )?SIMD, \d+ threads?\); convolutions and matmuls on XNNPACK \(nativeKernels: false\)$/);
+    expect(info.devices).toEqual([expect.stringMatching(/^wasm \([^)]*\)$/)]);
     for (const k of WASM_TRAINING_KERNELS) expect(tf.getKernel(k.kernelName, 'wasm')?.kernelFunc).toBe(k.kernelFunc);
+  });
+
+  it('a required oneDNN that is missing is an error, not a fall back to cpu', async () => {
+    const missing = () => ({ ok: false as const, path: '/x.node', reason: 'the oneDNN addon is not built' });
+    await expect(initBackend('auto', { loadModule: loader({}), listGpus: noSmi, nativeKernels: true, loadNative: missing })).rejects.toThrow(UserInputError);
   });
 
   it('GPU binding present but CPU only: its libtensorflow on the CPU, not a GPU claim', async () => {

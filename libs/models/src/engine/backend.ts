@@ -12,13 +12,19 @@
  * `IsUsingGPUDevice`, true only when TensorFlow registered a GPU device). libtensorflow 2.9
  * (tfjs-node-gpu 4.22) loads CUDA lazily: without CUDA 11.2 / cuDNN 8.1 it logs and runs on
  * the CPU, which is exactly the silent fallback we refuse when a GPU was asked for.
+ *
+ * On wasm, convolutions and matrix products run in oneDNN (libs/native, native-kernels.ts) when
+ * its addon is built, else on XNNPACK; `BackendInfo.kernels`, the devices and the reason say which.
+ * GAN_STUDY_NATIVE_KERNELS=0 (or `nativeKernels: false`) turns oneDNN off, =1 requires it.
  */
 import { createRequire } from 'module';
 import * as tf from '@tensorflow/tfjs';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import { UserInputError } from '@gan-study/core';
+import { loadNative, NATIVE_BUILD_HINT, type NativeLoad } from '@gan-study/native';
 import { listGpus, type GpuListing } from './gpus';
 import { registerTfjsFixes } from './fixes';
+import { registerNativeKernels, unregisterNativeKernels } from './native-kernels';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
 /** What a user may ask for (`--backend`). */
@@ -44,9 +50,21 @@ export interface BackendInfo {
   reason: string;
   /** True only when libtensorflow runs on a GPU. */
   gpu: boolean;
-  /** Compute devices in use, e.g. 'GPU 0: NVIDIA A100 (40960 MiB)', 'wasm (SIMD, 1 thread)', 'cpu (JavaScript)'. */
+  /** Compute devices in use, e.g. 'GPU 0: NVIDIA A100 (40960 MiB)', 'wasm (SIMD, 1 thread) + oneDNN 2.6.3 (avx512_core_bf16, 1 thread)', 'cpu (JavaScript)'. */
   devices: string[];
+  /** On wasm: what runs the convolutions and matrix products. */
+  kernels?: WasmKernels;
 }
+
+/** What runs a wasm training step's convolutions and matrix products. */
+export interface WasmKernels {
+  engine: 'oneDNN' | 'XNNPACK';
+  /** e.g. 'oneDNN 2.6.3 (avx512_core_bf16, 1 thread)', or why XNNPACK: 'XNNPACK (GAN_STUDY_NATIVE_KERNELS=0)'. */
+  detail: string;
+}
+
+/** The environment variable that turns the oneDNN kernels off (0) or makes them required (1). */
+export const NATIVE_KERNELS_ENV = 'GAN_STUDY_NATIVE_KERNELS';
 
 /** Loads a package by name (default: Node's require). Tests inject one to simulate bindings. */
 export type ModuleLoader = (name: string) => unknown;
@@ -54,8 +72,18 @@ export type ModuleLoader = (name: string) => unknown;
 export interface InitBackendOptions {
   /** Where the one-line decision goes (default: nowhere). */
   log?: (line: string) => void;
-  /** wasm threads (only used when the wasm build has thread support; Node's has not). */
+  /** Threads: oneDNN's per call (default 1: each trainer owns one core), and wasm's when its build has thread support (Node's has not). */
   threads?: number;
+  /**
+   * oneDNN kernels on wasm: 'auto' (default) uses them when the addon loads and warns when it does
+   * not; true requires them (a UserInputError otherwise); false keeps XNNPACK. Unset, the
+   * GAN_STUDY_NATIVE_KERNELS environment variable decides (0 = false, 1 = true).
+   */
+  nativeKernels?: boolean | 'auto';
+  /** Where warnings go (the addon missing); default: `log`, else stderr. */
+  warn?: (line: string) => void;
+  /** The oneDNN addon loader, for tests. */
+  loadNative?: () => NativeLoad;
   /** Package loader, for tests. */
   loadModule?: ModuleLoader;
   /** GPU listing (nvidia-smi), for tests and to name devices. */
@@ -183,16 +211,64 @@ async function useGpu(load: ModuleLoader, listing: () => GpuListing): Promise<{ 
   return { devices: gpuDevices(listing()) };
 }
 
-/** Activates the wasm backend with the training kernels; returns its device description. */
-async function useWasm(threads: number | undefined): Promise<string> {
+/** The oneDNN kernel choice: the option, else the environment variable, else 'auto'. */
+export function nativeKernelsChoice(option: boolean | 'auto' | undefined, env: NodeJS.ProcessEnv = process.env): boolean | 'auto' {
+  if (option !== undefined) {
+    if (option !== true && option !== false && option !== 'auto') throw new UserInputError(`nativeKernels must be true, false or 'auto', got ${JSON.stringify(option)}`);
+    return option;
+  }
+  const v = env[NATIVE_KERNELS_ENV];
+  if (v === undefined || v === '') return 'auto';
+  if (v === '0') return false;
+  if (v === '1') return true;
+  throw new UserInputError(`${NATIVE_KERNELS_ENV} must be 0 (convolutions on XNNPACK) or 1 (on oneDNN, an error if its addon is missing), got '${v}'`);
+}
+
+type WasmOptions = Pick<InitBackendOptions, 'threads' | 'nativeKernels' | 'warn' | 'log' | 'loadNative'>;
+
+/** Activates the wasm backend with the training kernels, and the oneDNN ones when chosen and built. */
+async function useWasm(opts: WasmOptions): Promise<{ device: string; kernels: WasmKernels }> {
+  const { threads } = opts;
   if (threads !== undefined) {
     if (!Number.isInteger(threads) || threads < 1) throw new UserInputError(`threads must be a positive integer, got ${threads}`);
     wasm.setThreadsCount(threads);
   }
+  const choice = nativeKernelsChoice(opts.nativeKernels);
+  let loaded: NativeLoad | null = null;
+  if (choice !== false) {
+    loaded = (opts.loadNative ?? loadNative)();
+    if (!loaded.ok && choice === true) {
+      const by = opts.nativeKernels === true ? 'nativeKernels: true' : `${NATIVE_KERNELS_ENV}=1`;
+      throw new UserInputError(`oneDNN kernels required (${by}), but ${loaded.reason}. Or set ${NATIVE_KERNELS_ENV}=0 to run convolutions on XNNPACK.`);
+    }
+  }
+  // From a clean slate: the training kernels, then oneDNN's over them (they fall back to those).
+  unregisterNativeKernels();
   registerWasmTrainingKernels();
+  let kernels: WasmKernels;
+  if (loaded?.ok) {
+    loaded.kernels.setThreads(threads ?? 1);
+    registerNativeKernels(loaded.kernels);
+    const n = loaded.kernels.info();
+    kernels = { engine: 'oneDNN', detail: `oneDNN ${n.version} (${n.isa}, ${n.threads} thread${n.threads === 1 ? '' : 's'})` };
+  } else if (loaded) {
+    kernels = { engine: 'XNNPACK', detail: `XNNPACK (oneDNN addon not loaded: ${NATIVE_BUILD_HINT})` };
+    const warn = opts.warn ?? opts.log ?? ((line: string) => console.warn(line));
+    warn(
+      `WARNING: convolutions and matmuls run on XNNPACK in wasm, 4-8x slower than oneDNN: ${loaded.reason}. ` +
+        `Set ${NATIVE_KERNELS_ENV}=0 to choose XNNPACK and silence this.`,
+    );
+  } else {
+    kernels = { engine: 'XNNPACK', detail: `XNNPACK (${opts.nativeKernels === false ? 'nativeKernels: false' : `${NATIVE_KERNELS_ENV}=0`})` };
+  }
   const ok = await tf.setBackend('wasm');
   if (!ok) throw new BackendUnavailableError(`backend 'wasm' failed to initialize (@tensorflow/tfjs-backend-wasm ${wasm.version_wasm}); see the warning above`);
-  return describeWasm();
+  return { device: kernels.engine === 'oneDNN' ? `${describeWasm()} + ${kernels.detail}` : describeWasm(), kernels };
+}
+
+/** The reason's clause for the kernels, e.g. 'convolutions and matmuls on oneDNN 2.6.3 (avx512_core_bf16, 1 thread)'. */
+function kernelsClause(k: WasmKernels): string {
+  return `convolutions and matmuls on ${k.detail}`;
 }
 
 /** e.g. 'wasm (SIMD, 1 thread)'. Call after the wasm backend is initialized. */
@@ -238,8 +314,8 @@ export async function initBackend(requested: BackendChoice, opts: InitBackendOpt
       break;
     }
     case 'wasm': {
-      const device = await useWasm(opts.threads);
-      info = { requested, backend: 'wasm', reason: `wasm: requested (${device.slice(6, -1)}, training kernels registered)`, gpu: false, devices: [device] };
+      const { device, kernels } = await useWasm(opts);
+      info = { requested, backend: 'wasm', reason: `wasm: requested (${describeWasm().slice(6, -1)}, training kernels registered); ${kernelsClause(kernels)}`, gpu: false, devices: [device], kernels };
       break;
     }
     case 'cpu': {
@@ -248,14 +324,14 @@ export async function initBackend(requested: BackendChoice, opts: InitBackendOpt
       break;
     }
     case 'auto':
-      info = await initAuto(load, gpus, opts.threads);
+      info = await initAuto(load, gpus, opts);
       break;
   }
   opts.log?.(`backend ${info.backend} gpu=${info.gpu} devices=[${info.devices.join('; ')}] reason: ${info.reason}`);
   return info;
 }
 
-async function initAuto(load: ModuleLoader, gpus: () => GpuListing, threads: number | undefined): Promise<BackendInfo> {
+async function initAuto(load: ModuleLoader, gpus: () => GpuListing, opts: WasmOptions): Promise<BackendInfo> {
   const skipped: string[] = [];
   try {
     const { devices } = await useGpu(load, gpus);
@@ -275,8 +351,8 @@ async function initAuto(load: ModuleLoader, gpus: () => GpuListing, threads: num
   }
   skipped.push(node.ok ? `${NODE_PACKAGE} loaded but its backend did not start` : node.notInstalled ? `${NODE_PACKAGE} not installed` : `${NODE_PACKAGE} failed to load (${node.message})`);
   try {
-    const device = await useWasm(threads);
-    return { requested: 'auto', backend: 'wasm', reason: `auto: ${skipped.join('; ')}; wasm available (${device.slice(6, -1)})`, gpu: false, devices: [device] };
+    const { device, kernels } = await useWasm(opts);
+    return { requested: 'auto', backend: 'wasm', reason: `auto: ${skipped.join('; ')}; wasm available (${describeWasm().slice(6, -1)}); ${kernelsClause(kernels)}`, gpu: false, devices: [device], kernels };
   } catch (err) {
     if (err instanceof UserInputError && !(err instanceof BackendUnavailableError)) throw err;
     skipped.push(`wasm failed (${err instanceof Error ? err.message : String(err)})`);

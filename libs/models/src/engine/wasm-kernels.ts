@@ -18,6 +18,7 @@ import { resizeNearestNeighborGradScatter } from './fixes';
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from './wasm-conv';
 import type { Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, ResizeNearestNeighborGradAttrs, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs';
 import { WASM_MOVEMENT_KERNELS } from './wasm-movement-kernels';
+import { isNativeKernelFunc } from './native-kernels';
 
 const BACKEND = 'wasm';
 
@@ -265,13 +266,14 @@ const originals = new Map<string, KernelConfig | undefined>();
 
 /**
  * Registers the training kernels on the wasm backend. Idempotent: a second call changes nothing.
+ * Kernels now served by oneDNN (native-kernels.ts, registered over these) stay as they are.
  * Returns the names of the kernels it (re)registered on this call.
  */
 export function registerWasmTrainingKernels(): string[] {
   const done: string[] = [];
   for (const k of WASM_TRAINING_KERNELS) {
     const existing = tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined;
-    if (existing?.kernelFunc === k.kernelFunc) continue;
+    if (existing?.kernelFunc === k.kernelFunc || isNativeKernelFunc(existing?.kernelFunc)) continue;
     if (!originals.has(k.kernelName)) originals.set(k.kernelName, existing);
     if (existing) tf.unregisterKernel(k.kernelName, BACKEND);
     // Keep the shipped kernel's setupFunc: the engine runs it when wasm starts, so the shipped

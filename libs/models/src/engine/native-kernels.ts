@@ -1,0 +1,230 @@
+/**
+ * oneDNN kernels for the tfjs `wasm` backend: Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter,
+ * BatchMatMul and _FusedMatMul run in the native addon (libs/native) on views of the wasm heap,
+ * with no copies: the output is allocated on the heap first, then the addon reads the inputs and
+ * writes the output in place.
+ *
+ * Why: a training step is bound by its convolutions, and XNNPACK in wasm (128-bit SIMD, no FMA)
+ * reaches ~20-36 GFLOP/s here where oneDNN with AVX-512 reaches 150-190 on one core.
+ *
+ * Each native kernel hands what it does not cover (non-float32 data, NCHW, dilation > 1, empty
+ * tensors, batch broadcasts other than one shared operand) to the kernel that was registered before it: our wasm training kernels or the shipped
+ * XNNPACK ones. `registerNativeKernels` / `unregisterNativeKernels` switch between the two sets.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BatchMatMulAttrs, Conv2DAttrs, Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, _FusedMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import { MATMUL_ACTIVATIONS, type MatmulActivation, type NativeKernels } from '@gan-study/native';
+import { allocF32, f32 } from './wasm-heap';
+
+const BACKEND = 'wasm';
+
+type KernelArgs = Parameters<KernelFunc>[0];
+type Pad = Conv2DAttrs['pad'];
+type Rounding = Conv2DAttrs['dimRoundingMode'];
+
+/** The addon the registered kernels call; set by registerNativeKernels. */
+let native: NativeKernels | null = null;
+
+/** The kernel registered before each native one, called for the cases the native kernel does not cover. */
+const fallbacks = new Map<string, KernelConfig | undefined>();
+
+function fallback(name: string, args: KernelArgs): ReturnType<KernelFunc> {
+  const k = fallbacks.get(name);
+  if (!k) throw new Error(`${name}: no wasm kernel to fall back to from the oneDNN one`);
+  return k.kernelFunc(args);
+}
+
+const isF32 = (t: TensorInfo | undefined): t is TensorInfo => t !== undefined && t.dtype === 'float32';
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const pair = (v: [number, number] | number): [number, number] => (typeof v === 'number' ? [v, v] : v);
+
+/** tfjs's geometry, or null when the native path does not cover it. */
+function convInfo(xShape: number[], filterShape: number[], strides: [number, number] | number, pad: Pad, rounding: Rounding, dataFormat: string): tf.backend_util.Conv2DInfo | null {
+  if (dataFormat !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4 || xShape[3] !== filterShape[2]) return null;
+  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad, rounding, false, 'channelsLast');
+  if (info.outHeight < 1 || info.outWidth < 1 || size(xShape) === 0 || size(filterShape) === 0) return null;
+  return info;
+}
+
+const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+const conv2D: KernelFunc = (args) => {
+  const { x, filter } = args.inputs;
+  const a = args.attrs as unknown as Conv2DAttrs;
+  const [dh, dw] = pair(a.dilations ?? 1);
+  if (!native || !isF32(x) || !isF32(filter) || dh !== 1 || dw !== 1) return fallback('Conv2D', args);
+  const info = convInfo(x.shape, filter.shape, a.strides, a.pad, a.dimRoundingMode, a.dataFormat);
+  if (!info) return fallback('Conv2D', args);
+  const out = allocF32(info.outShape);
+  native.conv2d(f32(x), f32(filter), f32(out), info);
+  return out;
+};
+
+const conv2DBackpropInput: KernelFunc = (args) => {
+  const { dy, filter } = args.inputs;
+  const a = args.attrs as unknown as Conv2DBackpropInputAttrs;
+  if (!native || !isF32(dy) || !isF32(filter)) return fallback('Conv2DBackpropInput', args);
+  const info = convInfo(a.inputShape, filter.shape, a.strides, a.pad, a.dimRoundingMode, a.dataFormat);
+  if (!info || !sameShape(dy.shape, info.outShape)) return fallback('Conv2DBackpropInput', args);
+  const out = allocF32(a.inputShape);
+  native.conv2dBackwardData(f32(dy), f32(filter), f32(out), info);
+  return out;
+};
+
+const conv2DBackpropFilter: KernelFunc = (args) => {
+  const { x, dy } = args.inputs;
+  const a = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+  if (!native || !isF32(x) || !isF32(dy)) return fallback('Conv2DBackpropFilter', args);
+  const info = convInfo(x.shape, a.filterShape, a.strides, a.pad, a.dimRoundingMode, a.dataFormat);
+  if (!info || !sameShape(dy.shape, info.outShape)) return fallback('Conv2DBackpropFilter', args);
+  const out = allocF32(a.filterShape);
+  native.conv2dBackwardWeights(f32(x), f32(dy), f32(out), info);
+  return out;
+};
+
+interface MatmulPlan {
+  outShape: number[];
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  sharedA: boolean;
+  sharedB: boolean;
+}
+
+/** How op(a) x op(b) maps onto the addon's batched sgemm, or null (shapes it does not cover, or that tfjs should reject). */
+function planMatmul(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): MatmulPlan | null {
+  if (a.shape.length < 2 || b.shape.length < 2) return null;
+  const [ra, ca] = a.shape.slice(-2);
+  const [rb, cb] = b.shape.slice(-2);
+  const [m, k] = transposeA ? [ca, ra] : [ra, ca];
+  const [kb, n] = transposeB ? [cb, rb] : [rb, cb];
+  if (k !== kb || m * n * k === 0) return null;
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  let outer: number[];
+  try {
+    outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return null;
+  }
+  const batchA = size(outerA);
+  const batchB = size(outerB);
+  const batch = size(outer);
+  // Either both sides have every batch entry (same outer shape up to leading 1s) or one side is a single shared matrix.
+  if (!((batchA === batch && batchB === batch) || (batchA === 1 && batchB === batch) || (batchB === 1 && batchA === batch))) return null;
+  return { outShape: [...outer, m, n], batch, m, n, k, sharedA: batchA === 1 && batch > 1, sharedB: batchB === 1 && batch > 1 };
+}
+
+const batchMatMul: KernelFunc = (args) => {
+  const { a, b } = args.inputs;
+  const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
+  const plan = native && isF32(a) && isF32(b) ? planMatmul(a, b, transposeA, transposeB) : null;
+  if (!native || !plan) return fallback('BatchMatMul', args);
+  const out = allocF32(plan.outShape);
+  native.matmul(f32(a as TensorInfo), f32(b as TensorInfo), f32(out), { ...plan, transposeA, transposeB });
+  return out;
+};
+
+/** tfjs's fused activations as ops, for the cases the addon does not fuse (prelu, and any after a broadcast bias). */
+function activate(y: tf.Tensor, activation: string, prelu: TensorInfo | undefined, leakyreluAlpha: number | undefined): tf.Tensor {
+  switch (activation) {
+    case 'linear':
+      return y;
+    case 'relu':
+      return tf.relu(y);
+    case 'relu6':
+      return tf.relu6(y);
+    case 'elu':
+      return tf.elu(y);
+    case 'sigmoid':
+      return tf.sigmoid(y);
+    case 'leakyrelu':
+      return tf.leakyRelu(y, leakyreluAlpha ?? 0.2);
+    case 'prelu':
+      if (!prelu) throw new Error(`_FusedMatMul: activation 'prelu' needs input preluActivationWeights`);
+      return tf.prelu(y, prelu as tf.Tensor);
+    default:
+      throw new Error(`_FusedMatMul: unknown activation '${activation}'`);
+  }
+}
+
+/**
+ * _FusedMatMul: the product, a bias of one value per column and the activation in one addon call;
+ * other biases (broadcast over rows too) and prelu as ops on the addon's product.
+ */
+const fusedMatMul: KernelFunc = (args) => {
+  const { a, b, bias, preluActivationWeights } = args.inputs;
+  const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as unknown as _FusedMatMulAttrs;
+  const plan = native && isF32(a) && isF32(b) ? planMatmul(a, b, transposeA, transposeB) : null;
+  if (!native || !plan || (bias !== undefined && !isF32(bias))) return fallback('_FusedMatMul', args);
+  const act = activation as string;
+  const perColumnBias = bias === undefined || (bias.shape.length > 0 && bias.shape[bias.shape.length - 1] === plan.n && size(bias.shape) === plan.n);
+  if (perColumnBias && Object.prototype.hasOwnProperty.call(MATMUL_ACTIVATIONS, act)) {
+    const out = allocF32(plan.outShape);
+    native.matmul(f32(a as TensorInfo), f32(b as TensorInfo), f32(out), { ...plan, transposeA, transposeB, bias: bias ? f32(bias) : undefined, activation: act as MatmulActivation, leakyreluAlpha });
+    return out;
+  }
+  const kernels = native;
+  return tf.tidy(() => {
+    let y = allocF32(plan.outShape);
+    kernels.matmul(f32(a as TensorInfo), f32(b as TensorInfo), f32(y), { ...plan, transposeA, transposeB });
+    if (bias) y = tf.add(y, bias as tf.Tensor);
+    return activate(y, act, preluActivationWeights, leakyreluAlpha);
+  });
+};
+
+/** The kernels this module registers on wasm. */
+export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> = [
+  { kernelName: 'Conv2D', kernelFunc: conv2D },
+  { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2DBackpropInput },
+  { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilter },
+  { kernelName: 'BatchMatMul', kernelFunc: batchMatMul },
+  { kernelName: '_FusedMatMul', kernelFunc: fusedMatMul },
+];
+
+const nativeFuncs = new Set<KernelFunc>(NATIVE_KERNELS.map((k) => k.kernelFunc));
+
+/** True when `f` is one of the oneDNN kernel functions (so other registrations leave it in place). */
+export function isNativeKernelFunc(f: KernelFunc | undefined): boolean {
+  return f !== undefined && nativeFuncs.has(f);
+}
+
+/**
+ * Registers the oneDNN kernels on wasm over whatever is registered now (call after
+ * registerWasmTrainingKernels: those become the fallbacks). Idempotent; returns the kernel names
+ * it registered on this call.
+ */
+export function registerNativeKernels(kernels: NativeKernels): string[] {
+  native = kernels;
+  const done: string[] = [];
+  for (const k of NATIVE_KERNELS) {
+    const existing = tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined;
+    if (existing?.kernelFunc === k.kernelFunc) continue;
+    fallbacks.set(k.kernelName, existing);
+    if (existing) tf.unregisterKernel(k.kernelName, BACKEND);
+    // Keep the replaced kernel's setupFunc: wasm runs it at start-up, and the fallback needs it.
+    tf.registerKernel({ kernelName: k.kernelName, backendName: BACKEND, kernelFunc: k.kernelFunc, setupFunc: existing?.setupFunc });
+    done.push(k.kernelName);
+  }
+  return done;
+}
+
+/** Puts back the kernels the oneDNN ones replaced. Returns the names it restored. */
+export function unregisterNativeKernels(): string[] {
+  const done: string[] = [];
+  for (const k of NATIVE_KERNELS) {
+    const existing = tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined;
+    if (existing?.kernelFunc !== k.kernelFunc) continue;
+    tf.unregisterKernel(k.kernelName, BACKEND);
+    const previous = fallbacks.get(k.kernelName);
+    if (previous) tf.registerKernel(previous);
+    done.push(k.kernelName);
+  }
+  return done;
+}
+
+/** The names of the oneDNN kernels registered on wasm right now. */
+export function registeredNativeKernels(): string[] {
+  return NATIVE_KERNELS.filter((k) => (tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined)?.kernelFunc === k.kernelFunc).map((k) => k.kernelName);
+}
