@@ -10,5 +10,5 @@ export { encodeImageSet, decodeImageSet, validateImageSet } from './codec';
 export type { EncodeOptions, PixelFormat } from './codec';
 export { writePngs, writeGrid, encodePng, toUint8 } from './writers';
 export type { GridOptions } from './writers';
-export { synthesize, synthImageSet, synthImageRng, SYNTH_DEFAULTS, DEFAULT_COUNTS_PER_CLASS, SYNTH_MANIFEST, SYNTH_GENERATOR, PROFILES, KNOWN_CLASS_NAMES, profileFor } from './synth';
+export { synthesize, synthKey, IncompleteSynthSetError, synthImageSet, synthImageRng, SYNTH_DEFAULTS, DEFAULT_COUNTS_PER_CLASS, SYNTH_MANIFEST, SYNTH_GENERATOR, PROFILES, KNOWN_CLASS_NAMES, profileFor } from './synth';
 export type { SynthOptions, SynthResult, SynthFormat, SynthImageSetOptions, LesionProfile, LesionFeatures } from './synth';

@@ -6,6 +6,7 @@
  * generation is order-independent and parallelisable, and the same seed gives the same pixels;
  * files are encoded by sharp with fixed settings (same bytes with the same sharp build).
  */
+import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
@@ -152,36 +153,140 @@ function sameManifest(a: unknown, b: Record<string, unknown>): boolean {
 }
 
 /**
- * Writes OUT/{train,test}/CLASS/NNNN.{jpg,png} and OUT/synth.json. Files go to `OUT.partial`
- * first, which is renamed to OUT at the end, so OUT is either absent or complete. When OUT already
- * holds a set with the same manifest it is reused; any other existing OUT is an error.
+ * A short name for the set `opts` describes (seed, size, classes, counts, format, overlap, generator
+ * and sharp version: everything its bytes depend on), computed without rendering anything: sets
+ * with the same key are the same files, so a cache can keep one per key.
+ */
+export function synthKey(opts: Omit<SynthOptions, 'out'>): string {
+  return createHash('sha256').update(JSON.stringify(manifestOf(resolve(opts)))).digest('hex').slice(0, 16);
+}
+
+/** Why `out` (holding a manifest equal to `r`'s) is not the complete set, or null when it is. */
+async function missingFiles(out: string, r: Resolved): Promise<string | null> {
+  const ext = r.format === 'jpg' ? 'jpg' : 'png';
+  for (const split of SPLITS) {
+    for (let c = 0; c < r.classes.length; c++) {
+      const dir = path.join(out, split, r.classes[c]);
+      let names: Set<string>;
+      try {
+        names = new Set(await fs.readdir(dir));
+      } catch {
+        return `${dir} is missing`;
+      }
+      const n = r.counts[split][c];
+      for (let i = 0; i < n; i++) {
+        const name = `${fileName(i)}.${ext}`;
+        if (!names.has(name)) return `${path.join(dir, name)} is missing`;
+      }
+      if (names.size !== n) return `${dir} holds ${names.size} entries, the manifest says ${n} images`;
+    }
+  }
+  return null;
+}
+
+/** Staging folders are `OUT.partial-<pid>-<random>`: one per writer, so two processes never share one. */
+const STAGING = /\.partial-(\d+)-[0-9a-z]+$/;
+
+/** Removes staging folders next to `out` left by writers that are gone (killed mid-way). */
+async function removeAbandonedStaging(out: string): Promise<void> {
+  const base = path.basename(out);
+  let names: string[];
+  try {
+    names = await fs.readdir(path.dirname(out));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = STAGING.exec(name);
+    if (!m || name.slice(0, m.index) !== base) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (err) {
+        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (!alive) await fs.rm(path.join(path.dirname(out), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes OUT/{train,test}/CLASS/NNNN.{jpg,png} and OUT/synth.json. Files go to a staging folder
+ * next to OUT first, which is renamed to OUT at the end, so OUT is either absent or complete, also
+ * when several processes synthesise the same set at once (the first rename wins; the others find
+ * the same set there and reuse it). When OUT already holds a set with the same manifest and every
+ * file it lists, it is reused; an OUT with the same manifest but missing or extra files is an
+ * error naming the first problem (`study run`'s cache removes and rebuilds it); any other existing
+ * OUT is an error.
  */
 export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
   const r = resolve(opts);
   const out = path.resolve(opts.out);
   const manifest = manifestOf(r);
   const result: SynthResult = { out, classes: r.classes, counts: manifest.counts as SynthResult['counts'], seed: r.seed, size: r.size, format: r.format, overlap: r.overlap, reused: false };
-  const existing = await fs.stat(out).catch(() => null);
-  if (existing !== null) {
-    let found: unknown = null;
+  const existing = await reusable(out, r, manifest);
+  if (existing) return { ...result, reused: true };
+  await removeAbandonedStaging(out);
+  await fs.rm(`${out}.partial`, { recursive: true, force: true }); // the staging folder of earlier versions
+  const staging = `${out}.partial-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  try {
+    await writeSet(r, staging, opts);
+    await writeJsonAtomic(path.join(staging, SYNTH_MANIFEST), manifest);
     try {
-      found = JSON.parse(await fs.readFile(path.join(out, SYNTH_MANIFEST), 'utf8'));
-    } catch {
-      // not one of ours
+      await fs.rename(staging, out);
+    } catch (err) {
+      // Another process renamed its copy of the same set into place first.
+      if (!(await reusable(out, r, manifest))) throw err;
+      return { ...result, reused: true };
     }
-    if (found !== null && sameManifest(found, manifest)) return { ...result, reused: true };
-    throw new UserInputError(
-      found === null
-        ? `${out} already exists and is not a synthetic set; choose another --out`
-        : `${out} already holds a synthetic set with other settings (${path.join(out, SYNTH_MANIFEST)}); remove it or choose another --out`,
-    );
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
   }
-  const staging = `${out}.partial`;
-  await fs.rm(staging, { recursive: true, force: true });
+  return result;
+}
+
+/** OUT holds the manifest of the set asked for but not all of its files (or more). */
+export class IncompleteSynthSetError extends UserInputError {
+  constructor(
+    readonly out: string,
+    /** The first problem found, e.g. `OUT/train/benign/0003.jpg is missing`. */
+    readonly problem: string,
+  ) {
+    super(`${out} holds an incomplete synthetic set (${problem}); remove it or choose another --out`);
+  }
+}
+
+/** True when OUT holds this exact set; false when OUT is absent; an error for anything else there. */
+async function reusable(out: string, r: Resolved, manifest: Record<string, unknown>): Promise<boolean> {
+  const existing = await fs.stat(out).catch(() => null);
+  if (existing === null) return false;
+  let found: unknown = null;
+  try {
+    found = JSON.parse(await fs.readFile(path.join(out, SYNTH_MANIFEST), 'utf8'));
+  } catch {
+    // not one of ours
+  }
+  if (found !== null && sameManifest(found, manifest)) {
+    const missing = await missingFiles(out, r);
+    if (missing === null) return true;
+    throw new IncompleteSynthSetError(out, missing);
+  }
+  throw new UserInputError(
+    found === null
+      ? `${out} already exists and is not a synthetic set; choose another --out`
+      : `${out} already holds a synthetic set with other settings (${path.join(out, SYNTH_MANIFEST)}); remove it or choose another --out`,
+  );
+}
+
+/** Renders and encodes every image of the set into `dir`. */
+async function writeSet(r: Resolved, dir: string, opts: SynthOptions): Promise<void> {
   const jobs: Array<{ split: Split; c: number; i: number }> = [];
   for (const split of SPLITS) {
     for (let c = 0; c < r.classes.length; c++) {
-      await fs.mkdir(path.join(staging, split, r.classes[c]), { recursive: true });
+      await fs.mkdir(path.join(dir, split, r.classes[c]), { recursive: true });
       for (let i = 0; i < r.counts[split][c]; i++) jobs.push({ split, c, i });
     }
   }
@@ -196,7 +301,7 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
     if (failure !== null) break;
     // Rendering is synchronous CPU work on this thread; encoding and writing run on libuv's pool.
     const pixels = renderOne(r, job.split, job.c, job.i);
-    const file = path.join(staging, job.split, r.classes[job.c], `${fileName(job.i)}.${ext}`);
+    const file = path.join(dir, job.split, r.classes[job.c], `${fileName(job.i)}.${ext}`);
     const img = sharp(pixels, { raw: { width: r.size, height: r.size, channels: 3 } });
     const task = (r.format === 'jpg' ? img.jpeg({ quality: SYNTH_DEFAULTS.quality }) : img.png({ compressionLevel: 6 }))
       .toBuffer()
@@ -215,13 +320,7 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
     if (inFlight.size >= concurrency) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
-  if (failure !== null) {
-    await fs.rm(staging, { recursive: true, force: true });
-    throw failure;
-  }
-  await writeJsonAtomic(path.join(staging, SYNTH_MANIFEST), manifest);
-  await fs.rename(staging, out);
-  return result;
+  if (failure !== null) throw failure;
 }
 
 export interface SynthImageSetOptions {

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { UserInputError } from '@gan-study/core';
 import { countImageFolder, loadImageFolder } from '../folder';
 import { subsetImageSet } from '../budget';
-import { synthesize, synthImageSet, SYNTH_MANIFEST } from './index';
+import { synthesize, synthImageSet, synthKey, SYNTH_MANIFEST } from './index';
 import { proxyAccuracy } from './proxy';
 
 let tmp: string;
@@ -57,7 +57,7 @@ describe('synthesize', () => {
     const ds = await loadImageFolder(out, { size: 16 });
     expect(ds.warnings).toEqual([]);
     expect(ds.train.labels.length).toBe(5);
-    expect(await fs.stat(`${out}.partial`).catch(() => null)).toBeNull();
+    expect((await fs.readdir(tmp)).filter((n) => n.includes('.partial'))).toEqual([]);
   });
 
   it('gives the same bytes for the same seed and different images for another seed', async () => {
@@ -89,6 +89,52 @@ describe('synthesize', () => {
     await fs.mkdir(other);
     await expect(synthesize({ ...small, out: other })).rejects.toThrow(UserInputError);
     await expect(synthesize({ ...small, out: other })).rejects.toThrow(/already exists and is not a synthetic set/);
+  });
+
+  it('refuses a set with its manifest but missing or extra files, naming the first problem', async () => {
+    const out = path.join(tmp, 'set');
+    await synthesize({ ...small, out });
+    await fs.rm(path.join(out, 'train/malignant/0001.jpg'));
+    await expect(synthesize({ ...small, out })).rejects.toThrow(UserInputError);
+    await expect(synthesize({ ...small, out })).rejects.toThrow(`${out} holds an incomplete synthetic set (${path.join(out, 'train/malignant/0001.jpg')} is missing)`);
+    await fs.writeFile(path.join(out, 'train/malignant/0001.jpg'), 'x');
+    await fs.writeFile(path.join(out, 'test/benign/extra.jpg'), 'x');
+    await expect(synthesize({ ...small, out })).rejects.toThrow(/test\/benign holds 3 entries, the manifest says 2 images/);
+  });
+
+  it('lets several writers make the same set at once: one set, no staging folders left', async () => {
+    const out = path.join(tmp, 'shared');
+    const results = await Promise.all([synthesize({ ...small, out, seed: 2 }), synthesize({ ...small, out, seed: 2 }), synthesize({ ...small, out, seed: 2, concurrency: 1 })]);
+    expect(results.filter((r) => !r.reused).length).toBeGreaterThanOrEqual(1);
+    expect((await countImageFolder(out)).counts).toEqual(results[0].counts);
+    expect((await fs.readdir(tmp)).sort()).toEqual(['shared']);
+    const alone = await synthesize({ ...small, out: path.join(tmp, 'alone'), seed: 2 });
+    for (const f of (await listFiles(out)).filter((f) => f !== SYNTH_MANIFEST)) {
+      expect((await fs.readFile(path.join(out, f))).equals(await fs.readFile(path.join(alone.out, f)))).toBe(true);
+    }
+  });
+
+  it('removes staging folders of writers that are gone, and keeps those of live ones', async () => {
+    const out = path.join(tmp, 'set');
+    const deadPid = 2 ** 22 + 12345; // above Linux's pid_max: no such process
+    await fs.mkdir(path.join(tmp, `set.partial-${deadPid}-abc/train`), { recursive: true });
+    await fs.mkdir(path.join(tmp, `set.partial-${process.ppid}-def`), { recursive: true });
+    await fs.mkdir(path.join(tmp, `settings.partial-${deadPid}-abc`), { recursive: true });
+    await synthesize({ ...small, out });
+    expect((await fs.readdir(tmp)).sort()).toEqual(['set', `set.partial-${process.ppid}-def`, `settings.partial-${deadPid}-abc`]);
+  });
+
+  it('names a set by what its bytes depend on', () => {
+    const key = synthKey(small);
+    expect(key).toMatch(/^[0-9a-f]{16}$/);
+    expect(synthKey({ ...small })).toBe(key);
+    expect(synthKey({ ...small, seed: 0 })).toBe(key); // 0 is the default seed
+    expect(synthKey({ ...small, seed: 1 })).not.toBe(key);
+    expect(synthKey({ ...small, size: 32 })).not.toBe(key);
+    expect(synthKey({ ...small, counts: { train: [3, 2], test: [2, 2] } })).not.toBe(key);
+    expect(synthKey({ ...small, format: 'png' })).not.toBe(key);
+    expect(synthKey({ ...small, overlap: 0.5 })).not.toBe(key);
+    expect(() => synthKey({ size: 4 })).toThrow(/size must be an integer in \[8, 1024\], got 4/);
   });
 
   it('rejects bad options, naming the value', async () => {
