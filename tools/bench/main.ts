@@ -11,7 +11,9 @@
  * 1. throughput: one training step (batch 32, 64 px) of the classifier, DCGAN (D and G) and CycleGAN
  *    on each available backend, and the same models in PyTorch (tools/bench/torch_step.py,
  *    /usr/bin/python3; Debian's python3-torch is installed with apt-get when missing) with 1 thread
- *    and all threads. Median of several steps after warm-up; wall and process CPU time.
+ *    and all threads. Median of several steps after warm-up; wall and process CPU time. wasm rows
+ *    name what ran the convolutions: 'tfjs-wasm + oneDNN' (the native kernels, libs/native), then
+ *    'tfjs-wasm (XNNPACK)' with them off (GAN_STUDY_NATIVE_KERNELS=0) for comparison.
  * 2. exchange: ring all-reduce (PeerLink, the trainers' own) of 1 MB and 10 MB between 2 processes
  *    over ZeroMQ tcp loopback, against a plain node `net` loopback echo of the same bytes.
  *    tools/bench/allreduce.ts compares ring and coordinator reduction for more replicas.
@@ -115,11 +117,11 @@ interface ChildResult {
 }
 
 /** Runs this file with `--child <args>` and returns the JSON object it prints on its last stdout line. */
-function runChild(args: string[], timeoutMs: number): Promise<ChildResult> {
+function runChild(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const nodeArgs = [...process.execArgv, __filename, '--child', ...args];
     const [cmd, argv] = args[0] === 'step' ? pinnedToOneCore(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -181,7 +183,7 @@ async function childStep(model: ModelKind, backend: string, warmup: number, reps
   }
   const leaked = tf.memory().numTensors - before;
   dispose();
-  return { backend: info.backend, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked, ...(note ? { note } : {}) };
+  return { backend: info.backend, kernels: info.kernels?.engine ?? null, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked, ...(note ? { note } : {}) };
 }
 
 interface KernelTime {
@@ -286,6 +288,12 @@ function torchStep(model: ModelKind, threads: number, warmup: number, reps: numb
   };
 }
 
+/** 'tfjs-wasm + oneDNN' / 'tfjs-wasm (XNNPACK)' on wasm (what ran its convolutions and matmuls), else 'tfjs-<backend>'. */
+function engineLabel(backend: string, kernels: string | null): string {
+  if (backend !== 'wasm' || !kernels) return `tfjs-${backend}`;
+  return kernels === 'oneDNN' ? 'tfjs-wasm + oneDNN' : `tfjs-wasm (${kernels})`;
+}
+
 /** Steps to time per (engine, model): the cpu backend and CycleGAN are slow, so they get fewer. */
 function repsFor(engine: string, model: ModelKind, quick: boolean): { warmup: number; reps: number } {
   const slow = engine === 'cpu' || model === 'cyclegan';
@@ -319,16 +327,21 @@ async function throughput(a: Args, log: (s: string) => void, progress: (r: Throu
       rows.push(row);
       await progress({ rows, unavailable });
     }
-    for (const backend of a.backends) {
+    // wasm runs as it would in a study (oneDNN kernels when the addon is built), then, when that was
+    // oneDNN, once more with XNNPACK only (GAN_STUDY_NATIVE_KERNELS=0), for the comparison.
+    const runs: Array<{ backend: string; env?: NodeJS.ProcessEnv }> = a.backends.map((backend) => ({ backend }));
+    for (let i = 0; i < runs.length; i++) {
+      const { backend, env } = runs[i];
       if (unavailable[backend]) continue;
       const { warmup, reps } = repsFor(backend, model, a.quick);
       try {
-        const r = await runChild(['step', model, backend, String(warmup), String(reps)], a.childTimeoutMin * 60_000);
+        const r = await runChild(['step', model, backend, String(warmup), String(reps)], a.childTimeoutMin * 60_000, env);
+        if (r.kernels === 'oneDNN' && !env) runs.splice(i + 1, 0, { backend, env: { ...process.env, GAN_STUDY_NATIVE_KERNELS: '0' } });
         const wall = r.wall_ms as number[];
         const cpu = r.cpu_ms as number[];
         const row: ThroughputRow = {
           model,
-          engine: `tfjs-${r.backend as string}`,
+          engine: engineLabel(r.backend as string, r.kernels as string | null),
           threads: 1,
           median_ms: round(median(wall)),
           median_cpu_ms: round(median(cpu)),
@@ -836,7 +849,7 @@ function report(r: Results): string {
       ...Object.entries(r.throughput.unavailable).map(([b, why]) => `- backend ${b}: not measured (${why})`),
       ...[...new Set(rows.map((x) => x.model))].flatMap((model) =>
         [...new Set(rows.filter((x) => x.engine.startsWith('tfjs-')).map((x) => x.engine))]
-          .filter((e) => !rows.some((x) => x.model === model && x.engine === e) && !Object.keys(r.throughput!.unavailable).some((k) => k.startsWith(e.slice(5))))
+          .filter((e) => !rows.some((x) => x.model === model && x.engine === e) && !Object.keys(r.throughput!.unavailable).some((k) => k.startsWith(e.slice(5).split(' ')[0])))
           .map((e) => `- ${model} on ${e}: not run in this bench (left out with --backends; the plain-JavaScript cpu backend would take tens of minutes per CycleGAN step)`),
       ),
       '',
