@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
-import { addConfigOptions, announceConfig, resolveFromCli, type ConfigCliOptions } from './config-cli';
+import { addConfigOptions, announceConfig, overridesModels, resolveFromCli, validateModelOverrides, type ConfigCliOptions } from './config-cli';
 
 function parse(argv: string[]): ConfigCliOptions {
   const cmd = addConfigOptions(new Command('run').exitOverride());
@@ -36,7 +36,18 @@ describe('config from the command line', () => {
     expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'dcgan.latentDim=-3']))).toThrow(/config key 'dcgan': .*latentDim.*-3/);
     expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'cyclegan.nLayersD=3']))).toThrow(/config key 'cyclegan': resolution 16 is too small for nLayersD 3/);
     expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'pggan.bogus=1']))).toThrow(/config key 'pggan': .*bogus/);
-    for (const profile of ['smoke', 'quick', 'paper']) expect(() => resolveFromCli(parse(['--profile', profile]))).not.toThrow();
+    expect(() => resolveFromCli(parse(['--profile', 'smoke', '--set', 'ganResolution.cyclegan=8']))).toThrow(/config key 'cyclegan': resolution 8 is too small/);
+    // A profile's own model settings are not re-checked on every run (that needs the models, and
+    // TensorFlow.js, loaded); this is what makes skipping them safe: each profile's settings are valid.
+    for (const profile of ['smoke', 'quick', 'paper']) {
+      const r = resolveFromCli(parse(['--profile', profile, '--budgets', '50', '--gans', 'dcgan', '--trainers', '3']));
+      expect(overridesModels(r.sources)).toBe(false);
+      expect(() => validateModelOverrides(r.config)).not.toThrow();
+    }
+    expect(overridesModels({ 'classifier.epochs': 'flag' })).toBe(true);
+    expect(overridesModels({ imageSize: 'file' })).toBe(true);
+    expect(overridesModels({ 'ganResolution.dcgan': 'flag', repeats: 'flag' })).toBe(true);
+    expect(overridesModels({ 'dataset.syntheticSeed': 'flag', profile: 'flag', gans: 'flag' })).toBe(false);
   });
 
   it('prints the config and saves it into the run directory', async () => {

@@ -6,7 +6,6 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { readJson, UserInputError, writeJsonAtomic } from '@gan-study/core';
-import { GANS, resolveClassifierConfig } from '@gan-study/models';
 import { configRecord, formatConfig, parseAssignment, PROFILES, resolveConfig, type ResolvedConfig, type StudyConfig } from '@gan-study/protocol';
 
 export interface ConfigCliOptions {
@@ -92,7 +91,8 @@ export function resolveFromCli(opts: ConfigCliOptions, now = new Date()): Resolv
     }
   }
   const resolved = resolveConfig({ profile: opts.profile, file, flags });
-  validateModelOverrides(resolved.config);
+  // Every profile's own model settings are valid (config-cli.spec checks them); only an override can break them.
+  if (overridesModels(resolved.sources)) validateModelOverrides(resolved.config);
   if (opts.runDir !== undefined) {
     resolved.config.runDir = path.resolve(opts.runDir);
     resolved.sources.runDir = 'flag';
@@ -103,12 +103,23 @@ export function resolveFromCli(opts: ConfigCliOptions, now = new Date()): Resolv
   return resolved;
 }
 
+/** Config keys the models' validation reads (validateModelOverrides). */
+const MODEL_KEYS = ['classifier', 'dcgan', 'pggan', 'cyclegan', 'imageSize', 'ganResolution'];
+
+/** Whether a file or flag set any key the models' validation reads. */
+export function overridesModels(sources: Record<string, unknown>): boolean {
+  return Object.keys(sources).some((key) => MODEL_KEYS.some((m) => key === m || key.startsWith(`${m}.`)));
+}
+
 /**
  * Checks the model sections with the models' own validation, as the jobs will compose them (the
  * classifier at imageSize, each GAN at its ganResolution), so a bad override fails here, naming the
  * key, instead of in every job of a started study.
  */
 export function validateModelOverrides(config: StudyConfig): void {
+  // The models library brings TensorFlow.js (most of a second to load): only loaded when there is something to check.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous on-demand load, also under Jest
+  const { GANS, resolveClassifierConfig } = require('@gan-study/models') as typeof import('@gan-study/models');
   const check = (section: string, resolve: () => unknown) => {
     try {
       resolve();

@@ -6,17 +6,22 @@ import { Command, CommanderError } from 'commander';
 import { UserInputError } from '@gan-study/core';
 import { COMMANDS } from './commands';
 
-export function buildProgram(): Command {
+/**
+ * The program with every subcommand, or with only `command` when that names one (what `study
+ * <command> ...` needs: its own options, help and errors), so a command loads only its own modules.
+ */
+export function buildProgram(command?: string): Command {
   const program = new Command('study')
     .description('GAN data augmentation study for rare-class medical image classification')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of COMMANDS) register(program);
+  const only = COMMANDS.filter((c) => c.name === command);
+  for (const entry of only.length > 0 ? only : COMMANDS) entry.load()(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await buildProgram().parseAsync(argv, { from: 'user' });
+  await buildProgram(argv[0]).parseAsync(argv, { from: 'user' });
 }
 
 /** Runs the command line and turns failures into exit codes: 2 for bad input, 1 for anything else. */
