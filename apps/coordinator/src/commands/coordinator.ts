@@ -7,8 +7,9 @@
 import { Command, Option } from 'commander';
 import { UserInputError } from '@gan-study/core';
 import { addConfigOptions } from '../config-cli';
+import { studyCacheDir } from '../coordinator/dataset';
 import { runStudy } from '../coordinator/study';
-import { configFor, type RunOptions } from './run';
+import { DATA_CACHE_HELP, configFor, type RunOptions } from './run';
 
 interface CoordinatorCliOptions extends RunOptions {
   minTrainers: string;
@@ -25,7 +26,8 @@ export function register(program: Command): void {
       .option('--min-trainers <n>', 'start scheduling once this many trainers joined', '1')
       .option('--keep-trainers', 'do not tell trainers to exit when the study is over')
       .option('--http <port>', 'serve the live status page (and /status JSON) on this port; 0: any free port')
-      .addOption(new Option('--all-reduce <how>', 'data-parallel gradient all-reduce').choices(['ring', 'coordinator'])),
+      .addOption(new Option('--all-reduce <how>', 'data-parallel gradient all-reduce').choices(['ring', 'coordinator']))
+      .addHelpText('after', DATA_CACHE_HELP),
   ).action(async (opts: CoordinatorCliOptions) => {
     const print = (s: string): void => void process.stdout.write(s + '\n');
     const minTrainers = Number(opts.minTrainers);
@@ -39,6 +41,7 @@ export function register(program: Command): void {
       minTrainers,
       shutdownTrainers: !opts.keepTrainers,
       console: process.stderr,
+      cacheDir: studyCacheDir(process.env),
       onListening: (address) => print(`coordinator listening on ${address}; start trainers with: npx study trainer --connect tcp://<this host>:${address.split(':').pop()}`),
     });
     print(`results: ${outcome.resultsFile ?? '(none)'}`);

@@ -4,11 +4,15 @@
  *   npx study run [--profile smoke|quick|paper] [--trainers N] [--gpus 0,1] [--data DIR] [--set k=v]...
  *   npx study run --resume DIR          continue a run after a crash, without re-running finished jobs
  *   npx study run --dry-run             fake jobs (no model): checks the plumbing in seconds
+ *
+ * The synthetic set and decoded data sets are cached between studies (STUDY_CACHE_DIR, default
+ * ~/.cache/gan-study; see coordinator/dataset.ts), so only the first study of a recipe makes them.
  */
 import { Command, Option } from 'commander';
 import { UserInputError } from '@gan-study/core';
 import type { StudyConfig } from '@gan-study/protocol';
 import { addConfigOptions, announceConfig, resolveFromCli, type ConfigCliOptions } from '../config-cli';
+import { studyCacheDir } from '../coordinator/dataset';
 import { readSavedConfig, runStudy } from '../coordinator/study';
 
 export interface RunOptions extends ConfigCliOptions {
@@ -53,6 +57,13 @@ export async function configFor(opts: RunOptions, print: (s: string) => void): P
   return resolved.config;
 }
 
+/** The environment variable of the data-set cache, for the commands that run a study. */
+export const DATA_CACHE_HELP = `
+Environment:
+  STUDY_CACHE_DIR  where synthetic and decoded data sets are kept between studies
+                   (default $XDG_CACHE_HOME/gan-study or ~/.cache/gan-study; 'off':
+                   inside each run directory)`;
+
 export function register(program: Command): void {
   addConfigOptions(
     program
@@ -64,7 +75,8 @@ export function register(program: Command): void {
       .option('--http <port>', 'serve the live status page (and /status JSON) on this port; 0: any free port')
       .option('--dry-run', 'fake jobs (no model), to check the plumbing')
       .option('--dry-run-steps <n>', 'steps per dry-run job', '6')
-      .option('--dry-run-step-ms <ms>', 'time per dry-run step', '50'),
+      .option('--dry-run-step-ms <ms>', 'time per dry-run step', '50')
+      .addHelpText('after', DATA_CACHE_HELP),
   ).action(async (opts: RunOptions) => {
     const print = (s: string): void => void process.stdout.write(s + '\n');
     const config = await configFor(opts, print);
@@ -81,6 +93,7 @@ export function register(program: Command): void {
       minTrainers: config.trainers,
       shutdownTrainers: true,
       console: process.stderr,
+      cacheDir: studyCacheDir(process.env),
     });
     print(`results: ${outcome.resultsFile ?? '(none)'}`);
     if (outcome.failed.length > 0) {

@@ -39,6 +39,8 @@ export interface StudyRunOptions {
   onCoordinator?: (coordinator: Coordinator) => void;
   /** Every coordinator event as it is logged. */
   onEvent?: (e: CoordinatorEvent) => void;
+  /** Synthetic and decoded data sets shared by studies (studyCacheDir); null or absent: inside the run directory. */
+  cacheDir?: string | null;
 }
 
 /** Reads a run directory's saved config for --resume. */
@@ -84,7 +86,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
   await fs.mkdir(dir.root, { recursive: true });
   const log: CoordinatorLogger = await createCoordinatorLog({ file: dir.log, console: opts.console });
   const note = (line: string): void => log.info({ event: 'note', job: null, trainer: null, host: null, device: null }, line);
-  const dataset = await prepareDataset(config, dir.root, note);
+  const dataset = await prepareDataset(config, dir.root, note, { cacheDir: opts.cacheDir ?? null });
   const plan = await planFor(config, dataset.counts, dir, opts.resume);
   note(
     `plan: ${plan.jobs.length} jobs (${plan.jobs.filter((j) => j.kind === 'gan').length} GAN, ${plan.jobs.filter((j) => j.kind === 'classifier').length} classifier) ` +

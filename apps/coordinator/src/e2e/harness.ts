@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'child_process';
 import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 
@@ -25,8 +26,11 @@ const TSX = (): string => pathToFileURL(require.resolve('tsx')).href;
  * directly, so the process the test holds, and may kill, is the coordinator itself).
  */
 export function study(args: string[]): StudyProcess {
-  return start(['--import', TSX(), STUDY, ...args], { STUDY_TSX_LOADED: '1', TSX_TSCONFIG_PATH: path.join(REPO, 'tsconfig.base.json') });
+  return start(['--import', TSX(), STUDY, ...args], { STUDY_TSX_LOADED: '1', TSX_TSCONFIG_PATH: path.join(REPO, 'tsconfig.base.json'), STUDY_CACHE_DIR: E2E_CACHE });
 }
+
+/** The data-set cache of end-to-end studies: shared by them (as by a user's studies), not the user's own. */
+const E2E_CACHE = process.env.STUDY_CACHE_DIR ?? path.join(os.tmpdir(), 'gan-study-e2e-cache');
 
 /** A trainer process started directly (what `study trainer` and `study run` do), one process fewer than `study trainer`. */
 export function trainer(args: string[]): StudyProcess {
