@@ -179,14 +179,14 @@ describe('Coordinator', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function start(opts: { resume?: boolean; maxAttempts?: number; plan?: Plan; hangTimeoutMs?: number; minTrainers?: number } = {}): Promise<Coordinator> {
+  async function start(opts: { resume?: boolean; maxAttempts?: number; plan?: Plan; hangTimeoutMs?: number; minTrainers?: number; dataset?: (size: number) => Promise<Dataset> } = {}): Promise<Coordinator> {
     const log = pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
     coordinator = new Coordinator({
       bind: 'tcp://127.0.0.1:*',
       runDir: dir,
       plan: opts.plan ?? smallPlan(),
       settings: { heartbeatMs: 50, trainerTimeoutMs: 400, maxAttempts: opts.maxAttempts ?? 3, allReduce: 'ring', checkpointEvery: 2, statusEverySec: 60 },
-      dataset: async (size) => fakeDataset(size),
+      dataset: opts.dataset ?? (async (size) => fakeDataset(size)),
       log,
       resume: opts.resume,
       hangTimeoutMs: opts.hangTimeoutMs,
@@ -289,6 +289,23 @@ describe('Coordinator', () => {
     expect(JSON.parse(await fs.readFile(path.join(dir, 'jobs', 'clf-reference-r0', 'result.json'), 'utf8'))).toMatchObject({ id: 'clf-reference-r0' });
   });
 
+  it("writes each job's progress and log lines in the order they came, all of them by the time the study is finished", async () => {
+    const plan = smallPlan();
+    await start({ plan });
+    const t = await trainer('t1');
+    const a = await t.next('assign');
+    const steps = Array.from({ length: 60 }, (_, i) => i + 1);
+    for (const step of steps) await t.send({ kind: 'progress', job: a.job, attempt: a.attempt, rank: 0, step, total: 60, losses: { loss: 1 / step }, imagesPerSec: 10 });
+    await t.send({ kind: 'log', job: a.job, attempt: a.attempt, level: 'info', msg: 'last words', fields: { n: 1 } });
+    await t.send({ kind: 'job-done', job: a.job, attempt: a.attempt, rank: 0, result: resultFor(plan.jobs.find((j) => j.id === a.job) as JobSpec) });
+    await t.next('ack');
+    await finishAll(t, plan);
+    await coordinator?.finished;
+    const lines = (file: string) => fs.readFile(path.join(dir, 'jobs', a.job, file), 'utf8').then((text) => text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
+    expect((await lines('metrics.jsonl')).map((l) => l.step)).toEqual(steps);
+    expect((await lines('log.jsonl')).map((l) => l.msg ?? l.event)).toEqual(['start', 'last words', 'done']);
+  });
+
   it('all-reduces through itself with payload frames: contributions in, the rank-order sum out, bytes as frames of their own', async () => {
     const base = smallPlan();
     // The reference on two replicas; the scripted trainers advertise no peer address, so the
@@ -380,6 +397,31 @@ describe('Coordinator', () => {
         await new Promise((r) => setImmediate(r));
       }
       await new Promise((r) => setTimeout(r, 300));
+      expect(logLines.filter((l) => l.event === 'trainer-lost')).toEqual([]);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  });
+
+  it('goes on reading messages while a data set is being prepared, and answers when it is ready', async () => {
+    let ready: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (ready = resolve));
+    await start({ plan: smallPlan(), dataset: async (size) => gate.then(() => fakeDataset(size)) });
+    const t1 = await trainer('t1');
+    const heartbeat = setInterval(() => void t1.send({ kind: 'heartbeat', running: [], lagMs: 0 }).catch(() => undefined), 50);
+    try {
+      const a = await t1.next('assign');
+      await t1.send({ kind: 'get-dataset', job: a.job, attempt: a.attempt, req: 1, size: 8 });
+      // Longer than two trainer timeouts (400 ms) while the data set is not ready: heartbeats are read.
+      await new Promise((r) => setTimeout(r, 1000));
+      await t1.send({ kind: 'progress', job: a.job, attempt: a.attempt, rank: 0, step: 1, total: 4, losses: { loss: 1 }, imagesPerSec: 10 });
+      for (let i = 0; i < 100 && coordinator?.snapshot().jobs.find((j) => j.id === a.job)?.step !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(coordinator?.snapshot().jobs.find((j) => j.id === a.job)?.step).toBe(1);
+      expect(t1.has('reply')).toBe(false);
+      ready();
+      const reply = await t1.next('reply');
+      expect(reply).toMatchObject({ req: 1, ok: true });
+      expect(decodeDataset(reply.data as Uint8Array).train.labels.length).toBe(20);
       expect(logLines.filter((l) => l.event === 'trainer-lost')).toEqual([]);
     } finally {
       clearInterval(heartbeat);

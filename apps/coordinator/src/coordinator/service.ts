@@ -128,6 +128,12 @@ interface JobRec {
   lastProgressLog: number;
 }
 
+interface LineQueue {
+  lines: string[];
+  writing: Promise<void> | null;
+  dirMade: boolean;
+}
+
 /** The minimal check of a result off the wire; the results builder checks kinds against the plan. */
 const resultShape = z.looseObject({ kind: z.enum(['gan', 'classifier']), id: z.string() });
 
@@ -144,6 +150,8 @@ export class Coordinator {
   private readonly jobs = new Map<string, JobRec>();
   private readonly reducer = new CoordinatorReducer();
   private readonly datasets = new Map<number, Promise<Uint8Array>>();
+  /** Job log and metrics lines waiting to be appended, per file (appendLine). */
+  private readonly appends = new Map<string, LineQueue>();
   private readonly log: CoordinatorLogger;
   private readonly settings: CoordinatorSettings;
   private readonly runName: string;
@@ -249,6 +257,7 @@ export class Coordinator {
     this.queue?.close();
     this.router?.close();
     await this.loop;
+    await this.linesWritten();
     await this.journal?.close();
   }
 
@@ -346,7 +355,10 @@ export class Coordinator {
       case 'get-artifact':
         return this.onGetArtifact(t, m);
       case 'get-dataset':
-        return this.onGetDataset(t, m);
+        // Preparing a data set can take seconds (decoding a folder on a cold cache): answered when
+        // ready, while this loop goes on reading heartbeats and other trainers' messages.
+        void this.onGetDataset(t, m).catch((err: Error) => this.event('error', { event: 'handler-error', trainer: id, kind: m.kind, err: { message: err.message, stack: err.stack } }, `error handling ${m.kind} from ${id}: ${err.message}`));
+        return;
       case 'job-done':
         return this.onJobDone(t, m);
       case 'job-failed':
@@ -786,12 +798,49 @@ export class Coordinator {
     await this.appendLine(this.dir.jobMetrics(job), rec);
   }
 
-  private async appendLine(file: string, rec: Record<string, unknown>): Promise<void> {
+  /**
+   * Appends one JSON line to a job's log or metrics file. Lines of one file are written in order by
+   * one writer at a time, those that arrive meanwhile together in the next write, and its folder is
+   * made once: progress comes several times a second per job, and a separate mkdir + append for
+   * each line cost more than the rest of handling it (and let two appends race).
+   */
+  private appendLine(file: string, rec: Record<string, unknown>): Promise<void> {
+    let q = this.appends.get(file);
+    if (!q) {
+      q = { lines: [], writing: null, dirMade: false };
+      this.appends.set(file, q);
+    }
+    q.lines.push(JSON.stringify({ t: new Date().toISOString(), ...rec }) + '\n');
+    q.writing ??= this.writeLines(file, q);
+    return q.writing;
+  }
+
+  private async writeLines(file: string, q: LineQueue): Promise<void> {
     try {
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.appendFile(file, JSON.stringify({ t: new Date().toISOString(), ...rec }) + '\n');
-    } catch (err) {
-      this.event('warn', { event: 'write-error', file }, `could not append to ${file}: ${(err as Error).message}`);
+      while (q.lines.length > 0) {
+        const text = q.lines.join('');
+        q.lines = [];
+        try {
+          if (!q.dirMade) {
+            await fs.mkdir(path.dirname(file), { recursive: true });
+            q.dirMade = true;
+          }
+          await fs.appendFile(file, text);
+        } catch (err) {
+          this.event('warn', { event: 'write-error', file }, `could not append to ${file}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      q.writing = null;
+    }
+  }
+
+  /** Resolves once every job log and metrics line so far is written. */
+  private async linesWritten(): Promise<void> {
+    for (;;) {
+      const pending = [...this.appends.values()].map((q) => q.writing).filter((w): w is Promise<void> => w !== null);
+      if (pending.length === 0) return;
+      await Promise.all(pending);
     }
   }
 
@@ -890,6 +939,8 @@ export class Coordinator {
       await writeFileAtomic(this.dir.resultsCsv, resultsCsv(results));
       outcome.resultsFile = this.dir.resultsJson;
       await this.journal?.append({ event: 'finished', done: outcome.done.length, failed: outcome.failed.length });
+      // The report reads the jobs' logs and metrics as soon as `finished` resolves.
+      await this.linesWritten();
       await this.writeStatus(true);
       this.event(
         outcome.failed.length ? 'warn' : 'info',
