@@ -5,8 +5,13 @@
  *
  * Gradients come in by parameter name: a data-parallel job all-reduces them between computing and
  * applying them.
+ *
+ * On the wasm backend each parameter's update is one pass over the heap (engine/wasm-adam.ts) that
+ * gives the same bits as the op-by-op update below; other backends (cpu, tensorflow on a GPU) run
+ * the ops, so a GPU keeps the update on the device.
  */
 import * as tf from '@tensorflow/tfjs';
+import { adamStepWasm, wasmAdamAvailable } from '../engine/wasm-adam';
 import type { NamedArray } from './params';
 
 export interface AdamConfig {
@@ -17,6 +22,14 @@ export interface AdamConfig {
   eps: number;
 }
 
+export interface AdamOptions {
+  /**
+   * On wasm, update each parameter in one pass over the heap (default). false keeps the op-by-op
+   * update on every backend: the reference the fused pass is tested and measured against.
+   */
+  fused?: boolean;
+}
+
 export class Adam {
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
@@ -25,6 +38,7 @@ export class Adam {
   constructor(
     private readonly params: Record<string, tf.Variable>,
     readonly config: AdamConfig,
+    private readonly options: AdamOptions = {},
   ) {
     const { lr, beta1, beta2, eps } = config;
     if (!(lr > 0)) throw new Error(`Adam lr must be positive, got ${lr}`);
@@ -42,18 +56,34 @@ export class Adam {
     return this.t;
   }
 
-  /** Applies one update. Every parameter must have a gradient. Disposes nothing it was given. */
+  /** Applies one update. Every parameter must have a gradient of its shape. Disposes nothing it was given. */
   apply(grads: Record<string, tf.Tensor>, lr = this.config.lr): void {
+    for (const [name, p] of Object.entries(this.params)) {
+      const g = grads[name];
+      if (!g) throw new Error(`no gradient for parameter '${name}'`);
+      if (!tf.util.arraysEqual(g.shape, p.shape)) throw new Error(`gradient for parameter '${name}' has shape [${g.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
+    }
     const { beta1, beta2, eps } = this.config;
     this.t += 1;
     const c1 = 1 - Math.pow(beta1, this.t);
     const c2 = 1 - Math.pow(beta2, this.t);
+    const fused = this.options.fused !== false && wasmAdamAvailable();
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.params)) {
         const g = grads[name];
-        if (!g) throw new Error(`no gradient for parameter '${name}'`);
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        // A gradient of another dtype goes through the ops, which cast it as before.
+        if (fused && g.dtype === 'float32') {
+          const next = adamStepWasm(name, p, m, v, g, { beta1, beta2, eps, lr, c1, c2 });
+          m.assign(next.m);
+          v.assign(next.v);
+          p.assign(next.p);
+          // The variables hold the new data now; drop these references here rather than at the end
+          // of the tidy, so no more than one parameter's outputs are in flight.
+          tf.dispose([next.m, next.v, next.p]);
+          continue;
+        }
         const m1 = m.mul(beta1).add(g.mul(1 - beta1));
         const v1 = v.mul(beta2).add(g.square().mul(1 - beta2));
         m.assign(m1);

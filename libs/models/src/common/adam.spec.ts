@@ -1,0 +1,192 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { Adam, type AdamConfig } from './adam';
+import { wasmAdamAvailable } from '../engine/wasm-adam';
+
+/**
+ * The fused wasm update (engine/wasm-adam.ts) against the op-by-op update: the same bits for p, m
+ * and v, not merely close values. Sizes are awkward on purpose (1 element, odd sizes, ~3 M), the
+ * gradients span magnitudes from subnormal squares to 1e3, and lr changes every step.
+ */
+
+type Shapes = Record<string, number[]>;
+const SMALL: Shapes = { one: [1], odd: [7], block: [3, 5, 11], medium: [311, 333] };
+// ~3 M values: the vector loop's long run (and 3,002,497 % 4 = 1 for the scalar tail).
+const BIG: Shapes = { ...SMALL, big: [1499, 2003] };
+const STEPS = 4;
+
+/** Powers of ten from 1e-21 to 1e3 in quarter steps: gradient magnitudes without a Math.pow per value. */
+const SCALES = Float64Array.from({ length: 97 }, (_, k) => Math.pow(10, -21 + k / 4));
+
+/**
+ * Parameters shaped as `shapes`, and one gradient per step, as host values drawn from `seed` with a
+ * xorshift generator (Rng, and Math's transcendentals under jest, took ~15 s for the ~13 M values).
+ */
+function problem(shapes: Shapes, seed: number): { params: Record<string, Float32Array>; grads: Array<Record<string, Float32Array>> } {
+  let x = seed >>> 0 || 1;
+  const u = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  const params: Record<string, Float32Array> = {};
+  const grads: Array<Record<string, Float32Array>> = Array.from({ length: STEPS }, () => ({}));
+  for (const [name, shape] of Object.entries(shapes)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const p = new Float32Array(n);
+    for (let i = 0; i < n; i++) p[i] = 2 * u() - 1;
+    params[name] = p;
+    for (const step of grads) {
+      const g = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const r = u();
+        // Mostly ordinary gradients (1e-8 to 1e3), some exact zeros, some tiny enough (1e-21 to
+        // 1e-16) that g^2 is subnormal.
+        const scale = r < 0.15 ? SCALES[(u() * 21) | 0] : SCALES[52 + ((u() * 45) | 0)];
+        g[i] = r < 0.05 ? 0 : (2 * u() - 1) * scale;
+      }
+      step[name] = g;
+    }
+  }
+  return { params, grads };
+}
+
+/** Runs STEPS updates on `backend` and returns p, m, v per parameter as host arrays. */
+async function run(backend: 'wasm' | 'cpu', fused: boolean, config: AdamConfig, shapes: Shapes, seed: number): Promise<Record<string, Float32Array>> {
+  await tf.setBackend(backend);
+  const { params, grads } = problem(shapes, seed);
+  const vars: Record<string, tf.Variable> = {};
+  for (const [name, values] of Object.entries(params)) vars[name] = tf.variable(tf.tensor(values, shapes[name]));
+  const opt = new Adam(vars, config, { fused });
+  const lrs = [config.lr, config.lr * 0.37, config.lr * 1.9, config.lr / 3];
+  for (let s = 0; s < STEPS; s++) {
+    const g: Record<string, tf.Tensor> = {};
+    for (const name of Object.keys(shapes)) g[name] = tf.tensor(grads[s][name], shapes[name]);
+    if (backend === 'wasm' && fused) {
+      // The fused pass runs no tfjs kernels at all: a silent fall back to the ops would show here.
+      const { kernels } = await tf.profile(() => opt.apply(g, lrs[s]));
+      expect(kernels.map((k) => k.name)).toEqual([]);
+    } else {
+      opt.apply(g, lrs[s]);
+    }
+    tf.dispose(Object.values(g));
+  }
+  const out: Record<string, Float32Array> = {};
+  for (const name of Object.keys(shapes)) out[`p.${name}`] = (await vars[name].data()) as Float32Array;
+  for (const a of (await opt.snapshot('opt')).arrays) out[a.name] = a.data;
+  opt.dispose();
+  tf.dispose(Object.values(vars));
+  return out;
+}
+
+/** Names of the arrays whose bits differ, with the count and the first difference. */
+function bitDifferences(a: Record<string, Float32Array>, b: Record<string, Float32Array>): string[] {
+  expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+  const diffs: string[] = [];
+  for (const name of Object.keys(a)) {
+    const x = new Uint32Array(a[name].buffer, a[name].byteOffset, a[name].length);
+    const y = new Uint32Array(b[name].buffer, b[name].byteOffset, b[name].length);
+    expect(x.length).toBe(y.length);
+    let count = 0, first = -1;
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] !== y[i]) {
+        count++;
+        if (first < 0) first = i;
+      }
+    }
+    if (count > 0) diffs.push(`${name}: ${count} of ${x.length} differ, first #${first}: ${a[name][first]} vs ${b[name][first]}`);
+  }
+  return diffs;
+}
+
+const CONFIGS: Array<[string, AdamConfig]> = [
+  ['torch defaults (classifier)', { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }],
+  ['DCGAN/CycleGAN betas', { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 }],
+  ['PGGAN betas (beta1 0)', { lr: 1e-3, beta1: 0, beta2: 0.99, eps: 1e-8 }],
+];
+
+describe('Adam on wasm, fused', () => {
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('is available on the wasm backend of this build', async () => {
+    await tf.setBackend('wasm');
+    expect(wasmAdamAvailable()).toBe(true);
+    await tf.setBackend('cpu');
+    expect(wasmAdamAvailable()).toBe(false);
+  });
+
+  it.each(CONFIGS)('gives the op-by-op update bit for bit on wasm: %s', async (label, config) => {
+    // The big array once; the small and odd sizes for every configuration.
+    const shapes = label === CONFIGS[0][0] ? BIG : SMALL;
+    const ops = await run('wasm', false, config, shapes, 11);
+    const fused = await run('wasm', true, config, shapes, 11);
+    expect(bitDifferences(fused, ops)).toEqual([]);
+  });
+
+  it("gives the cpu backend's op-by-op update bit for bit", async () => {
+    // SMALL only: the cpu backend broadcasts scalars element by element (seconds for the big array).
+    const [, config] = CONFIGS[0];
+    const cpu = await run('cpu', false, config, SMALL, 12);
+    const fused = await run('wasm', true, config, SMALL, 12);
+    expect(bitDifferences(fused, cpu)).toEqual([]);
+  });
+
+  it('leaves a tensor that shares a parameter\'s data as it was, and no tensors behind', async () => {
+    await tf.setBackend('wasm');
+    const init = tf.tensor([0.5, -1, 2], [3]);
+    const p = tf.variable(tf.zeros([3]));
+    p.assign(init); // p and init share one dataId now
+    const opt = new Adam({ p }, CONFIGS[0][1]);
+    const g = tf.tensor([1, 1, -1], [3]);
+    const before = tf.memory().numTensors;
+    opt.apply({ p: g });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Array.from(init.dataSync())).toEqual([0.5, -1, 2]);
+    expect(Array.from(p.dataSync())).not.toEqual([0.5, -1, 2]);
+    tf.dispose([init, p, g]);
+    opt.dispose();
+  });
+
+  it('takes an int32 gradient through the ops (cast as before) and rejects a misshapen one before stepping', async () => {
+    await tf.setBackend('wasm');
+    const results = [true, false].map((fused) => {
+      const p = tf.variable(tf.tensor([0.5, -1, 2, 4], [2, 2]));
+      const opt = new Adam({ p }, CONFIGS[0][1], { fused });
+      const g = tf.tensor([3, -2, 0, 7], [2, 2], 'int32');
+      opt.apply({ p: g });
+      const out = Array.from(p.dataSync());
+      const wrong = tf.zeros([4]);
+      expect(() => opt.apply({ p: wrong })).toThrow("gradient for parameter 'p' has shape [4], the parameter [2, 2]");
+      expect(opt.step).toBe(1);
+      tf.dispose([p, g, wrong]);
+      opt.dispose();
+      return out;
+    });
+    expect(results[0]).toEqual(results[1]);
+  });
+
+  it('is tested on data where float32 rounding shows: the same update in doubles differs', async () => {
+    // Without this, a pass that skipped the float32 rounding of intermediates could pass the
+    // comparisons above on data too tame to tell.
+    const [, config] = CONFIGS[0];
+    const { params, grads } = problem(SMALL, 11);
+    const fused = await run('wasm', true, config, SMALL, 11);
+    const lrs = [config.lr, config.lr * 0.37, config.lr * 1.9, config.lr / 3];
+    const p = Float64Array.from(params.medium), m = new Float64Array(p.length), v = new Float64Array(p.length);
+    for (let s = 0; s < STEPS; s++) {
+      const c1 = 1 - Math.pow(config.beta1, s + 1), c2 = 1 - Math.pow(config.beta2, s + 1);
+      for (let i = 0; i < p.length; i++) {
+        const g = grads[s].medium[i];
+        m[i] = m[i] * config.beta1 + g * (1 - config.beta1);
+        v[i] = v[i] * config.beta2 + g * g * (1 - config.beta2);
+        p[i] -= (m[i] / c1 / (Math.sqrt(v[i] / c2) + config.eps)) * lrs[s];
+      }
+    }
+    const inDoubles = Float32Array.from(p);
+    const differ = inDoubles.filter((x, i) => x !== fused['p.medium'][i]).length;
+    expect(differ).toBeGreaterThan(p.length / 100);
+  });
+});
