@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { UserInputError } from '@gan-study/core';
-import { countImageFolder, loadImageFolder } from './folder';
+import { countImageFolder, decodeImageInto, loadImageFolder } from './folder';
 import { writeImageFolder, type FixtureImage } from './testing';
 
 let tmp: string;
@@ -144,6 +144,43 @@ describe('loadImageFolder', () => {
     const root = await writeImageFolder(path.join(tmp, 'ds'), basic());
     await expectUserError(loadImageFolder(root, { size: 0 }), /size must be an integer in \[1, 4096\], got 0/);
     await expectUserError(loadImageFolder(root, { size: 8, concurrency: 0 }), /concurrency must be a positive integer, got 0/);
+  });
+});
+
+describe('decodeImageInto', () => {
+  /** The full decoding chain, step by step, as the reference. */
+  async function reference(bytes: Buffer, size: number): Promise<Float32Array> {
+    const { data } = await sharp(bytes)
+      .rotate()
+      .flatten({ background: { r: 0, g: 0, b: 0 } })
+      .toColourspace('srgb')
+      .resize(size, size, { fit: 'cover', position: 'centre', kernel: 'lanczos3' })
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return Float32Array.from(data, (v) => v / 127.5 - 1);
+  }
+
+  it('gives what the full chain gives, whether the image needs its steps or is already as asked', async () => {
+    const noise = (w: number, h: number, channels: 1 | 3 | 4): Buffer => Buffer.from(Array.from({ length: w * h * channels }, (_, i) => (i * 97 + (i >> 3) * 31) % 256));
+    const raw = (w: number, h: number, channels: 1 | 3 | 4) => sharp(noise(w, h, channels), { raw: { width: w, height: h, channels } });
+    const cases: Record<string, Buffer> = {
+      'jpeg at size': await raw(16, 16, 3).jpeg({ quality: 90 }).toBuffer(),
+      'png at size': await raw(16, 16, 3).png().toBuffer(),
+      'jpeg at size, EXIF orientation 6': await raw(16, 16, 3).jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+      'jpeg at size, Display P3 profile': await raw(16, 16, 3).jpeg().withIccProfile('p3').toBuffer(),
+      'png at size with alpha': await raw(16, 16, 4).png().toBuffer(),
+      'grey png at size': await raw(16, 16, 1).png().toBuffer(),
+      'palette png at size': await raw(16, 16, 3).png({ palette: true, colours: 16 }).toBuffer(),
+      'jpeg larger, not square': await raw(40, 24, 3).jpeg().toBuffer(),
+      'png smaller': await raw(8, 8, 3).png().toBuffer(),
+    };
+    for (const [name, bytes] of Object.entries(cases)) {
+      const out = new Float32Array(2 * 16 * 16 * 3);
+      await decodeImageInto(bytes, 16, 'cover', out, 768);
+      expect({ name, values: Array.from(out.subarray(768)) }).toEqual({ name, values: Array.from(await reference(bytes, 16)) });
+      expect(out.subarray(0, 768).every((v) => v === 0)).toBe(true);
+    }
   });
 });
 
