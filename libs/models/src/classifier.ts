@@ -299,7 +299,8 @@ class CnnClassifier implements Classifier {
     };
     const use: ParamUse = (v) =>
       tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
-        value: tf.clone(args[0] as tf.Tensor),
+        // A reshape to its own shape: a new tensor on the same memory (wasm's Identity would copy it).
+        value: tf.reshape(args[0] as tf.Tensor, v.shape),
         gradFunc: (dy: tf.Tensor) => {
           deliver(v.name, dy);
           return dy;
