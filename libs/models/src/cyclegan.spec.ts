@@ -83,17 +83,19 @@ describe('CycleGAN config', () => {
     const params = describeCyclegan({ resolution: 64 }).reduce((sum, n) => sum + n.params, 0);
     expect(cycleganMicroBatch(bench, 'cpu', params, 128)).toBe(32);
     expect(cycleganMicroBatch(bench, 'tensorflow', params, 128)).toBe(32);
-    // One image's step is measured at 1.7 GiB of tensors on wasm: two images per pass fit the 4 GiB heap, four do not.
-    expect(cycleganMicroBatch(bench, 'wasm', params, 128)).toBe(2);
-    expect(cycleganMicroBatch({ ...bench, microBatch: 8 }, 'wasm', params, 128)).toBe(8);
-    // At 32 px with 32 filters a few images fit: the largest divisor of 32 within the budget.
+    // Measured on wasm: 250 MiB of tensors per image in a pass, 0.6 GiB besides: eight images per pass
+    // fit the 4 GiB heap, sixteen do not (the largest divisor of 32 within the budget).
+    expect(cycleganMicroBatch(bench, 'wasm', params, 128)).toBe(8);
+    expect(cycleganStepBytes(bench, 8, params, 128)).toBeLessThanOrEqual(WASM_STEP_BUDGET_BYTES);
+    expect(cycleganStepBytes(bench, 16, params, 128)).toBeGreaterThan(WASM_STEP_BUDGET_BYTES);
+    expect(cycleganMicroBatch({ ...bench, microBatch: 4 }, 'wasm', params, 128)).toBe(4);
+    // At 128 px (the default) an image's pass takes four times as much: two per pass.
+    expect(cycleganMicroBatch(resolveCycleganConfig({ resolution: 128, batchSize: 32 }), 'wasm', params, 128)).toBe(2);
+    // At 32 px with 32 filters the whole batch fits.
     const small = resolveCycleganConfig({ resolution: 32, batchSize: 32, ngf: 32, ndf: 32 });
     const smallParams = describeCyclegan({ resolution: 32, ngf: 32, ndf: 32 }).reduce((sum, n) => sum + n.params, 0);
-    const m = cycleganMicroBatch(small, 'wasm', smallParams, 128);
-    expect(m).toBeGreaterThan(1);
-    expect(m).toBeLessThan(32);
-    expect(cycleganStepBytes(small, m, smallParams, 128)).toBeLessThanOrEqual(WASM_STEP_BUDGET_BYTES);
-    expect(cycleganStepBytes(small, 2 * m, smallParams, 128)).toBeGreaterThan(WASM_STEP_BUDGET_BYTES);
+    expect(cycleganMicroBatch(small, 'wasm', smallParams, 128)).toBe(32);
+    expect(cycleganStepBytes(small, 32, smallParams, 128)).toBeLessThanOrEqual(WASM_STEP_BUDGET_BYTES);
     // The quick profile's CycleGAN (batch 4 at 16 px, 8 filters) keeps its whole batch on wasm.
     const quick = resolveCycleganConfig({ resolution: 16, batchSize: 4, ngf: 8, ndf: 8, nBlocks: 2, nLayersD: 2 });
     expect(cycleganMicroBatch(quick, 'wasm', 50_000, 2000)).toBe(4);
@@ -336,7 +338,9 @@ describe('CycleGAN training', () => {
       const micro = await run(microBatch);
       micro.losses.forEach((losses, i) => {
         for (const [k, v] of Object.entries(full.losses[i])) {
-          if (Math.abs(losses[k] - v) > 1e-5 * Math.max(1, Math.abs(v))) throw new Error(`microBatch ${microBatch}, step ${i + 1}: loss ${k} is ${losses[k]}, full batch ${v}`);
+          // oneDNN picks its blocking (so its float32 summation order) by the batch size, and two Adam
+          // steps carry that rounding into the third step's losses: 1.02e-5 seen once, so 5e-5.
+          if (Math.abs(losses[k] - v) > 5e-5 * Math.max(1, Math.abs(v))) throw new Error(`microBatch ${microBatch}, step ${i + 1}: loss ${k} is ${losses[k]}, full batch ${v}`);
         }
       });
       expect([...micro.state.keys()]).toEqual([...full.state.keys()]);

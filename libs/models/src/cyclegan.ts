@@ -31,6 +31,10 @@
  *   earlier than tfjs's 'same' transposed conv; we take the 'valid' transposed conv (2H + 1) and
  *   drop its first row and column, which is exactly torch's output. Strided convs use explicit
  *   symmetric zero padding (torch's padding=1), not 'same' (which pads bottom/right only).
+ *
+ * Each conv followed by instance norm hands its bias and the activation after the norm to the norm,
+ * one fused op (layers/instance-norm.ts), as is the reflection pad (layers/reflection-pad.ts): the
+ * same function with far fewer passes over memory and tensors kept for the backward pass.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng, type RngState } from '@gan-study/core';
@@ -41,6 +45,7 @@ import { ParamStore, type NamedArray } from './common/params';
 import type { LayerSummary, Network, NetworkSummary, Tracer } from './common/summary';
 import type { Gan, GanTrainingData } from './gan';
 import { instanceNorm } from './layers/instance-norm';
+import type { NormActivation } from './layers/channel-norm';
 import { reflectionPad2d } from './layers/reflection-pad';
 
 // A type alias, not an interface: the Gan contract wants it assignable to Record<string, unknown>.
@@ -201,17 +206,22 @@ export function cycleganLrFactor(step: number, cfg: Pick<CycleganConfig, 'steps'
  * engine/wasm-heap.ts `floatIndex` replaced a signed `byteOffset >> 2` in the conv kernels, steps
  * whose tensors reached past 2 GiB crashed ('memory access out of bounds'; measured: batch 2 at
  * 64 px at 2.1-2.2 GiB of heap; with the unsigned shift the same step ran, at 2.9 GiB). The budget
- * is 0.85 x 4 GiB: the rest is headroom for the allocator's fragmentation (measured 80-180 MiB of
- * heap above the peak of live tensors) and for the estimate's error (it ran 2-6% above measured peaks).
+ * is 0.85 x 4 GiB: the rest is headroom for the allocator's fragmentation (measured 30-180 MiB of
+ * heap above the peak of live tensors) and for the estimate's error (see ACTIVATION_COPIES).
  */
 export const WASM_STEP_BUDGET_BYTES = 0.85 * 2 ** 32;
 /**
  * Float32 values alive at a step's peak per float of conv output (see `cycleganActivationFloats`):
- * the tape keeps each op's inputs (padding, conv, bias, instance norm's moments and its normalized
- * output, the activation), and the backward pass adds its gradients. Measured on wasm: 28 per
- * image at 64 px and 29.5 at 32 px (64 filters); 30 keeps the estimate 2-6% above the measured peaks.
+ * what the tape keeps for the backward pass (each conv's input; each fused instance norm's input,
+ * which is the conv's output; the tanh output, the losses' inputs) while the forward pass's
+ * intermediates are still alive, and the gradients the backward pass adds. Measured on wasm (peak
+ * of live tensors, tf.profile's peakBytes over a training step after a warm-up step; the slope over
+ * micro-batches of 4, 6 and 8 images at 64 px, 16 and 24 at 32 px): 250 MiB per image at 64 px,
+ * 6.4 per float, and 6.7 at 32 px (64 filters; 6.5 with 32 filters at 64 px). Before the norm and
+ * padding layers were fused ops it was 28-29.5. 7 keeps the estimate 5-9% above the measured peaks
+ * of live tensors, and within -1% to +7% of the heap's high-water mark (which the budget's headroom covers).
  */
-const ACTIVATION_COPIES = 30;
+const ACTIVATION_COPIES = 7;
 /**
  * Float32 values per parameter alive across a step: weights, Adam's two moments, the gradient sum, a
  * pass's gradients and Adam's temporaries. Measured about 7.7 on wasm.
@@ -242,9 +252,13 @@ export function cycleganActivationFloats(cfg: Pick<CycleganConfig, 'resolution' 
  * Estimated peak bytes of one training step with `microBatch` images per pass: the pass's tensors
  * (`cycleganActivationFloats` x ACTIVATION_COPIES per image), plus what lives across the step (the
  * parameters x STATE_COPIES, both domains' uploaded images, the two history pools and the batch).
- * Measured peaks of live tensors on wasm (MiB, estimate in brackets), 64 filters, 6 blocks, 64 + 64
- * images: batch 1 at 64 px 1743 (1835), batch 2 at 64 px 2848 (3012; with wasm-conv.ts's offsets
- * unsigned), batches 2 and 4 at 32 px 1208 (1243) and 1792 (1837); 32 filters, batch 2 at 64 px 1289 (1358).
+ * Measured peaks of live tensors on wasm (MiB, estimate in brackets; heap high-water mark after),
+ * 64 filters, 6 blocks, 64 + 64 images: at 64 px, micro-batches of 4, 6 and 8 images 1628 (1757,
+ * heap 1678), 2128 (2306, 2177), 2628 (2855, 2662); at 32 px, 16 and 24 images 1681 (1758, 1776)
+ * and 2210 (2312, 2275); 32 filters at 64 px, 8 images 1176 (1280, 1192). With one or two images per
+ * pass the peak is the optimizer's update instead (1146 MiB at 64 filters, common/adam.ts's ops
+ * keeping their temporaries until the update ends), which this estimate leaves out: it matters only
+ * far below the budget.
  */
 export function cycleganStepBytes(cfg: CycleganConfig, microBatch: number, params: number, images: number): number {
   const per = cfg.resolution * cfg.resolution * 3;
@@ -289,26 +303,39 @@ function addConv(store: ParamStore, name: string, k: number, cin: number, cout: 
   return { w, b, cout, params: w.size + b.size };
 }
 
-/** torch Conv2d(k, stride, padding=pad) with bias: zero padding on all four sides (w [k, k, in, out]). */
-export function torchConv2d(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: number): tf.Tensor4D {
-  return tf.conv2d(x, w, stride, pad === 0 ? 'valid' : zeroPad(pad)).add(b);
+/**
+ * torch Conv2d(k, stride, padding=pad): zero padding on all four sides (w [k, k, in, out]), plus the
+ * bias `b` when given (a conv followed by instance norm hands its bias to the norm instead, which
+ * adds it in its own pass: layers/channel-norm.ts).
+ */
+export function torchConv2d(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | undefined, stride: number, pad: number): tf.Tensor4D {
+  const y = tf.conv2d(x, w, stride, pad === 0 ? 'valid' : zeroPad(pad));
+  return b ? y.add(b) : y;
 }
 
 /**
- * torch ConvTranspose2d(k3, stride 2, padding 1, output_padding 1) with bias (w [3, 3, out, in]):
- * [batch, h, w, in] -> [batch, 2h, 2w, out], input pixel i feeding outputs 2i - 1 .. 2i + 1.
+ * torch ConvTranspose2d(k3, stride 2, padding 1, output_padding 1) (w [3, 3, out, in]), plus the
+ * bias `b` when given: [batch, h, w, in] -> [batch, 2h, 2w, out], input pixel i feeding outputs 2i - 1 .. 2i + 1.
  */
-export function torchConvTranspose2d(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D): tf.Tensor4D {
+export function torchConvTranspose2d(x: tf.Tensor4D, w: tf.Tensor4D, b?: tf.Tensor1D): tf.Tensor4D {
   const [batch, h, wd] = x.shape;
   const out = w.shape[2];
   // 'valid' gives 2h + 1 with input pixel i feeding 2i .. 2i + 2; torch's padding 1 crops the first
   // row and column, its output_padding 1 keeps the last.
   const full = tf.conv2dTranspose(x, w, [batch, 2 * h + 1, 2 * wd + 1, out], 2, 'valid');
-  return tf.slice(full, [0, 1, 1, 0], [batch, 2 * h, 2 * wd, out]).add(b);
+  const y = tf.slice(full, [0, 1, 1, 0], [batch, 2 * h, 2 * wd, out]);
+  return b ? y.add(b) : y;
 }
 
+/** The conv of layer `c` with its bias. */
 const conv = (x: tf.Tensor4D, c: Conv, stride: number, pad: number) => torchConv2d(x, c.w as tf.Tensor4D, c.b as tf.Tensor1D, stride, pad);
-const convTranspose = (x: tf.Tensor4D, c: Conv) => torchConvTranspose2d(x, c.w as tf.Tensor4D, c.b as tf.Tensor1D);
+/**
+ * The conv of layer `c`, then instance norm (adding the conv's bias in its pass) and `act`: one op
+ * after the conv, which keeps a single activation-sized tensor for the backward pass.
+ */
+const convNorm = (x: tf.Tensor4D, c: Conv, stride: number, pad: number, act: NormActivation, leakyreluAlpha?: number) =>
+  instanceNorm(torchConv2d(x, c.w as tf.Tensor4D, undefined, stride, pad), { bias: c.b as tf.Tensor1D, activation: act, leakyreluAlpha });
+const convTransposeNorm = (x: tf.Tensor4D, c: Conv) => instanceNorm(torchConvTranspose2d(x, c.w as tf.Tensor4D), { bias: c.b as tf.Tensor1D, activation: 'relu' });
 
 // ---------------------------------------------------------------------------------------------
 // Networks
@@ -355,21 +382,21 @@ export function buildResnetGenerator(cfg: Pick<CycleganConfig, 'ngf' | 'nBlocks'
       const trace = opts.tracer ?? (() => undefined);
       const r = x.shape[1] as number;
       let h = x as tf.Tensor4D; // [batch, r, r, 3]
-      h = tf.relu(instanceNorm(conv(reflectionPad2d(h, 3), inConv, 1, 0))); // [batch, r, r, ngf]
+      h = convNorm(reflectionPad2d(h, 3), inConv, 1, 0, 'relu'); // [batch, r, r, ngf]
       trace(`c7s1-${ngf}`, h, inConv.params);
-      h = tf.relu(instanceNorm(conv(h, down1, 2, 1))); // [batch, r/2, r/2, 2 ngf]
+      h = convNorm(h, down1, 2, 1, 'relu'); // [batch, r/2, r/2, 2 ngf]
       trace(`d${ngf * 2}`, h, down1.params);
-      h = tf.relu(instanceNorm(conv(h, down2, 2, 1))); // [batch, r/4, r/4, 4 ngf]
+      h = convNorm(h, down2, 2, 1, 'relu'); // [batch, r/4, r/4, 4 ngf]
       trace(`d${ngf * 4}`, h, down2.params);
       blocks.forEach((blk, i) => {
-        let y = tf.relu(instanceNorm(conv(reflectionPad2d(h, 1), blk.conv1, 1, 0))); // [batch, r/4, r/4, 4 ngf]
-        y = instanceNorm(conv(reflectionPad2d(y, 1), blk.conv2, 1, 0)); // [batch, r/4, r/4, 4 ngf]
+        let y = convNorm(reflectionPad2d(h, 1), blk.conv1, 1, 0, 'relu'); // [batch, r/4, r/4, 4 ngf]
+        y = convNorm(reflectionPad2d(y, 1), blk.conv2, 1, 0, 'linear'); // [batch, r/4, r/4, 4 ngf]
         h = h.add(y); // [batch, r/4, r/4, 4 ngf]
         trace(`R${ngf * 4}.${i + 1}`, h, blk.conv1.params + blk.conv2.params);
       });
-      h = tf.relu(instanceNorm(convTranspose(h, up1))); // [batch, r/2, r/2, 2 ngf]
+      h = convTransposeNorm(h, up1); // [batch, r/2, r/2, 2 ngf]
       trace(`u${ngf * 2}`, h, up1.params);
-      h = tf.relu(instanceNorm(convTranspose(h, up2))); // [batch, r, r, ngf]
+      h = convTransposeNorm(h, up2); // [batch, r, r, ngf]
       trace(`u${ngf}`, h, up2.params);
       h = tf.tanh(conv(reflectionPad2d(h, 3), outConv, 1, 0)); // [batch, r, r, 3]
       trace('c7s1-3', h, outConv.params);
@@ -413,7 +440,7 @@ export function buildPatchDiscriminator(cfg: Pick<CycleganConfig, 'ndf' | 'nLaye
       mid.forEach((c, i) => {
         // Layers 1..nLayersD-1 halve the map; layer nLayersD has stride 1 (size - 1).
         const stride = i + 1 < nLayersD ? 2 : 1;
-        h = tf.leakyRelu(instanceNorm(conv(h, c, stride, 1)), 0.2); // [batch, r/2^(i+2) or r/2^nLayersD - 1, .., ndf * min(2^(i+1), 8)]
+        h = convNorm(h, c, stride, 1, 'leakyRelu', 0.2); // [batch, r/2^(i+2) or r/2^nLayersD - 1, .., ndf * min(2^(i+1), 8)]
         trace(`C${c.cout}`, h, c.params);
       });
       h = conv(h, last, 1, 1); // [batch, r/2^nLayersD - 2, r/2^nLayersD - 2, 1]: one LSGAN score per patch

@@ -38,6 +38,9 @@ import type { RngState } from '@gan-study/core';
 import { Adam, DeviceImages, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
 import type { Network, NetworkSummary, Tracer } from './common';
 import type { Gan, GanTrainingData } from './gan';
+import { batchNorm } from './layers/batch-norm';
+import { activate, activationSlope } from './layers/channel-norm';
+import type { NormActivation } from './layers/channel-norm';
 
 export type DcganConfig = {
   resolution: number;
@@ -131,35 +134,36 @@ function blocks(resolution: number): number {
   return Math.round(Math.log2(resolution)) - 2;
 }
 
-/** BatchNorm2d over NHWC (statistics over batch, height, width), torch semantics. */
-function batchNorm(cfg: DcganConfig, store: ParamStore, name: string, channels: number) {
+/** BatchNorm2d over NHWC (statistics over batch, height, width), torch semantics, with the activation that follows it. */
+function batchNormLayer(cfg: DcganConfig, store: ParamStore, name: string, channels: number) {
   const gamma = store.add(`${name}.gamma`, [channels], { kind: 'normal', mean: 1, std: cfg.initStd });
   const beta = store.add(`${name}.beta`, [channels], { kind: 'zeros' });
   const runningMean = store.addBuffer(`${name}.runningMean`, [channels], { kind: 'zeros' });
   const runningVar = store.addBuffer(`${name}.runningVar`, [channels], { kind: 'ones' });
   return {
     params: gamma.size + beta.size,
-    apply(x: tf.Tensor4D, opts: BnForwardOptions): tf.Tensor4D {
-      let mean: tf.Tensor;
-      let variance: tf.Tensor;
+    /** act(BN(x)); in training one fused op (layers/batch-norm.ts), in eval mode with the running estimates. */
+    apply(x: tf.Tensor4D, opts: BnForwardOptions, act: { activation: NormActivation; leakyreluAlpha?: number }): tf.Tensor4D {
       if (opts.training) {
-        ({ mean, variance } = tf.moments(x, [0, 1, 2]));
-        if (opts.updateStats) {
-          const n = x.shape[0] * x.shape[1] * x.shape[2];
-          const m = cfg.bnMomentum;
-          // Running estimates use the unbiased variance, as torch does. Off the path to the loss, so the
-          // gradient tape prunes them.
-          runningMean.assign(tf.add(tf.mul(runningMean, 1 - m), tf.mul(mean, m)));
-          runningVar.assign(tf.add(tf.mul(runningVar, 1 - m), tf.mul(variance, (m * n) / Math.max(1, n - 1))));
-        }
-      } else {
-        mean = runningMean;
-        variance = runningVar;
+        const n = x.shape[0] * x.shape[1] * x.shape[2];
+        const m = cfg.bnMomentum;
+        // Running estimates use the unbiased variance, as torch does. The fused op hands over the batch
+        // statistics inside its forward pass, off the gradient tape.
+        const onStats = opts.updateStats
+          ? (mean: tf.Tensor1D, variance: tf.Tensor1D) => {
+              runningMean.assign(tf.add(tf.mul(runningMean, 1 - m), tf.mul(mean, m)));
+              runningVar.assign(tf.add(tf.mul(runningVar, 1 - m), tf.mul(variance, (m * n) / Math.max(1, n - 1))));
+            }
+          : undefined;
+        return batchNorm(x, { gamma: gamma as tf.Tensor1D, beta: beta as tf.Tensor1D, eps: cfg.bnEps, ...act, onStats });
       }
-      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, cfg.bnEps))), gamma), beta) as tf.Tensor4D;
+      const y = tf.add(tf.mul(tf.div(tf.sub(x, runningMean), tf.sqrt(tf.add(runningVar, cfg.bnEps))), gamma), beta);
+      return activate(y, activationSlope('dcgan batch norm', act)) as tf.Tensor4D;
     },
   };
 }
+
+const RELU = { activation: 'relu' } as const;
 
 /** The generator: [batch, latentDim] -> [batch, R, R, 3] in [-1, 1]. */
 export function buildGenerator(cfg: DcganConfig, store: ParamStore, prefix = 'G'): DcganNetwork {
@@ -167,13 +171,13 @@ export function buildGenerator(cfg: DcganConfig, store: ParamStore, prefix = 'G'
   const widths = Array.from({ length: n }, (_, i) => cfg.ngf * 2 ** (n - 1 - i)); // 512, 256, 128, 64 at the reference
   const init = { kind: 'normal' as const, mean: 0, std: cfg.initStd };
   const proj = store.add(`${prefix}.proj.w`, [cfg.latentDim, 4 * 4 * widths[0]], init);
-  const projBn = batchNorm(cfg, store, `${prefix}.proj.bn`, widths[0]);
+  const projBn = batchNormLayer(cfg, store, `${prefix}.proj.bn`, widths[0]);
   const ups = widths.slice(1).map((cout, i) => ({
     name: `up${i + 1}`,
     cout,
     // conv2dTranspose filters are [kh, kw, out, in].
     w: store.add(`${prefix}.up${i + 1}.w`, [4, 4, cout, widths[i]], init),
-    bn: batchNorm(cfg, store, `${prefix}.up${i + 1}.bn`, cout),
+    bn: batchNormLayer(cfg, store, `${prefix}.up${i + 1}.bn`, cout),
   }));
   const toRgb = store.add(`${prefix}.out.w`, [4, 4, 3, widths[n - 1]], init);
   return {
@@ -182,13 +186,13 @@ export function buildGenerator(cfg: DcganConfig, store: ParamStore, prefix = 'G'
     apply(z, opts = {}) {
       const batch = z.shape[0];
       let h = tf.reshape(tf.matMul(z as tf.Tensor2D, proj), [batch, 4, 4, widths[0]]) as tf.Tensor4D; // [batch, 4, 4, ngf*2^(n-1)]
-      h = tf.relu(projBn.apply(h, opts));
+      h = projBn.apply(h, opts, RELU);
       opts.tracer?.('proj+bn+relu', h, proj.size + projBn.params);
       let size = 4;
       for (const up of ups) {
         size *= 2;
         h = tf.conv2dTranspose(h, up.w as tf.Tensor4D, [batch, size, size, up.cout], 2, 'same'); // [batch, 2s, 2s, width/2]
-        h = tf.relu(up.bn.apply(h, opts));
+        h = up.bn.apply(h, opts, RELU);
         opts.tracer?.(`${up.name}+bn+relu`, h, up.w.size + up.bn.params);
       }
       size *= 2;
@@ -208,7 +212,7 @@ export function buildDiscriminator(cfg: DcganConfig, store: ParamStore, prefix =
   const downs = widths.slice(1).map((cout, i) => ({
     name: `conv${i + 2}`,
     w: store.add(`${prefix}.conv${i + 2}.w`, [4, 4, widths[i], cout], init),
-    bn: batchNorm(cfg, store, `${prefix}.conv${i + 2}.bn`, cout),
+    bn: batchNormLayer(cfg, store, `${prefix}.conv${i + 2}.bn`, cout),
   }));
   const last = store.add(`${prefix}.out.w`, [4, 4, widths[n - 1], 1], init);
   return {
@@ -219,7 +223,7 @@ export function buildDiscriminator(cfg: DcganConfig, store: ParamStore, prefix =
       opts.tracer?.('conv1+lrelu', h, first.size);
       for (const down of downs) {
         h = tf.conv2d(h, down.w as tf.Tensor4D, 2, 'same'); // [batch, s/2, s/2, 2*width]
-        h = tf.leakyRelu(down.bn.apply(h, opts), cfg.leakySlope);
+        h = down.bn.apply(h, opts, { activation: 'leakyRelu', leakyreluAlpha: cfg.leakySlope });
         opts.tracer?.(`${down.name}+bn+lrelu`, h, down.w.size + down.bn.params);
       }
       const logit = tf.conv2d(h, last as tf.Tensor4D, 1, 'valid'); // [batch, 1, 1, 1]

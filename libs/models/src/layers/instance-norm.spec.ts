@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { instanceNorm } from './instance-norm';
+import { initBackend } from '../engine';
+import { instanceNorm, instanceNormComposed } from './instance-norm';
+import type { InstanceNormOptions } from './instance-norm';
+import { compareFusedWithComposed, finiteDifferenceCheck, tapeBytes } from './norm-testing';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -91,5 +94,91 @@ describe('instanceNorm', () => {
     Array.from(affine).forEach((v, i) => expect(v).toBeCloseTo(plain[i] * [2, 3][i % 2] + [1, -1][i % 2], 5));
     expect(() => instanceNorm(x, { gamma: tf.tensor1d([1, 2, 3]) })).toThrow('instance norm gamma must have shape [2], got [3]');
     tf.dispose([x, gamma, beta]);
+  });
+});
+
+describe.each(['cpu', 'wasm'] as const)('instanceNorm (fused op) on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend);
+  });
+
+  // Shapes: 8 channels (wasm: the SIMD loops), 6 channels (wasm: the JavaScript loops), 33 x 3 = 99
+  // rows per instance (three row blocks and a partial one), and a single row of 12 channels.
+  const shapes: Array<[number, number, number, number]> = [
+    [2, 3, 5, 8],
+    [3, 5, 7, 6],
+    [2, 33, 3, 8],
+    [1, 1, 9, 12],
+  ];
+  const options: Array<[string, Omit<InstanceNormOptions, 'gamma' | 'beta' | 'bias'> & { params: Array<'gamma' | 'beta' | 'bias'> }]> = [
+    ['plain', { params: [] }],
+    ['eps 0.5', { eps: 0.5, params: [] }],
+    ['conv bias', { params: ['bias'] }],
+    ['affine', { params: ['gamma', 'beta'] }],
+    ['gamma only + relu', { activation: 'relu', params: ['gamma'] }],
+    ['beta only + leaky 0.1', { activation: 'leakyRelu', leakyreluAlpha: 0.1, params: ['beta'] }],
+    ['bias + affine + relu, eps 1e-3', { eps: 1e-3, activation: 'relu', params: ['bias', 'gamma', 'beta'] }],
+    ['bias + leaky 0.2', { activation: 'leakyRelu', params: ['bias'] }],
+  ];
+
+  it.each(options)('matches the composed ops, values and gradients (x, bias, gamma, beta): %s', (_, o) => {
+    for (const shape of shapes) {
+      const { params, ...opts } = o;
+      compareFusedWithComposed(shape, params, (x, p) => instanceNorm(x as tf.Tensor4D, { ...opts, ...p }), (x, p) => instanceNormComposed(x as tf.Tensor4D, { ...opts, ...p }));
+    }
+  });
+
+  it('has the finite-difference gradient with a bias, gamma and beta, and with a leaky ReLU', () => {
+    for (const shape of [[2, 4, 3, 8], [2, 3, 4, 5]] as const) {
+      finiteDifferenceCheck([...shape], ['bias', 'gamma', 'beta'], (x, p) => instanceNorm(x as tf.Tensor4D, p));
+      // With the activation only x is moved: a step in gamma or beta moves a whole channel and would
+      // carry some values across the kink.
+      finiteDifferenceCheck([...shape], [], (x) => instanceNorm(x as tf.Tensor4D, { activation: 'leakyRelu', leakyreluAlpha: 0.3 }));
+    }
+  });
+
+  it('maps a constant channel to zeros, not NaN, and a large mean as well as float32 can', () => {
+    const flat = instanceNorm(tf.fill([1, 3, 3, 4], 7) as tf.Tensor4D);
+    expect(Array.from(flat.dataSync())).toEqual(new Array(36).fill(0));
+    // 1000 + a spread of 1e-2: the mean rounded to float32 (half an ulp of 1000 is 3e-5) bounds the
+    // error of x - mean; the variance comes from shifted sums and loses nothing (batch-norm.spec.ts).
+    const base = tf.randomUniform([2, 16, 16, 8], -0.01, 0.01, 'float32', 21);
+    const x = tf.add(base, 1000) as tf.Tensor4D;
+    const got = instanceNorm(x).arraySync();
+    const want = reference(x.arraySync(), 1e-5);
+    let err = 0;
+    got.forEach((s1, b) => s1.forEach((r, i) => r.forEach((c, j) => c.forEach((v, k) => (err = Math.max(err, Math.abs(v - want[b][i][j][k])))))));
+    const halfUlp = 2 ** -14;
+    expect(err).toBeLessThan(halfUlp / (0.02 / Math.sqrt(12)) + 1e-4);
+    tf.dispose([base, x, flat]);
+  });
+
+  it('rejects bad options by name', () => {
+    const x = tf.zeros([1, 2, 2, 3]) as tf.Tensor4D;
+    expect(() => instanceNorm(x, { eps: 0 })).toThrow('instance norm eps must be positive, got 0');
+    expect(() => instanceNorm(x, { bias: tf.zeros([2]) as tf.Tensor1D })).toThrow('instance norm bias must have shape [3], got [2]');
+    expect(() => instanceNorm(x, { activation: 'gelu' as never })).toThrow(`instance norm activation must be 'linear', 'relu' or 'leakyRelu', got "gelu"`);
+    expect(() => instanceNorm(tf.zeros([2, 3]) as unknown as tf.Tensor4D)).toThrow('instance norm needs x [batch, H, W, C], got [2, 3]');
+    x.dispose();
+  });
+});
+
+describe('instanceNorm on wasm', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('keeps one activation-sized tensor for the backward pass and copies none (the composed ops: several)', async () => {
+    const shape = [4, 32, 32, 32];
+    const size = 4 * shape.reduce((a, b) => a * b, 1);
+    const fused = await tapeBytes(shape, shape, (x, b) => instanceNorm(x as tf.Tensor4D, { bias: b, activation: 'relu' }));
+    const composed = await tapeBytes(shape, shape, (x, b) => tf.relu(instanceNormComposed(tf.add(x, b) as tf.Tensor4D)));
+    // y, dx and the backward's handle on x (tf.memory counts bytes per tensor, so a handle sharing x's
+    // buffer counts again), plus per-channel vectors; no copies (Identity) of anything.
+    expect(fused.extraPeak).toBeLessThanOrEqual(3 * size + 64 * 1024);
+    expect(fused.kernels).not.toContain('Identity');
+    expect(composed.extraPeak).toBeGreaterThan(6 * size);
+    // The engine's clone, replaced while the forward saves, is its own again.
+    expect(Object.prototype.hasOwnProperty.call(tf.engine(), 'clone')).toBe(false);
   });
 });

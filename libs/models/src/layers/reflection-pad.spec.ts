@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { reflectionPad2d } from './reflection-pad';
+import { initBackend } from '../engine';
+import { reflectionPad2d, reflectionPad2dComposed } from './reflection-pad';
+import { tapeBytes } from './norm-testing';
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
+describe.each(['cpu', 'wasm'] as const)('reflectionPad2d on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend);
+  });
 
-describe('reflectionPad2d', () => {
   it('reflects about the border entries, as torch ReflectionPad2d (hand case) and tf.mirrorPad reflect', () => {
     // One row [1 2 3 4] padded by 2 along W: [3 2 1 2 3 4 3 2]; along H (3 rows) the middle row mirrors the first.
     const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [1, 3, 4, 1]);
@@ -59,6 +61,28 @@ describe('reflectionPad2d', () => {
     tf.dispose([x, w, analytic]);
   });
 
+  it('matches the composition of slice, reverse and concat: values exactly, gradients to float rounding', () => {
+    const cases: Array<[[number, number, number, number], number]> = [
+      [[2, 4, 5, 3], 1],
+      [[2, 4, 5, 3], 3],
+      [[1, 7, 3, 8], 2],
+      [[3, 2, 2, 1], 1],
+      [[1, 6, 9, 16], 4],
+    ];
+    for (const [shape, pad] of cases) {
+      tf.tidy(() => {
+        const x = tf.randomNormal(shape, 0, 1, 'float32', 13) as tf.Tensor4D;
+        const y = reflectionPad2d(x, pad);
+        expect(Array.from(y.dataSync())).toEqual(Array.from(reflectionPad2dComposed(x, pad).dataSync()));
+        const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 14);
+        const got = tf.grad((t: tf.Tensor) => reflectionPad2d(t as tf.Tensor4D, pad))(x, dy).dataSync();
+        const want = tf.grad((t: tf.Tensor) => reflectionPad2dComposed(t as tf.Tensor4D, pad))(x, dy).dataSync();
+        // Each dx is a sum of 1 to 9 dy values; only the order of the additions may differ.
+        want.forEach((w, i) => expect(Math.abs(got[i] - w)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(w))));
+      });
+    }
+  });
+
   it('rejects a pad the input cannot reflect and leaks no tensors', () => {
     const x = tf.zeros([1, 3, 4, 1]) as tf.Tensor4D;
     expect(() => reflectionPad2d(x, 3)).toThrow('reflection pad 3 needs an input larger than 3 on both axes, got 3x4');
@@ -67,5 +91,22 @@ describe('reflectionPad2d', () => {
     const y = reflectionPad2d(x, 1);
     expect(tf.memory().numTensors).toBe(before + 1);
     tf.dispose([x, y]);
+  });
+});
+
+describe('reflectionPad2d on wasm', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('keeps nothing for the backward pass: one output and one dx at most (the composed ops: several)', async () => {
+    const shape = [4, 32, 32, 16];
+    const out = [4, 38, 38, 16];
+    const size = (s: number[]) => 4 * s.reduce((a, b) => a * b, 1);
+    const fused = await tapeBytes(shape, out, (x) => reflectionPad2d(x as tf.Tensor4D, 3));
+    const composed = await tapeBytes(shape, out, (x) => reflectionPad2dComposed(x as tf.Tensor4D, 3));
+    expect(fused.extraPeak).toBeLessThanOrEqual(size(out) + size(shape) + 1024);
+    expect(fused.kernels).not.toContain('Identity');
+    expect(composed.extraPeak).toBeGreaterThan(2 * size(out) + size(shape));
   });
 });
