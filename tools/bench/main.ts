@@ -169,9 +169,10 @@ function makeStep(model: ModelKind): { step: () => void; dispose: () => void; no
 /** Child: times `reps` steps of `model` on `backend` after `warmup` steps. */
 async function childStep(model: ModelKind, backend: string, warmup: number, reps: number): Promise<ChildResult> {
   const info = await initBackend(backend as BackendChoice);
+  // Leaks are counted once the model is disposed: during the steps CycleGAN's image pools still fill up.
+  const before = tf.memory().numTensors;
   const { step, dispose, note } = makeStep(model);
   for (let i = 0; i < warmup; i++) step();
-  const before = tf.memory().numTensors;
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -181,8 +182,8 @@ async function childStep(model: ModelKind, backend: string, warmup: number, reps
     wall.push(performance.now() - t0);
     cpu.push(cpuMs() - c0);
   }
-  const leaked = tf.memory().numTensors - before;
   dispose();
+  const leaked = tf.memory().numTensors - before;
   return { backend: info.backend, kernels: info.kernels?.engine ?? null, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked, ...(note ? { note } : {}) };
 }
 
@@ -348,7 +349,7 @@ async function throughput(a: Args, log: (s: string) => void, progress: (r: Throu
           images_per_s: round(BATCH / (median(wall) / 1000)),
           images_per_cpu_s: round(BATCH / (median(cpu) / 1000)),
           reps,
-          note: `${r.device as string}${r.note ? `; ${r.note as string}` : ''}${(r.leaked_tensors as number) !== 0 ? `; ${r.leaked_tensors as number} tensors leaked over the timed steps` : ''}`,
+          note: `${r.device as string}${r.note ? `; ${r.note as string}` : ''}${(r.leaked_tensors as number) !== 0 ? `; ${r.leaked_tensors as number} tensors left after the model was disposed` : ''}`,
         };
         log(`throughput ${model} ${row.engine}: ${row.median_ms} ms/step ${row.images_per_s} img/s (cpu ${row.median_cpu_ms} ms)`);
         rows.push(row);
@@ -658,6 +659,18 @@ interface StudyResult {
   coordinator_cpu_s: number;
   coordinator_cpu_fraction: number;
   coordinator_cpu_fraction_after_start: number | null;
+  /**
+   * The coordinator's CPU in three parts, cut where its log says the first job started and the data
+   * set was first sent (whichever is later), and at `study-finished`: start-up (loading the sources,
+   * config, data set, starting trainers),
+   * the steady state while jobs run (messages, logs, checkpoints, status), the results and report.
+   */
+  coordinator_cpu_split: { startup_s: number; steady_s: number; steady_fraction: number; report_s: number } | null;
+  /**
+   * Whether the data set came from the cache shared by studies (STUDY_CACHE_DIR, ~/.cache/gan-study):
+   * 'warm' (synthetic set reused and decoded set hit), 'cold' (both made), 'partly', or 'unknown'.
+   */
+  data_cache: string;
   run_dir: string;
   /** Set by hand in the JSON when a run needs explaining (e.g. stopped by hand). */
   note?: string;
@@ -689,13 +702,18 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
   // The coordinator's CPU after its first minute (start-up: tsx compiling the sources, dataset synthesis).
   const STARTUP_MS = 60_000;
   let startTicks: number | null = null;
+  /** [time (ms since the epoch), the study process's CPU ticks], every sample. */
+  const cpuSamples: Array<[number, number]> = [];
   const sample = () => {
     const t = tree(pid);
     const rss = t.reduce((s, p) => s + p.rssKiB, 0);
     if (rss > peak) peak = rss;
     peakProcs = Math.max(peakProcs, t.length);
     const me = t.find((p) => p.pid === pid);
-    if (me) coordTicks = me.cpuTicks;
+    if (me) {
+      coordTicks = me.cpuTicks;
+      cpuSamples.push([Date.now(), me.cpuTicks]);
+    }
     if (me && startTicks === null && Date.now() - t0 >= STARTUP_MS) startTicks = me.cpuTicks;
   };
   let known = new Set<number>();
@@ -737,6 +755,7 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
     // no status written
   }
   const wall = (Date.now() - t0) / 1000;
+  const { split, dataCache } = coordinatorPhases(path.join(runDir, 'run', 'coordinator.log'), cpuSamples, coordTicks, hz);
   const out = fs.readFileSync(path.join(runDir, 'stdout.log'), 'utf8') + fs.readFileSync(path.join(runDir, 'stderr.log'), 'utf8');
   const jobs = /(\d+)\s+jobs?/.exec(out)?.[0] ?? 'see the run directory';
   const r: StudyResult = {
@@ -748,6 +767,8 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
     coordinator_cpu_s: round(coordTicks / hz, 4),
     coordinator_cpu_fraction: round(coordTicks / hz / wall),
     coordinator_cpu_fraction_after_start: startTicks === null ? null : round((coordTicks - startTicks) / hz / (wall - STARTUP_MS / 1000)),
+    coordinator_cpu_split: split,
+    data_cache: dataCache,
     run_dir: runDir,
     jobs,
     timed_out: timedOut,
@@ -755,7 +776,48 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
     orphans_left: orphans.length,
   };
   log(`study: exit ${code}, ${r.wall_s} s wall, peak ${r.peak_rss_mib} MiB over ${peakProcs} processes, coordinator ${r.coordinator_cpu_s} s CPU (${(100 * r.coordinator_cpu_fraction).toFixed(1)}% of a core)`);
+  if (split) log(`study: coordinator CPU start-up ${split.startup_s} s, steady ${split.steady_s} s (${(100 * split.steady_fraction).toFixed(1)}% of a core), results and report ${split.report_s} s; data set cache ${dataCache}`);
   return r;
+}
+
+/** Splits the coordinator's CPU at its log's first job start and the study's end (see StudyResult.coordinator_cpu_split). */
+function coordinatorPhases(logFile: string, samples: Array<[number, number]>, totalTicks: number, hz: number): { split: StudyResult['coordinator_cpu_split']; dataCache: string } {
+  let events: Array<{ time?: string; event?: string; msg?: string }> = [];
+  try {
+    events = fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as { time?: string; event?: string; msg?: string });
+  } catch {
+    // no log: nothing to split by
+  }
+  const notes = events.filter((e) => e.event === 'note').map((e) => e.msg ?? '');
+  const reused = notes.some((m) => /^synthetic dataset .* reused at /.test(m));
+  const made = notes.some((m) => /^synthetic dataset .* written at /.test(m));
+  const hit = notes.some((m) => /^data cache hit /.test(m));
+  const wrote = notes.some((m) => /^data cache write /.test(m));
+  const dataCache = (reused || !made) && hit && !wrote ? 'warm' : made && wrote && !hit ? 'cold' : hit || reused ? 'partly' : 'unknown';
+  // Start-up ends when the first job has started and the data set is ready (first sent: on a cold
+  // cache it is decoded when the first job asks for it).
+  const jobStart = events.find((e) => e.event === 'job-start')?.time;
+  const dataSent = events.find((e) => e.event === 'dataset-sent')?.time;
+  const firstJob = jobStart && dataSent && Date.parse(dataSent) > Date.parse(jobStart) ? dataSent : jobStart;
+  const finished = events.find((e) => e.event === 'study-finished')?.time;
+  if (!firstJob || !finished || samples.length === 0) return { split: null, dataCache };
+  const ticksAt = (iso: string): number => {
+    const t = Date.parse(iso);
+    let ticks = 0;
+    for (const [when, v] of samples) if (when <= t) ticks = v;
+    return ticks;
+  };
+  const a = ticksAt(firstJob);
+  const b = ticksAt(finished);
+  const steadyWall = (Date.parse(finished) - Date.parse(firstJob)) / 1000;
+  return {
+    split: { startup_s: round(a / hz, 4), steady_s: round((b - a) / hz, 4), steady_fraction: steadyWall > 0 ? round((b - a) / hz / steadyWall) : 0, report_s: round((totalTicks - b) / hz, 4) },
+    dataCache,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -913,10 +975,16 @@ function report(r: Results): string {
         [[s.profile, String(s.exit_code), `${s.wall_s} s`, `${s.peak_rss_mib} MiB`, s.peak_processes, `${s.coordinator_cpu_s} s`, pct(s.coordinator_cpu_fraction), s.coordinator_cpu_fraction_after_start == null ? '-' : pct(s.coordinator_cpu_fraction_after_start)]],
       ),
       '',
+      ...(s.coordinator_cpu_split
+        ? [
+            `Coordinator CPU by phase: start-up (until the first job runs on a ready data set) ${s.coordinator_cpu_split.startup_s} s, while jobs run ${s.coordinator_cpu_split.steady_s} s (${pct(s.coordinator_cpu_split.steady_fraction)} of a core), results and report ${s.coordinator_cpu_split.report_s} s. Data set cache (STUDY_CACHE_DIR, default ~/.cache/gan-study): ${s.data_cache}${s.data_cache === 'cold' ? ' (this study synthesised and decoded the set; the next one with the same recipe reuses both)' : ''}.`,
+            '',
+          ]
+        : []),
       ...(s.note ? [s.note, ''] : []),
       `Jobs at the end: ${Object.entries(s.job_counts ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'unknown'}${s.timed_out ? ' (stopped by the bench at its time limit)' : ''}.${s.orphans_left ? ` ${s.orphans_left} processes of the study were still running after it exited and were stopped by the bench.` : ''}`,
       '',
-      'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx compiling the sources) and the final report.',
+      'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx loading the sources, the data set) and the final report.',
       '',
     );
   }
