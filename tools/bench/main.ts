@@ -375,6 +375,11 @@ async function throughput(a: Args, log: (s: string) => void, progress: (r: Throu
 interface PeerGo {
   type: 'go';
   what: 'exchange' | 'parallel';
+  /**
+   * exchange: 'ring' (allReduce) or 'pair' (beginExchange, as a 2-replica classifier job exchanges);
+   * parallel: 'pair' (the job's step), or 'alone' (each trainer steps on its shard, no exchange).
+   */
+  how: 'ring' | 'pair' | 'alone';
   size: number;
   reps: number;
   warmup: number;
@@ -396,7 +401,14 @@ async function peerWorker(): Promise<void> {
       return;
     }
     void (async () => {
-      const reduce = (data: Float32Array, seq: number) => link.allReduce(data, { job: 'bench', attempt: 1, seq, rank, peers: m.peers, timeoutMs: 600_000 });
+      const call = (seq: number) => ({ job: 'bench', attempt: 1, seq, rank, peers: m.peers, timeoutMs: 600_000 });
+      const into = new Float32Array(m.size);
+      const reduce = (data: Float32Array, seq: number): Promise<Float32Array> => {
+        if (m.how === 'ring') return link.allReduce(data, call(seq));
+        const pending = link.beginExchange(data, { ...call(seq), into });
+        pending.ready(0, data.length);
+        return pending.finish();
+      };
       if (m.what === 'exchange') {
         const data = new Float32Array(m.size).fill(rank + 1);
         const ms: number[] = [];
@@ -437,7 +449,7 @@ async function peerWorker(): Promise<void> {
         const c0 = cpuMs();
         let t1 = t0;
         let t2 = t0;
-        if (world === 1) {
+        if (world === 1 || m.how === 'alone') {
           model.trainStep(x, y, hi - lo);
           t1 = t2 = performance.now();
         } else {
@@ -469,11 +481,11 @@ async function peerWorker(): Promise<void> {
 }
 
 /** Starts `world` peer processes, runs one command on all, returns each rank's reply; stops them. */
-async function withPeers<T>(world: number, run: (go: (cmd: Omit<PeerGo, 'type' | 'peers' | 'round'>) => Promise<T[]>) => Promise<void>): Promise<void> {
+async function withPeers<T>(world: number, run: (go: (cmd: Omit<PeerGo, 'type' | 'peers' | 'round'>) => Promise<T[]>) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<void> {
   const workers: ChildProcess[] = [];
   const addresses: string[] = [];
   for (let r = 0; r < world; r++) {
-    const w = fork(__filename, ['--child', 'peer'], { env: { ...process.env, BENCH_RANK: String(r), BENCH_WORLD: String(world) }, execArgv: process.execArgv });
+    const w = fork(__filename, ['--child', 'peer'], { env: { ...process.env, ...env, BENCH_RANK: String(r), BENCH_WORLD: String(world) }, execArgv: process.execArgv });
     workers.push(w);
     addresses.push(await new Promise<string>((resolve, reject) => {
       w.once('message', (m: { address: string }) => resolve(m.address));
@@ -558,15 +570,26 @@ async function exchange(a: Args, log: (s: string) => void): Promise<ExchangeRow[
   const rows: ExchangeRow[] = [];
   const reps = a.quick ? 10 : 40;
   const sizes = [1_000_000, 10_000_000];
-  await withPeers<{ ms: number[] }>(2, async (go) => {
-    for (const bytes of sizes) {
-      const replies = await go({ what: 'exchange', size: bytes / 4, reps, warmup: 3 });
-      // An all-reduce ends when the slower rank has its sum: per call, the max over ranks.
-      const ms = replies[0].ms.map((_, i) => Math.max(...replies.map((r) => r.ms[i])));
-      rows.push({ bytes, transport: 'zeromq ring all-reduce (PeerLink, 2 processes)', p50_ms: round(median(ms)), p95_ms: round(quantile(ms, 0.95)), gb_per_s: round(bytes / 1e9 / (median(ms) / 1000)), reps });
-      log(`exchange ${bytes} B zeromq all-reduce p50 ${rows[rows.length - 1].p50_ms} ms`);
-    }
-  });
+  const ways: Array<{ how: 'ring' | 'pair'; shared: boolean; transport: string }> = [
+    { how: 'ring', shared: false, transport: 'zeromq tcp, ring all-reduce (PeerLink.allReduce)' },
+    { how: 'pair', shared: false, transport: 'zeromq tcp, pair exchange (PeerLink.beginExchange, GAN_STUDY_PEER_SHM=0)' },
+    { how: 'pair', shared: true, transport: 'shared memory, pair exchange (PeerLink.beginExchange on one host: /dev/shm)' },
+  ];
+  for (const way of ways) {
+    await withPeers<{ ms: number[] }>(
+      2,
+      async (go) => {
+        for (const bytes of sizes) {
+          const replies = await go({ what: 'exchange', how: way.how, size: bytes / 4, reps, warmup: 3 });
+          // An all-reduce ends when the slower rank has its sum: per call, the max over ranks.
+          const ms = replies[0].ms.map((_, i) => Math.max(...replies.map((r) => r.ms[i])));
+          rows.push({ bytes, transport: way.transport, p50_ms: round(median(ms)), p95_ms: round(quantile(ms, 0.95)), gb_per_s: round(bytes / 1e9 / (median(ms) / 1000)), reps });
+          log(`exchange ${bytes} B ${way.transport} p50 ${rows[rows.length - 1].p50_ms} ms`);
+        }
+      },
+      { GAN_STUDY_PEER_SHM: way.shared ? '/dev/shm' : '0' },
+    );
+  }
   for (const bytes of sizes) {
     const ms = await netEcho(bytes, 3, reps);
     rows.push({ bytes, transport: 'node net loopback echo (same bytes out and back)', p50_ms: round(median(ms)), p95_ms: round(quantile(ms, 0.95)), gb_per_s: round(bytes / 1e9 / (median(ms) / 1000)), reps });
@@ -577,6 +600,8 @@ async function exchange(a: Args, log: (s: string) => void): Promise<ExchangeRow[
 
 interface ParallelRow {
   trainers: number;
+  /** How the trainers exchanged gradients: 'none' (one trainer, or each alone), 'shared memory', 'zeromq tcp'. */
+  exchange?: string;
   step_ms: number;
   exchange_ms: number;
   images_per_s: number;
@@ -587,13 +612,23 @@ interface ParallelRow {
 
 async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[]> {
   const rows: ParallelRow[] = [];
-  const reps = a.quick ? 4 : 10;
-  for (const world of [1, 2]) {
+  const reps = a.quick ? 6 : 30;
+  // One trainer; two as a study runs them (shared memory on one host); two over zeromq tcp, as
+  // trainers on different hosts would exchange; two that do not exchange at all (each steps on its
+  // half of the batch): what the two cores give two trainers at all, the ceiling for the others.
+  const runs: Array<{ world: number; how: 'pair' | 'alone'; exchange: string; env: NodeJS.ProcessEnv }> = [
+    { world: 1, how: 'pair', exchange: 'none', env: {} },
+    { world: 2, how: 'pair', exchange: 'shared memory', env: { GAN_STUDY_PEER_SHM: '/dev/shm' } },
+    { world: 2, how: 'pair', exchange: 'zeromq tcp', env: { GAN_STUDY_PEER_SHM: '0' } },
+    { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: {} },
+  ];
+  for (const { world, how, exchange, env } of runs) {
     await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number }>(world, async (go) => {
-      const replies = await go({ what: 'parallel', size: 0, reps, warmup: 2 });
+      const replies = await go({ what: 'parallel', how, size: 0, reps, warmup: 3 });
       const step = replies[0].step.map((_, i) => Math.max(...replies.map((r) => r.step[i])));
       const row: ParallelRow = {
         trainers: world,
+        exchange,
         step_ms: round(median(step)),
         exchange_ms: round(median(replies[0].exchange)),
         images_per_s: round(BATCH / (median(step) / 1000)),
@@ -601,9 +636,9 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
         gradient_bytes: (replies[0].paramCount + 1) * 4,
         reps,
       };
-      log(`parallel trainers=${world}: ${row.step_ms} ms/step (exchange ${row.exchange_ms} ms) ${row.images_per_s} img/s`);
+      log(`parallel trainers=${world} (${exchange}): ${row.step_ms} ms/step (exchange ${row.exchange_ms} ms) ${row.images_per_s} img/s, cpu ${row.cpu_ms_per_trainer} ms per trainer`);
       rows.push(row);
-    });
+    }, env);
   }
   return rows;
 }
@@ -935,30 +970,45 @@ function report(r: Results): string {
   }
   if (r.exchange) {
     lines.push(
-      '## 2. Gradient exchange (2 processes, tcp loopback)',
+      '## 2. Gradient exchange (2 processes on one host)',
       '',
       ranAt(r.exchange.machine),
       '',
       table(['bytes', 'transport', 'p50 ms', 'p95 ms', 'GB/s (bytes / p50)', 'calls'], r.exchange.rows.map((x) => [x.bytes, x.transport, x.p50_ms, x.p95_ms, x.gb_per_s, x.reps])),
       '',
+      'A call ends when both processes have the sum. The echo row moves the bytes out and back over one plain socket: the floor for a socket. Two replicas of a job on one host exchange through shared memory (libs/protocol transport/shared-exchange.ts); across hosts, over zeromq tcp.',
+      '',
     );
   }
   if (r.parallel) {
     const one = r.parallel.rows.find((x) => x.trainers === 1);
-    const two = r.parallel.rows.find((x) => x.trainers === 2);
+    const two = r.parallel.rows.find((x) => x.trainers === 2 && (x.exchange ?? 'shared memory') === 'shared memory') ?? r.parallel.rows.find((x) => x.trainers === 2);
+    const tcp = r.parallel.rows.find((x) => x.trainers === 2 && x.exchange === 'zeromq tcp');
+    const alone = r.parallel.rows.find((x) => x.trainers === 2 && x.exchange?.startsWith('none'));
     lines.push(
-      `## 3. Data-parallel classifier (global batch ${BATCH}, ${SIZE} px, wasm; 1 trainer: the whole batch on the device; 2: each its shard, each parameter's gradient sent to the other as the backward pass finishes it, summed, Adam)`,
+      `## 3. Data-parallel classifier (global batch ${BATCH}, ${SIZE} px, wasm; 1 trainer: the whole batch; 2: each its half, gradients read to the host, exchanged and summed, then Adam)`,
       '',
       ranAt(r.parallel.machine),
       '',
-      table(['trainers', 'ms/step', 'of which all-reduce after the backward pass', 'img/s', 'CPU ms/step per trainer', 'gradient bytes'], r.parallel.rows.map((x) => [x.trainers, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes])),
+      table(
+        ['trainers', 'exchange', 'ms/step', 'of which exchange after the backward pass', 'img/s', 'CPU ms/step per trainer', 'gradient bytes', 'steps'],
+        r.parallel.rows.map((x) => [x.trainers, x.exchange ?? (x.trainers === 1 ? 'none' : 'zeromq tcp'), x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes, x.reps]),
+      ),
+      '',
+      'ms/step is the median over the steps of the slower trainer\'s step. The trainers are not pinned to cores (as in a study).',
       '',
     );
     if (one && two) {
+      const eff = (row: ParallelRow) => pct(row.images_per_s / (2 * one.images_per_s));
       lines.push(
-        `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${pct(two.images_per_s / (2 * one.images_per_s))} (target 90%).`,
-        `By CPU time (steadier on a shared machine): ${one.cpu_ms_per_trainer} ms for the whole batch on 1 trainer, ${two.cpu_ms_per_trainer} ms per trainer for half of it on 2: work efficiency ${pct(one.cpu_ms_per_trainer / (2 * two.cpu_ms_per_trainer))}.`,
-        `The exchange adds ${pct(two.exchange_ms / two.step_ms)} to the 2-trainer step (target < 10%): the part of it the backward pass does not hide, waiting for the rest of the other trainer's gradient (and for the slower trainer) and the sum.`,
+        `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${eff(two)} (${two.exchange ?? 'zeromq tcp'}; target 90%)${tcp && tcp !== two ? `; over zeromq tcp ${eff(tcp)}` : ''}.`,
+        `By CPU time: ${one.cpu_ms_per_trainer} ms for the whole batch on 1 trainer, ${two.cpu_ms_per_trainer} ms per trainer for half of it on 2: work efficiency ${pct(one.cpu_ms_per_trainer / (2 * two.cpu_ms_per_trainer))}.`,
+        `The exchange adds ${pct(two.exchange_ms / two.step_ms)} to the 2-trainer step (target < 10%): what is left after the backward pass (writing and reading the vectors, waiting for the slower trainer, the sum).`,
+        ...(alone
+          ? [
+              `What the machine gives two trainers at all: two that do not exchange, each stepping on its half of the batch at the same time, reach ${eff(alone)} (${alone.step_ms} ms per step, ${alone.cpu_ms_per_trainer} ms CPU each). Below 100% with nothing exchanged: the two cores share memory bandwidth and the last-level cache, which this step leans on. That is the ceiling for data parallelism on this machine; against it the 2 exchanging trainers reach ${pct(two.images_per_s / alone.images_per_s)}.`,
+            ]
+          : []),
         '',
       );
     }

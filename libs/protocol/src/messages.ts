@@ -27,8 +27,9 @@ import { z } from 'zod';
  * Bump on any incompatible change; both sides reject other versions.
  * 2: payload frames (`$frames`); ring chunks travel in pieces (`part` of `parts`).
  * 3: `grad-range`: two replicas exchange their vectors range by range as the ranges become final.
+ * 4: `grad-shared`: two replicas on one host exchange their vectors through shared memory.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** The header key listing, in order, the fields whose bytes follow the header as frames of their own. */
 export const PAYLOAD_FRAMES_KEY = '$frames';
@@ -208,7 +209,24 @@ const gradRange = z.strictObject({
   length: z.number().int().positive(),
   data: bytes,
 });
-export const peerMessageSchema = z.discriminatedUnion('kind', [ringChunk, gradRange]);
+/**
+ * A replica's whole vector of an exchange call is in the receiver's file in their shared-memory
+ * folder, at `offset` (transport/shared-exchange.ts): between two replicas on one host the bytes never
+ * cross the socket.
+ */
+const gradShared = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  kind: z.literal('grad-shared'),
+  ...jobRef,
+  /** All-reduce call number within the attempt. */
+  seq: count,
+  from: count,
+  /** The vector's length: both replicas' must agree. */
+  length: z.number().int().positive(),
+  /** Byte offset of the vector in the receiver's file. */
+  offset: count,
+});
+export const peerMessageSchema = z.discriminatedUnion('kind', [ringChunk, gradRange, gradShared]);
 export type PeerMessage = z.infer<typeof peerMessageSchema>;
 
 /** Distributes Omit over a union, so `Body<M>` keeps each kind's own fields. */

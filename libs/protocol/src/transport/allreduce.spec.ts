@@ -59,7 +59,7 @@ describe('ring all-reduce over real sockets', () => {
     const rng = new Rng(7);
     const inputs = Array.from({ length: n }, () => randomVector(rng, 1001));
     const addresses = peers.map((p) => p.address);
-    expect(addresses.every((a) => /^tcp:\/\/127\.0\.0\.1:\d+$/.test(a))).toBe(true);
+    expect(addresses.every((a) => /^tcp:\/\/127\.0\.0\.1:\d+(#shm=[0-9a-f]{16}\.\d+-[0-9a-f]{12})?$/.test(a))).toBe(true);
     for (let seq = 0; seq < 3; seq++) {
       const out = await Promise.all(peers.map((p, rank) => p.allReduce(inputs[rank], { job: 'clf', attempt: 1, seq, rank, peers: addresses, timeoutMs: 5000 })));
       const expected = sumInRankOrder(inputs);
@@ -94,7 +94,7 @@ describe('ring all-reduce over real sockets', () => {
     const peers = await startLinks(2, log);
     const rogue = new zmq.Dealer({ linger: 0 });
     try {
-      rogue.connect(peers[1].address);
+      rogue.connect(peers[1].endpoint);
       await rogue.send(Buffer.from('garbage'));
       await rogue.send(new Packr({ useRecords: false }).pack({ v: PROTOCOL_VERSION + 1, kind: 'ring-chunk' }));
       const addresses = peers.map((p) => p.address);
@@ -115,8 +115,9 @@ describe('range-by-range exchange between two replicas (beginExchange)', () => {
     links = [];
   });
 
+  // Over the socket: these tests are about the ranges on the wire (the shared-memory path is below).
   async function pair(log?: EventLog): Promise<{ peers: PeerLink[]; addresses: string[] }> {
-    links = [0, 1].map(() => new PeerLink({ bind: 'tcp://127.0.0.1:*', log }));
+    links = [0, 1].map(() => new PeerLink({ bind: 'tcp://127.0.0.1:*', log, sharedDir: null }));
     await Promise.all(links.map((l) => l.start()));
     return { peers: links, addresses: links.map((l) => l.address) };
   }
@@ -190,7 +191,7 @@ describe('range-by-range exchange between two replicas (beginExchange)', () => {
   });
 
   it('with three replicas runs the ring in finish', async () => {
-    links = [0, 1, 2].map(() => new PeerLink({ bind: 'tcp://127.0.0.1:*' }));
+    links = [0, 1, 2].map(() => new PeerLink({ bind: 'tcp://127.0.0.1:*', sharedDir: null }));
     await Promise.all(links.map((l) => l.start()));
     const addresses = links.map((l) => l.address);
     const out = await Promise.all(
@@ -482,11 +483,11 @@ describe('PeerLink pieces over real sockets', () => {
 
   it('logs and drops a piece whose payload is not whole float32 values', async () => {
     const log = recordingLog();
-    links = [new PeerLink({ bind: 'tcp://127.0.0.1:*', log })];
+    links = [new PeerLink({ bind: 'tcp://127.0.0.1:*', log, sharedDir: null })];
     await links[0].start();
     const rogue = new zmq.Dealer({ linger: 0 });
     try {
-      rogue.connect(links[0].address);
+      rogue.connect(links[0].endpoint);
       await rogue.send(encodePeerFrames({ kind: 'ring-chunk', job: 'j', attempt: 1, seq: 0, step: 0, from: 1, part: 0, parts: 1, data: new Uint8Array(6) }));
       await rogue.send(encodePeerFrames({ kind: 'ring-chunk', job: 'j', attempt: 1, seq: 0, step: 0, from: 1, part: 1, parts: 1, data: new Uint8Array(8) }));
       for (let i = 0; i < 100 && log.lines.length < 2; i++) await new Promise((r) => setTimeout(r, 10));

@@ -5,13 +5,19 @@
  * of their own (messages.ts `encodePeerFrames`): sent from the ring's memory without a copy,
  * received as ZeroMQ's own aligned buffer and used in place. Every message is validated on arrival
  * (a malformed one is logged and dropped).
+ *
+ * Two replicas on one host exchange through shared memory instead (shared-exchange.ts): the
+ * address a link advertises carries its host key and id (`tcp://host:port#shm=<key>.<id>`), and where both keys
+ * match only a `grad-shared` note crosses the socket.
  */
+import * as path from 'path';
 import * as zmq from 'zeromq';
 import type { PendingReduce } from '../jobs';
 import { ReadyRanges } from '../jobs';
 import { bytesToF32, decodePeerMessage, encodePeerFrames, f32ToBytes } from '../messages';
 import { Mailbox } from './mailbox';
 import { RangeInbox } from './ranges';
+import { SharedExchange, parsePeerAddress, sharedDirFromEnv, sharedHostKey } from './shared-exchange';
 import { DEFAULT_PIECE_VALUES, ringAllReduce } from './ring';
 import { SendQueue } from './send-queue';
 import { silentLog, type EventLog } from './log';
@@ -23,6 +29,11 @@ export interface PeerLinkOptions {
   advertiseHost?: string;
   /** Floats per ring piece (ring.ts DEFAULT_PIECE_VALUES); all replicas of a job must agree. */
   pieceValues?: number;
+  /**
+   * Folder in shared memory for exchanges with a replica on this host (shared-exchange.ts), or null
+   * for none. Default: GAN_STUDY_PEER_SHM, else /dev/shm when writable.
+   */
+  sharedDir?: string | null;
   log?: EventLog;
 }
 
@@ -55,6 +66,9 @@ export class PeerLink {
   private readonly dealers = new Map<string, { socket: zmq.Dealer; queue: SendQueue }>();
   private readonly inbox = new Mailbox<Piece>();
   private readonly ranges = new RangeInbox();
+  private readonly sharedNotes = new Mailbox<{ offset: number; length: number }>();
+  private shared: SharedExchange | null = null;
+  private hostKey: string | null = null;
   private readonly log: EventLog;
   private readonly pieceValues: number;
   private loop: Promise<void> | null = null;
@@ -66,9 +80,17 @@ export class PeerLink {
     this.pieceValues = opts.pieceValues ?? DEFAULT_PIECE_VALUES;
   }
 
-  /** The address peers connect to (after start). */
+  /**
+   * The address this link advertises to peers (after start): its ZeroMQ endpoint, with the suffix
+   * that offers shared memory to replicas on this host when it can (`parsePeerAddress`).
+   */
   get address(): string {
     return this._address;
+  }
+
+  /** The ZeroMQ endpoint peers connect to (after start). */
+  get endpoint(): string {
+    return parsePeerAddress(this._address).endpoint;
   }
 
   async start(): Promise<void> {
@@ -79,6 +101,17 @@ export class PeerLink {
     const url = new URL(bound);
     if (this.opts.advertiseHost) url.hostname = this.opts.advertiseHost;
     this._address = `tcp://${url.hostname}:${url.port}`;
+    const dir = this.opts.sharedDir === undefined ? sharedDirFromEnv() : this.opts.sharedDir;
+    if (dir !== null) {
+      try {
+        this.hostKey = sharedHostKey(dir);
+        this.shared = new SharedExchange(path.resolve(dir));
+        this._address += this.shared.addressSuffix(this.hostKey);
+        this.log.info({ event: 'peer-shared', dir }, `exchanges with a replica on this host go through shared memory in ${dir}`);
+      } catch (err) {
+        this.log.warn({ event: 'peer-shared-unavailable', dir, err: (err as Error).message }, `shared-memory exchange off: ${(err as Error).message}; replicas on this host exchange over the socket`);
+      }
+    }
     this.loop = this.receive(router);
   }
 
@@ -91,6 +124,12 @@ export class PeerLink {
           continue;
         }
         const m = decoded.msg;
+        if (m.kind === 'grad-shared') {
+          if (!this.sharedNotes.put(rangeKey(m.job, m.attempt, m.seq, m.from), { offset: m.offset, length: m.length })) {
+            this.log.warn({ event: 'rejected', kind: m.kind, job: m.job, reason: 'duplicate' }, `duplicate shared vector note ${m.job}#${m.attempt} seq ${m.seq} from replica ${m.from}; dropped`);
+          }
+          continue;
+        }
         let data: Float32Array;
         try {
           data = bytesToF32(m.data);
@@ -121,7 +160,7 @@ export class PeerLink {
     let d = this.dealers.get(address);
     if (!d) {
       const socket = new zmq.Dealer({ linger: 1000, sendTimeout: 30_000 });
-      socket.connect(address);
+      socket.connect(parsePeerAddress(address).endpoint);
       d = { socket, queue: new SendQueue(socket) };
       this.dealers.set(address, d);
     }
@@ -183,6 +222,10 @@ export class PeerLink {
     const { job, attempt, seq, rank } = call;
     const other = 1 - rank;
     const L = data.length;
+    const peer = parsePeerAddress(call.peers[other]);
+    if (this.shared && this.hostKey !== null && peer.hostKey === this.hostKey && peer.linkId !== null) {
+      return this.sharedExchange(this.shared, peer.linkId, data, call, readied);
+    }
     let failed: Error | null = null;
     const sends: Array<Promise<void>> = [];
     const started = this.router !== null;
@@ -200,13 +243,7 @@ export class PeerLink {
         if (!started) throw new Error('peer link not started');
         readied.checkComplete();
         if (failed) throw failed;
-        const out = call.into ?? new Float32Array(L);
-        if (out.length !== L) throw new RangeError(`into has ${out.length} values, data has ${L}`);
-        // Not in place: ZeroMQ sends the readied ranges from `data` without a copy, and they may still
-        // be on the wire when the other replica's vector has all come in.
-        if (out.buffer === data.buffer && out.byteOffset < data.byteOffset + data.byteLength && data.byteOffset < out.byteOffset + out.byteLength) {
-          throw new RangeError('beginExchange: into must not overlap the data (its ranges may still be on the wire)');
-        }
+        const out = exchangeOutput(data, call.into);
         const theirs = await this.ranges.take(rangeKey(job, attempt, seq, other), L, call.timeoutMs, call.signal);
         for (const r of theirs) addRange(out, data, r.data, r.offset);
         await Promise.all(sends);
@@ -215,10 +252,39 @@ export class PeerLink {
     };
   }
 
-  /** Forgets pieces of an attempt that ended (a cancelled replica may leave some behind). */
+  /**
+   * `beginExchange` between two replicas on this host: `finish` writes this replica's vector into the
+   * other's receiving file, tells it where, reads the other's vector from its own file into the output
+   * and adds its own (b + a on one replica, a + b on the other: the same floats). Ranges are only
+   * counted as they are readied: two memory copies cost less than the socket, so nothing needs to
+   * travel early.
+   */
+  private sharedExchange(shared: SharedExchange, peerId: string, data: Float32Array, call: ReduceCall, readied: ReadyRanges): PendingReduce {
+    const { job, attempt, seq, rank } = call;
+    const attemptKey = `${job}#${attempt}`;
+    return {
+      ready: (from, to) => readied.add(from, to),
+      finish: async () => {
+        readied.checkComplete();
+        const out = exchangeOutput(data, call.into);
+        const offset = shared.writeTo(peerId, attemptKey, seq, data);
+        const sent = this.dealer(call.peers[1 - rank]).send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: data.length, offset }));
+        const theirs = await this.sharedNotes.take(rangeKey(job, attempt, seq, 1 - rank), call.timeoutMs, call.signal);
+        if (theirs.length !== data.length) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector has ${theirs.length} values, this one's ${data.length}`);
+        shared.readInto(attemptKey, theirs.offset, out);
+        addInPlace(out, data);
+        await sent;
+        return out;
+      },
+    };
+  }
+
+  /** Forgets pieces of an attempt that ended (a cancelled replica may leave some behind), and its shared files. */
   endAttempt(job: string, attempt: number): void {
     this.inbox.drop(`${job}#${attempt}:`, 'attempt ended');
     this.ranges.drop(`${job}#${attempt}:`, 'attempt ended');
+    this.sharedNotes.drop(`${job}#${attempt}:`, 'attempt ended');
+    this.shared?.endAttempt(`${job}#${attempt}`);
   }
 
   /** Closes every socket; safe to call twice. */
@@ -230,9 +296,30 @@ export class PeerLink {
       d.socket.close();
     }
     this.dealers.clear();
+    this.shared?.close();
     this.router?.close();
     await this.loop;
   }
+}
+
+/**
+ * The array an exchange between two replicas sums into: `into` (checked) or a new one. Never the
+ * data itself: ZeroMQ sends readied ranges from `data` without a copy, and they may still be on the
+ * wire when the other's vector has all come in; the shared path reads the other's vector into it first.
+ */
+function exchangeOutput(data: Float32Array, into: Float32Array | undefined): Float32Array {
+  const L = data.length;
+  const out = into ?? new Float32Array(L);
+  if (out.length !== L) throw new RangeError(`into has ${out.length} values, data has ${L}`);
+  if (out.buffer === data.buffer && out.byteOffset < data.byteOffset + data.byteLength && data.byteOffset < out.byteOffset + out.byteLength) {
+    throw new RangeError('beginExchange: into must not overlap the data (its ranges may still be on the wire)');
+  }
+  return out;
+}
+
+/** out[i] = out[i] + ours[i] (out holds the other replica's vector). */
+function addInPlace(out: Float32Array, ours: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] += ours[i];
 }
 
 /** out[offset + i] = ours[offset + i] + theirs[i]: a plain function, so V8 optimises the loop at once. */

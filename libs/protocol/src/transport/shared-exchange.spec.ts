@@ -1,0 +1,176 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zmq from 'zeromq';
+import { Rng } from '@gan-study/core';
+import { encodePeerFrames } from '../messages';
+import type { EventLog } from './log';
+import { PeerLink } from './peers';
+import { PEER_SHM_ENV, SharedExchange, parsePeerAddress, sharedDirFromEnv, sharedHostKey } from './shared-exchange';
+
+function randomVector(rng: Rng, n: number): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.next() * 2 - 1;
+  return v;
+}
+
+function recordingLog(): EventLog & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, info: (_f, m) => lines.push(m), warn: (_f, m) => lines.push(m), debug: () => undefined };
+}
+
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe('shared-memory exchange between two replicas on one host', () => {
+  let links: PeerLink[] = [];
+  let dirs: string[] = [];
+  const tempDir = () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'peer-shm-'));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(async () => {
+    await Promise.all(links.map((l) => l.stop()));
+    links = [];
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    dirs = [];
+  });
+
+  async function start(sharedDirs: Array<string | null>, log?: EventLog): Promise<string[]> {
+    links = sharedDirs.map((sharedDir) => new PeerLink({ bind: 'tcp://127.0.0.1:*', sharedDir, log }));
+    await Promise.all(links.map((l) => l.start()));
+    return links.map((l) => l.address);
+  }
+
+  /** Both replicas exchange `inputs` as call `seq`, readying the ranges last-first; returns both sums. */
+  function exchange(addresses: string[], inputs: Float32Array[], seq: number, job = 'clf'): Promise<Float32Array[]> {
+    return Promise.all(
+      links.map(async (p, rank) => {
+        const L = inputs[rank].length;
+        const pending = p.beginExchange(inputs[rank], { job, attempt: 1, seq, rank, peers: addresses, timeoutMs: 5000, into: new Float32Array(L) });
+        pending.ready(Math.floor(L / 2), L);
+        pending.ready(0, Math.floor(L / 2));
+        return pending.finish();
+      }),
+    );
+  }
+
+  it('gives both replicas the bits the ring gives, call after call, through a file and not the socket', async () => {
+    const dir = tempDir();
+    const addresses = await start([dir, dir]);
+    for (const a of addresses) expect(a).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+#shm=[0-9a-f]{16}\.\d+-[0-9a-f]{12}$/);
+    const rng = new Rng(5);
+    // Five calls: the two slots of each file are used in turn, each call with other values.
+    for (let seq = 0; seq < 5; seq++) {
+      const inputs = [randomVector(rng, 100_003), randomVector(rng, 100_003)];
+      const ring = await Promise.all(links.map((p, rank) => p.allReduce(inputs[rank], { job: 'ring', attempt: 1, seq, rank, peers: addresses, timeoutMs: 5000 })));
+      const outs = await exchange(addresses, inputs, seq);
+      expect(bits(outs[0]).equals(bits(ring[0]))).toBe(true);
+      expect(bits(outs[1]).equals(bits(ring[0]))).toBe(true);
+    }
+    // Each replica's receiving file of the attempt, two slots of the vector.
+    const files = fs.readdirSync(dir);
+    expect(files).toHaveLength(2);
+    for (const f of files) expect(fs.statSync(path.join(dir, f)).size).toBe(2 * 100_003 * 4);
+    // The attempt's end removes them.
+    for (const l of links) l.endAttempt('clf', 1);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('goes over the socket when the peers do not share the folder, or one has none', async () => {
+    const [a, b] = [tempDir(), tempDir()];
+    for (const sharedDirs of [[a, b], [a, null]]) {
+      const addresses = await start(sharedDirs);
+      const inputs = [new Float32Array([1, 2, 3]), new Float32Array([10, 20, 30])];
+      const outs = await exchange(addresses, inputs, 0);
+      for (const o of outs) expect(Array.from(o)).toEqual([11, 22, 33]);
+      expect([...fs.readdirSync(a), ...fs.readdirSync(b)]).toEqual([]);
+      await Promise.all(links.map((l) => l.stop()));
+      links = [];
+    }
+    expect(parsePeerAddress('tcp://h:1').hostKey).toBeNull();
+    // A malformed suffix offers nothing (and names no file).
+    expect(parsePeerAddress('tcp://h:1#shm=../../etc')).toEqual({ endpoint: 'tcp://h:1', hostKey: null, linkId: null });
+  });
+
+  it('fails the call naming the length when the replicas disagree, and times out when the other never writes', async () => {
+    const dir = tempDir();
+    const addresses = await start([dir, dir]);
+    await expect(exchange(addresses, [new Float32Array(4), new Float32Array(6)], 0)).rejects.toThrow(/clf#1 seq 0: the other replica's vector has [46] values, this one's [46]/);
+    const lone = links[0].beginExchange(new Float32Array(8), { job: 'j', attempt: 2, seq: 0, rank: 0, peers: addresses, timeoutMs: 300 });
+    lone.ready(0, 8);
+    await expect(lone.finish()).rejects.toThrow(/no message for j#2:0:1 within 300 ms/);
+  });
+
+  it('never reads past what was written: a note for a slot the peer did not fill is an error naming the file', async () => {
+    const dir = tempDir();
+    const log = recordingLog();
+    const addresses = await start([dir, dir], log);
+    const rogue = new zmq.Dealer({ linger: 0 });
+    try {
+      rogue.connect(links[0].endpoint);
+      await rogue.send(encodePeerFrames({ kind: 'grad-shared', job: 'j', attempt: 1, seq: 0, from: 1, length: 8, offset: 0 }));
+      const p = links[0].beginExchange(new Float32Array(8), { job: 'j', attempt: 1, seq: 0, rank: 0, peers: addresses, timeoutMs: 2000 });
+      p.ready(0, 8);
+      await expect(p.finish()).rejects.toThrow(/gan-study-peer-.*\.f32: 0 of 32 bytes at offset 0/);
+      // A second note for the same call is logged and dropped.
+      await rogue.send(encodePeerFrames({ kind: 'grad-shared', job: 'j', attempt: 1, seq: 1, from: 1, length: 8, offset: 0 }));
+      await rogue.send(encodePeerFrames({ kind: 'grad-shared', job: 'j', attempt: 1, seq: 1, from: 1, length: 8, offset: 0 }));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(log.lines.filter((l) => l.startsWith('duplicate shared vector note'))).toHaveLength(1);
+    } finally {
+      rogue.close();
+    }
+  });
+
+  it('removes its files when the link stops, and files of gone processes after an hour', async () => {
+    const dir = tempDir();
+    const stale = (pid: number, ageMs: number) => {
+      const f = path.join(dir, `gan-study-peer-${pid}-0123456789ab-ba9876543210.f32`);
+      fs.writeFileSync(f, 'x');
+      const t = (Date.now() - ageMs) / 1000;
+      fs.utimesSync(f, t, t);
+      return path.basename(f);
+    };
+    const gonePid = 2 ** 22 + 12_345; // above Linux's pid_max: no such process
+    const old = stale(gonePid, 2 * 3_600_000);
+    const recent = stale(gonePid + 1, 60_000);
+    const alive = stale(process.ppid, 2 * 3_600_000); // jest's parent process
+    const other = 'unrelated.txt';
+    fs.writeFileSync(path.join(dir, other), 'keep');
+    const addresses = await start([dir, dir]);
+    expect(fs.readdirSync(dir).sort()).toEqual([alive, other, recent].sort());
+    expect(fs.readdirSync(dir)).not.toContain(old);
+    await exchange(addresses, [new Float32Array(16).fill(1), new Float32Array(16).fill(2)], 0, 'a');
+    await exchange(addresses, [new Float32Array(16).fill(1), new Float32Array(16).fill(2)], 0, 'b');
+    expect(fs.readdirSync(dir)).toHaveLength(3 + 4);
+    await Promise.all(links.map((l) => l.stop()));
+    links = [];
+    expect(fs.readdirSync(dir).sort()).toEqual([alive, other, recent].sort());
+  });
+
+  it('is chosen by GAN_STUDY_PEER_SHM, else /dev/shm when writable; a folder it cannot use is logged, not fatal', async () => {
+    expect(sharedDirFromEnv({ [PEER_SHM_ENV]: '0' })).toBeNull();
+    expect(sharedDirFromEnv({ [PEER_SHM_ENV]: '' })).toBeNull();
+    expect(sharedDirFromEnv({ [PEER_SHM_ENV]: 'rel/dir' })).toBe(path.resolve('rel/dir'));
+    const dflt = sharedDirFromEnv({});
+    expect(dflt === null || dflt === '/dev/shm').toBe(true);
+    const d = tempDir();
+    expect(sharedHostKey(d)).toMatch(/^[0-9a-f]{16}$/);
+    expect(sharedHostKey(d)).toBe(sharedHostKey(d));
+    expect(sharedHostKey(d)).not.toBe(sharedHostKey(tempDir()));
+    const log = recordingLog();
+    const [addr] = await start([path.join(d, 'missing')], log);
+    expect(addr).not.toContain('#');
+    expect(log.lines.join('\n')).toMatch(/shared-memory exchange off: .*missing.*; replicas on this host exchange over the socket/);
+  });
+
+  it('SharedExchange refuses a peer id that is not one', () => {
+    const x = new SharedExchange(tempDir());
+    try {
+      expect(() => x.writeTo('../x', 'j#1', 0, new Float32Array(1))).toThrow(/bad shared exchange peer id/);
+    } finally {
+      x.close();
+    }
+  });
+});
