@@ -254,8 +254,7 @@ export class PeerLink {
 
   /**
    * `beginExchange` between two replicas on this host: `finish` writes this replica's vector into the
-   * other's receiving file, tells it where, reads the other's vector from its own file into the output
-   * and adds its own (b + a on one replica, a + b on the other: the same floats). Ranges are only
+   * other's receiving file, tells it where, reads the other's vector from its own file and adds its own (b + a on one replica, a + b on the other: the same floats). Ranges are only
    * counted as they are readied: two memory copies cost less than the socket, so nothing needs to
    * travel early.
    */
@@ -271,8 +270,7 @@ export class PeerLink {
         const sent = this.dealer(call.peers[1 - rank]).send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: data.length, offset }));
         const theirs = await this.sharedNotes.take(rangeKey(job, attempt, seq, 1 - rank), call.timeoutMs, call.signal);
         if (theirs.length !== data.length) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector has ${theirs.length} values, this one's ${data.length}`);
-        shared.readInto(attemptKey, theirs.offset, out);
-        addInPlace(out, data);
+        shared.addInto(attemptKey, theirs.offset, data, out);
         await sent;
         return out;
       },
@@ -305,7 +303,8 @@ export class PeerLink {
 /**
  * The array an exchange between two replicas sums into: `into` (checked) or a new one. Never the
  * data itself: ZeroMQ sends readied ranges from `data` without a copy, and they may still be on the
- * wire when the other's vector has all come in; the shared path reads the other's vector into it first.
+ * wire when the other's vector has all come in (the shared path could sum in place, but a caller
+ * need not know which path a call takes).
  */
 function exchangeOutput(data: Float32Array, into: Float32Array | undefined): Float32Array {
   const L = data.length;
@@ -315,11 +314,6 @@ function exchangeOutput(data: Float32Array, into: Float32Array | undefined): Flo
     throw new RangeError('beginExchange: into must not overlap the data (its ranges may still be on the wire)');
   }
   return out;
-}
-
-/** out[i] = out[i] + ours[i] (out holds the other replica's vector). */
-function addInPlace(out: Float32Array, ours: Float32Array): void {
-  for (let i = 0; i < out.length; i++) out[i] += ours[i];
 }
 
 /** out[offset + i] = ours[offset + i] + theirs[i]: a plain function, so V8 optimises the loop at once. */

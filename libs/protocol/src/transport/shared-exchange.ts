@@ -95,6 +95,8 @@ export class SharedExchange {
   /** Open files per attempt key (`job#attempt`): this replica's own (`in`) and the ones it writes to. */
   private readonly open = new Map<string, Map<string, number>>();
   private readonly onExit = (): void => this.closeAll();
+  /** 256 KiB: one block of the other's vector at a time, read and added while in the cache. */
+  private readonly block = new Float32Array(65_536);
 
   constructor(readonly dir: string) {
     process.on('exit', this.onExit);
@@ -115,10 +117,20 @@ export class SharedExchange {
     return offset;
   }
 
-  /** Reads the other replica's vector from this replica's receiving file for the attempt into `out` (its length is the vector's). */
-  readInto(attemptKey: string, offset: number, out: Float32Array): void {
+  /**
+   * out = theirs + ours, with `theirs` the other replica's vector in this replica's receiving file for
+   * the attempt at `offset`. Read in blocks that stay in the cache, each added as it comes, so the
+   * vector passes through memory once on its way in (not written to `out`, then read back to add).
+   */
+  addInto(attemptKey: string, offset: number, ours: Float32Array, out: Float32Array): void {
+    if (out.length !== ours.length) throw new RangeError(`out has ${out.length} values, ours ${ours.length}`);
     const { fd, file } = this.fd(attemptKey, this.fileOf(this.id, attemptKey));
-    readFully(fd, out, offset, file);
+    const block = this.block;
+    for (let from = 0; from < ours.length; from += block.length) {
+      const n = Math.min(block.length, ours.length - from);
+      readFully(fd, block.subarray(0, n), offset + from * 4, file);
+      addBlock(out, ours, block, from, n);
+    }
   }
 
   /** Closes the attempt's files and removes this replica's receiving file. */
@@ -208,6 +220,11 @@ function unlinkQuietly(file: string): void {
   } catch {
     // never made, or already gone
   }
+}
+
+/** out[from + i] = theirs[i] + ours[from + i] for i < n: a plain function, so V8 optimises the loop at once. */
+function addBlock(out: Float32Array, ours: Float32Array, theirs: Float32Array, from: number, n: number): void {
+  for (let i = 0; i < n; i++) out[from + i] = theirs[i] + ours[from + i];
 }
 
 function writeFully(fd: number, data: Float32Array, position: number, file: string): void {
