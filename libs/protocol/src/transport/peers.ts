@@ -16,7 +16,7 @@ import type { PendingReduce } from '../jobs';
 import { ReadyRanges } from '../jobs';
 import { bytesToF32, decodePeerMessage, encodePeerFrames, f32ToBytes } from '../messages';
 import { Mailbox } from './mailbox';
-import { RangeInbox } from './ranges';
+import { RangeInbox, type VectorRange } from './ranges';
 import { SharedExchange, parsePeerAddress, sharedDirFromEnv, sharedHostKey } from './shared-exchange';
 import { DEFAULT_PIECE_VALUES, ringAllReduce } from './ring';
 import { SendQueue } from './send-queue';
@@ -68,6 +68,8 @@ export class PeerLink {
   private readonly ranges = new RangeInbox();
   private readonly sharedNotes = new Mailbox<{ offset: number; length: number }>();
   private shared: SharedExchange | null = null;
+  /** Why writing to the shared folder failed, once it has: then this link's vectors go over the socket. */
+  private sharedWriteFailed: string | null = null;
   private hostKey: string | null = null;
   private readonly log: EventLog;
   private readonly pieceValues: number;
@@ -254,27 +256,69 @@ export class PeerLink {
 
   /**
    * `beginExchange` between two replicas on this host: `finish` writes this replica's vector into the
-   * other's receiving file, tells it where, reads the other's vector from its own file and adds its own (b + a on one replica, a + b on the other: the same floats). Ranges are only
-   * counted as they are readied: two memory copies cost less than the socket, so nothing needs to
-   * travel early.
+   * other's receiving file, tells it where, reads the other's vector from its own file and adds its
+   * own (b + a on one replica, a + b on the other: the same floats). Ranges are only counted as they
+   * are readied: two memory copies cost less than the socket, so nothing needs to travel early.
+   *
+   * When the write fails (the folder full: a container's /dev/shm is 64 MiB unless set larger), this
+   * replica says so in its log once and sends its vectors over the socket from then on, as one
+   * `grad-range`; the other takes whichever form comes.
    */
   private sharedExchange(shared: SharedExchange, peerId: string, data: Float32Array, call: ReduceCall, readied: ReadyRanges): PendingReduce {
     const { job, attempt, seq, rank } = call;
     const attemptKey = `${job}#${attempt}`;
+    const L = data.length;
     return {
       ready: (from, to) => readied.add(from, to),
       finish: async () => {
         readied.checkComplete();
         const out = exchangeOutput(data, call.into);
-        const offset = shared.writeTo(peerId, attemptKey, seq, data);
-        const sent = this.dealer(call.peers[1 - rank]).send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: data.length, offset }));
-        const theirs = await this.sharedNotes.take(rangeKey(job, attempt, seq, 1 - rank), call.timeoutMs, call.signal);
-        if (theirs.length !== data.length) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector has ${theirs.length} values, this one's ${data.length}`);
-        shared.addInto(attemptKey, theirs.offset, data, out);
+        let offset: number | null = null;
+        if (this.sharedWriteFailed === null) {
+          try {
+            offset = shared.writeTo(peerId, attemptKey, seq, data);
+          } catch (err) {
+            this.sharedWriteFailed = (err as Error).message;
+            this.log.warn(
+              { event: 'peer-shared-failed', job, dir: shared.dir, err: this.sharedWriteFailed },
+              `shared-memory exchange in ${shared.dir} failed (${this.sharedWriteFailed}); this trainer sends its gradients over the socket from now on (a larger ${shared.dir}, or GAN_STUDY_PEER_SHM=0 to go straight to the socket)`,
+            );
+          }
+        }
+        const dealer = this.dealer(call.peers[1 - rank]);
+        const sent =
+          offset !== null
+            ? dealer.send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: L, offset }))
+            : dealer.send(encodePeerFrames({ kind: 'grad-range', job, attempt, seq, from: rank, offset: 0, length: L, data: f32ToBytes(data) }));
+        const theirs = await this.takeEither(rangeKey(job, attempt, seq, 1 - rank), L, call);
+        if ('ranges' in theirs) {
+          for (const r of theirs.ranges) addRange(out, data, r.data, r.offset);
+        } else {
+          if (theirs.note.length !== L) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector has ${theirs.note.length} values, this one's ${L}`);
+          shared.addInto(attemptKey, theirs.note.offset, data, out);
+        }
         await sent;
         return out;
       },
     };
+  }
+
+  /** The other replica's vector of a shared-memory call: a note of where it is, or (its write failed) the vector itself. */
+  private async takeEither(key: string, length: number, call: ReduceCall): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] }> {
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(call.signal?.reason);
+    if (call.signal?.aborted) onAbort();
+    call.signal?.addEventListener('abort', onAbort, { once: true });
+    const note = this.sharedNotes.take(key, call.timeoutMs, stop.signal).then((n) => ({ note: n }));
+    const ranges = this.ranges.take(key, length, call.timeoutMs, stop.signal).then((r) => ({ ranges: r }));
+    try {
+      return await Promise.race([note, ranges]);
+    } finally {
+      call.signal?.removeEventListener('abort', onAbort);
+      stop.abort(new Error('taken'));
+      note.catch(() => undefined);
+      ranges.catch(() => undefined);
+    }
   }
 
   /** Forgets pieces of an attempt that ended (a cancelled replica may leave some behind), and its shared files. */

@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -99,7 +100,7 @@ describe('shared-memory exchange between two replicas on one host', () => {
     await expect(exchange(addresses, [new Float32Array(4), new Float32Array(6)], 0)).rejects.toThrow(/clf#1 seq 0: the other replica's vector has [46] values, this one's [46]/);
     const lone = links[0].beginExchange(new Float32Array(8), { job: 'j', attempt: 2, seq: 0, rank: 0, peers: addresses, timeoutMs: 300 });
     lone.ready(0, 8);
-    await expect(lone.finish()).rejects.toThrow(/no message for j#2:0:1 within 300 ms/);
+    await expect(lone.finish()).rejects.toThrow(/j#2:0:1.* within 300 ms/);
   });
 
   it('never reads past what was written: a note for a slot the peer did not fill is an error naming the file', async () => {
@@ -121,6 +122,25 @@ describe('shared-memory exchange between two replicas on one host', () => {
     } finally {
       rogue.close();
     }
+  });
+
+  it('sends over the socket when it cannot write the shared file, says so once, and the other takes either form', async () => {
+    const dir = tempDir();
+    const log = recordingLog();
+    const addresses = await start([dir, dir], log);
+    // Replica 1's receiving file for job j, attempt 1, made a folder: replica 0 cannot write it.
+    const id1 = parsePeerAddress(addresses[1]).linkId as string;
+    fs.mkdirSync(path.join(dir, `gan-study-peer-${id1}-${createHash('sha256').update('j#1').digest('hex').slice(0, 12)}.f32`));
+    const rng = new Rng(9);
+    for (let seq = 0; seq < 3; seq++) {
+      const inputs = [randomVector(rng, 70_001), randomVector(rng, 70_001)];
+      const ring = await Promise.all(links.map((p, rank) => p.allReduce(inputs[rank], { job: 'ring', attempt: 1, seq, rank, peers: addresses, timeoutMs: 5000 })));
+      const outs = await exchange(addresses, inputs, seq, 'j');
+      for (const o of outs) expect(bits(o).equals(bits(ring[0]))).toBe(true);
+    }
+    const failed = log.lines.filter((l) => l.startsWith('shared-memory exchange in'));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatch(/EISDIR.*sends its gradients over the socket from now on/);
   });
 
   it('removes its files when the link stops, and files of gone processes after an hour', async () => {
