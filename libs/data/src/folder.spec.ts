@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { UserInputError } from '@gan-study/core';
-import { countImageFolder, decodeImageInto, loadImageFolder } from './folder';
+import { countImageFolder, decodeImageInto, jpegDecodesAsIs, loadImageFolder } from './folder';
 import { writeImageFolder, type FixtureImage } from './testing';
 
 let tmp: string;
@@ -172,9 +172,20 @@ describe('decodeImageInto', () => {
       'png at size with alpha': await raw(16, 16, 4).png().toBuffer(),
       'grey png at size': await raw(16, 16, 1).png().toBuffer(),
       'palette png at size': await raw(16, 16, 3).png({ palette: true, colours: 16 }).toBuffer(),
+      'progressive jpeg at size, 4:4:4': await raw(16, 16, 3).jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer(),
+      'grey jpeg at size': await raw(16, 16, 1).toColourspace('b-w').jpeg().toBuffer(),
+      'cmyk jpeg at size': await raw(16, 16, 3).toColourspace('cmyk').jpeg().toBuffer(),
       'jpeg larger, not square': await raw(40, 24, 3).jpeg().toBuffer(),
       'png smaller': await raw(8, 8, 3).png().toBuffer(),
     };
+    // The header check may only say 'as is' where sharp's metadata does: it skips that call.
+    const fast = Object.keys(cases).filter((name) => jpegDecodesAsIs(cases[name], 16));
+    expect(fast).toEqual(['jpeg at size', 'progressive jpeg at size, 4:4:4']);
+    for (const name of fast) {
+      const m = await sharp(cases[name]).metadata();
+      const seen = { name, width: m.width, height: m.height, channels: m.channels, space: m.space, depth: m.depth, alpha: m.hasAlpha, profile: m.hasProfile, orientation: m.orientation };
+      expect(seen).toEqual({ name, width: 16, height: 16, channels: 3, space: 'srgb', depth: 'uchar', alpha: false, profile: false, orientation: undefined });
+    }
     for (const [name, bytes] of Object.entries(cases)) {
       const out = new Float32Array(2 * 16 * 16 * 3);
       await decodeImageInto(bytes, 16, 'cover', out, 768);
