@@ -9,6 +9,7 @@ import { Rng } from '@gan-study/core';
 import { registerTfjsFixes } from './fixes';
 import { maxPoolGradComposed, registerWasmTrainingKernels, shippedWasmKernel } from './wasm-kernels';
 import { transpose2D, WASM_MOVEMENT_KERNELS } from './wasm-movement-kernels';
+import { poolSimd } from './wasm-pool-simd';
 
 type Op = (...xs: tf.Tensor[]) => tf.Tensor;
 
@@ -215,6 +216,62 @@ describe('MaxPoolGrad on the wasm heap equals cpu', () => {
       const dy = tf.tensor4d(rng.fillNormal(new Float32Array(y.size)), y.shape);
       const viaKernel = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: k, strides: s, pad }) as tf.Tensor;
       expect(maxRelErr(viaKernel.dataSync(), maxPoolGradComposed(dy, x, y, k, s, pad).dataSync())).toBe(0);
+    });
+  });
+});
+
+describe('MaxPoolGrad 2x2 / 2 with the SIMD row kernel (wasm-pool-simd.ts)', () => {
+  const grad = (dy: tf.Tensor, x: tf.Tensor, y: tf.Tensor, pad: 'valid' | 'same') => tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: 2, strides: 2, pad }) as tf.Tensor;
+
+  it('has the SIMD module on this backend', () => {
+    expect(poolSimd()).not.toBeNull();
+  });
+
+  it.each([
+    ['even sizes', [2, 8, 6, 4], 'valid'],
+    ['odd height and width (the last row and column lie in no window)', [3, 7, 9, 8], 'valid'],
+    ["'same' on even sizes", [1, 4, 4, 12], 'same'],
+    ["'same' on odd sizes (windows past the edge: the general loop)", [2, 5, 7, 4], 'same'],
+    ['the classifier pool at 16 px', [2, 16, 16, 32], 'valid'],
+  ] as const)('equals maxPoolGradComposed exactly, ties and zeros included (%s)', (_what, shape, pad) => {
+    tf.tidy(() => {
+      const rng = new Rng(23);
+      // Rounded values: many ties within a window; a third of them zero, as after a ReLU.
+      const v = rng.fillNormal(new Float32Array(size(shape.slice()))).map((a, i) => (i % 3 === 0 ? 0 : Math.round(a)));
+      const x = tf.tensor4d(v, shape.slice() as [number, number, number, number]);
+      const y = tf.maxPool(x, 2, 2, pad);
+      const dy = tf.tensor4d(rng.fillNormal(new Float32Array(y.size)), y.shape);
+      const got = grad(dy, x, y, pad).dataSync();
+      const want = maxPoolGradComposed(dy, x, y, 2, 2, pad).dataSync();
+      // Equal as numbers (the reference's zeros may carry a sign: 0 * negative dy).
+      expect(got.length).toBe(want.length);
+      expect(got.findIndex((g, i) => g !== want[i])).toBe(-1);
+      expect(got.some((g) => g !== 0)).toBe(true);
+    });
+  });
+
+  it('takes the first strict maximum: -inf windows get nothing, NaN never wins, equal values go to the first', () => {
+    tf.tidy(() => {
+      const inf = Infinity;
+      // 4 channels; window (2x2) values per channel, in row-major order a, b, c, e.
+      const windows = [
+        [-inf, -inf, -inf, -inf], // no gradient
+        [NaN, 2, NaN, 1], // b
+        [-3, -1, -1, -2], // b (first of the equal maxima)
+        [0, -0, 0, 0], // a (-0 and 0 are equal: the first)
+      ];
+      const data = new Float32Array(16);
+      windows.forEach((w, ch) => w.forEach((val, k) => (data[k * 4 + ch] = val)));
+      const x = tf.tensor4d(data, [1, 2, 2, 4]);
+      const dy = tf.tensor4d([10, 20, 30, 40], [1, 1, 1, 4]);
+      const dx = Array.from(grad(dy, x, tf.maxPool(x, 2, 2, 'valid'), 'valid').dataSync());
+      const perChannel = [0, 1, 2, 3].map((ch) => [0, 1, 2, 3].map((k) => dx[k * 4 + ch]));
+      expect(perChannel).toEqual([
+        [0, 0, 0, 0],
+        [0, 20, 0, 0],
+        [0, 30, 0, 0],
+        [40, 0, 0, 0],
+      ]);
     });
   });
 });

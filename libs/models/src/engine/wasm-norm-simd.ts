@@ -16,7 +16,7 @@
  * forward and backward evaluate v with the same float32 operations, so they agree on its sign.
  * Every operation is IEEE float32 rounded to nearest: results do not depend on the machine.
  */
-import * as tf from '@tensorflow/tfjs';
+import { F32, I32, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
 
 export type StatsFn = (x: number, b: number, shift: number, s1: number, s2: number, rows: number, C: number) => void;
 export type FwdFn = (x: number, y: number, b: number, mean: number, k: number, beta: number, rows: number, C: number, slope: number) => void;
@@ -30,74 +30,10 @@ export interface NormSimd {
   bwd2: Bwd2Fn;
 }
 
-/** The parts of the WebAssembly global used here (the project's TypeScript libs do not declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-// One instance per wasm memory (a new backend instance has a new memory).
-const instances = new WeakMap<WasmMemory, NormSimd>();
-let moduleBytes: Uint8Array | undefined;
-
-/**
- * The module's functions on the active wasm backend's memory, or null when that memory cannot be
- * shared (the threaded build's is a SharedArrayBuffer) or the backend is not wasm.
- */
+/** The module's functions on the active wasm backend's memory, or null (see `simdModule`). */
 export function normSimd(): NormSimd | null {
-  if (tf.getBackend() !== 'wasm') return null;
-  const memory: unknown = (tf.backend() as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
-  if (!isUnsharedMemory(memory)) return null;
-  let fns = instances.get(memory);
-  if (!fns) {
-    moduleBytes ??= assemble();
-    const e = new wasmApi.Instance(new wasmApi.Module(moduleBytes), { env: { memory } }).exports;
-    fns = { stats: e.stats as StatsFn, fwd: e.fwd as FwdFn, bwd1: e.bwd1 as Bwd1Fn, bwd2: e.bwd2 as Bwd2Fn };
-    instances.set(memory, fns);
-  }
-  return fns;
+  return simdModule(assemble, (e) => ({ stats: e.stats as StatsFn, fwd: e.fwd as FwdFn, bwd1: e.bwd1 as Bwd1Fn, bwd2: e.bwd2 as Bwd2Fn }));
 }
-
-/** Tag checks, not instanceof: the backend's module may come from another realm (jest's vm contexts). */
-function isUnsharedMemory(x: unknown): x is WasmMemory {
-  const tag = (y: unknown) => Object.prototype.toString.call(y);
-  return tag(x) === '[object WebAssembly.Memory]' && tag((x as WasmMemory).buffer) === '[object ArrayBuffer]';
-}
-
-// ---- Assembly (WebAssembly binary format 1 with the SIMD proposal's opcodes). ----
-
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) return [...out, byte];
-    out.push(byte | 0x80);
-  }
-}
-
-const ascii = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 
 type Code = number[];
 const get = (l: number): Code => [0x20, ...uleb(l)];
@@ -218,17 +154,5 @@ const FUNCTIONS: Fn[] = [
 ];
 
 function assemble(): Uint8Array {
-  const types = FUNCTIONS.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
-  const bodies = FUNCTIONS.map((f) => {
-    const body = [...vec([[...uleb(4), I32], [...uleb(f.temps), V128]]), ...f.code];
-    return [...uleb(body.length), ...body];
-  });
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec(types)),
-    ...section(2, vec([[...ascii('env'), ...ascii('memory'), 0x02, 0x00, 0x00]])), // memory, min 0, no max
-    ...section(3, vec(FUNCTIONS.map((_, i) => uleb(i)))),
-    ...section(7, vec(FUNCTIONS.map((f, i) => [...ascii(f.name), 0x00, ...uleb(i)]))),
-    ...section(10, vec(bodies)),
-  ]);
+  return assembleModule(FUNCTIONS.map((f) => ({ name: f.name, params: f.params, i32s: 4, v128s: f.temps, code: f.code })));
 }
