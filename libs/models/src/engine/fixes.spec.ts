@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { countTransfers } from '../testing';
+import { initBackend } from './backend';
 import { registerTfjsFixes } from './fixes';
 
 /** The gradients of mean/sum over `axes` of x, by tf.grad. */
@@ -50,5 +51,42 @@ describe('Mean/Sum gradients made on the backend (fixes.ts)', () => {
     expect(t.written).toBeLessThan(x.size / 10);
     x.dispose();
     await tf.setBackend('cpu');
+  });
+});
+
+describe('tensors saved for the backward pass share their buffers on wasm (fixes.ts)', () => {
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('no Identity copy on wasm, the same gradients as cpu (first and second order), nothing leaked', async () => {
+    registerTfjsFixes();
+    const run = async (backend: 'cpu' | 'wasm') => {
+      if (backend === 'wasm') await initBackend('wasm');
+      else await tf.setBackend('cpu');
+      const before = tf.memory().numTensors;
+      const x = tf.tensor4d(Array.from({ length: 2 * 4 * 4 * 8 }, (_, i) => Math.sin(i) * 3), [2, 4, 4, 8]);
+      const w = tf.tensor4d(Array.from({ length: 3 * 3 * 8 * 4 }, (_, i) => Math.cos(i) / 4), [3, 3, 8, 4]);
+      const f = (t: tf.Tensor) => tf.sum(tf.square(tf.maxPool(tf.relu(tf.conv2d(t as tf.Tensor4D, w, 1, 'same')), 2, 2, 'valid')));
+      let first: Float32Array = new Float32Array();
+      const profile = await tf.profile(() => {
+        const g = tf.grad(f)(x);
+        first = g.dataSync() as Float32Array;
+        g.dispose();
+      });
+      // Second order: the gradient of |df/dx|^2 with respect to w (as WGAN-GP's penalty needs).
+      const second = tf.tidy(() => tf.grad((ww: tf.Tensor) => tf.sum(tf.square(tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.relu(tf.conv2d(t as tf.Tensor4D, ww as tf.Tensor4D, 1, 'same')))))(x))))(w).dataSync() as Float32Array);
+      tf.dispose([x, w]);
+      return { first, second, kernels: profile.kernelNames, leaked: tf.memory().numTensors - before };
+    };
+    const cpu = await run('cpu');
+    const wasm = await run('wasm');
+    expect(cpu.kernels).toContain('Identity');
+    expect(wasm.kernels).not.toContain('Identity');
+    const close = (a: Float32Array, b: Float32Array) => a.every((v, i) => Math.abs(v - b[i]) <= 1e-4 * Math.max(1, Math.abs(b[i])));
+    expect(close(wasm.first, cpu.first)).toBe(true);
+    expect(close(wasm.second, cpu.second)).toBe(true);
+    expect(wasm.first.some((v) => v !== 0)).toBe(true);
+    expect([cpu.leaked, wasm.leaked]).toEqual([0, 0]);
   });
 });

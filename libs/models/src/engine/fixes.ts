@@ -154,8 +154,43 @@ function reductionGrad(kernelName: 'Mean' | 'Sum'): GradConfig {
 const meanGradConfig = reductionGrad('Mean');
 const sumGradConfig = reductionGrad('Sum');
 
+interface SavingEngine {
+  clone(x: tf.Tensor): tf.Tensor;
+  state: { activeScope: { name: string } };
+  addTapeNode(scopeName: string, inputs: Record<string, tf.Tensor>, outputs: tf.Tensor[], gradFunc: (dy: tf.Tensor) => Record<string, () => tf.Tensor>, saved: tf.Tensor[], attrs: object): void;
+}
+const SHARED_SAVES = Symbol.for('gan-study.sharedSaves');
+
+/**
+ * On wasm, a tensor saved for the backward pass shares its buffer instead of being copied.
+ *
+ * The engine keeps what a gradient needs as `engine.clone(t)` (its only use), which runs the
+ * backend's Identity kernel: on cpu and webgl that shares the buffer, on wasm (tfjs-backend-wasm
+ * 4.22) it copies it, so each saved activation costs a pass over memory and a second copy for as
+ * long as the tape lives (the 64 px classifier's step: three copies of 16 MB, ~2 ms each). Tensors
+ * are never written in place (the heap kernels here write only fresh outputs: wasm-adam.ts,
+ * wasm-norm.ts, the oneDNN kernels), so on wasm a same-shape reshape, which the backend serves by
+ * reference counting, holds the same values. It goes on the tape as the engine's clone does (a
+ * saved tensor is often called inside a kernel, where ops are not recorded, and second-order
+ * gradients, WGAN-GP's penalty, differentiate through it). Other backends keep the engine's clone.
+ */
+function shareSavedTensorsOnWasm(): void {
+  const engine = tf.engine() as unknown as SavingEngine & { [SHARED_SAVES]?: true };
+  if (engine[SHARED_SAVES]) return;
+  const clone = engine.clone.bind(engine);
+  engine.clone = (x: tf.Tensor) => {
+    if (tf.getBackend() !== 'wasm') return clone(x);
+    const y = tf.engine().runKernel('Reshape', { x }, { shape: x.shape }) as tf.Tensor;
+    const gradFunc = (dy: tf.Tensor) => ({ x: () => tf.engine().runKernel('Cast', { x: dy }, { dtype: 'float32' }) as tf.Tensor });
+    engine.addTapeNode(engine.state.activeScope.name, { x }, [y], gradFunc, [], {});
+    return y;
+  };
+  engine[SHARED_SAVES] = true;
+}
+
 /** Registers the gradient and kernel fixes above. Idempotent. */
 export function registerTfjsFixes(): void {
+  shareSavedTensorsOnWasm();
   for (const name of COMPARISONS) if (!tf.getGradient(name)) tf.registerGradient(comparisonGrad(name));
   if (!tf.getGradient('AvgPoolGrad')) tf.registerGradient(avgPoolGradGradConfig);
   const grad = tf.getGradient('MirrorPad') as GradConfig | undefined;

@@ -8,7 +8,8 @@
  * gradient, the sum of dx, is zero up to rounding, as it is for torch's conv bias before a norm.)
  *
  * What the backward keeps: x (or, with neither activation nor gamma/beta, y itself, which the next
- * op usually keeps anyway) and the [G, C] mean and variance, sharing their buffers (fused.ts). The
+ * op usually keeps anyway) and the [G, C] mean and variance, sharing their buffers (on wasm too:
+ * engine/fixes.ts shareSavedTensorsOnWasm). The
  * backward pass per group and channel, with g the gradient at the activation's input:
  *   dx = gamma * rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum(g * xhat),  dbeta = sum(g),
  *   dbias = sum(dx), evaluated from the sums (it is zero up to rounding).
@@ -19,7 +20,6 @@ import * as tf from '@tensorflow/tfjs';
 import { onWasm } from '../engine/wasm-heap';
 import { CHANNEL_NORM, CHANNEL_NORM_GRAD, runWasmNormKernel } from '../engine/wasm-norm';
 import type { ChannelNormAttrs, ChannelParams } from '../engine/wasm-norm';
-import { saveShared } from './fused';
 
 export type NormActivation = 'linear' | 'relu' | 'leakyRelu';
 
@@ -138,7 +138,7 @@ export function channelNorm(name: string, x: tf.Tensor, groups: number, o: Chann
     const p = unpack(paramList);
     const [y, mean, variance] = onWasm() ? (runWasmNormKernel(CHANNEL_NORM, { x: xIn, ...p }, attrs) as tf.Tensor[]) : forwardOps(xIn, p, attrs);
     o.onStats?.(mean as tf.Tensor2D, variance as tf.Tensor2D);
-    saveShared(save, [srcIsOutput ? y : xIn, mean, variance, ...paramList]);
+    save([srcIsOutput ? y : xIn, mean, variance, ...paramList]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
