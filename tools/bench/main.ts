@@ -716,7 +716,8 @@ interface StudyResult {
   orphans_left: number;
 }
 
-async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
+/** Runs the quick study with its data-set cache in `cacheDir` (empty: the first study on a machine; filled: every later one). */
+async function study(a: Args, log: (s: string) => void, cacheDir: string): Promise<StudyResult> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-study-'));
   const bin = path.join(ROOT, 'node_modules', '@gan-study', 'coordinator', 'bin', 'study.js');
   const extra = a.quick ? ['--budgets', '50', '--gans', 'dcgan', '--repeats', '1'] : [];
@@ -727,7 +728,7 @@ async function study(a: Args, log: (s: string) => void): Promise<StudyResult> {
   const child = spawn(process.execPath, [...process.execArgv, bin, ...args], {
     cwd: ROOT,
     stdio: ['ignore', fs.openSync(path.join(runDir, 'stdout.log'), 'w'), fs.openSync(path.join(runDir, 'stderr.log'), 'w')],
-    env: { ...process.env, STUDY_TSX_LOADED: '1', TSX_TSCONFIG_PATH: process.env.TSX_TSCONFIG_PATH ?? path.join(ROOT, 'tsconfig.base.json') },
+    env: { ...process.env, STUDY_CACHE_DIR: cacheDir, STUDY_TSX_LOADED: '1', TSX_TSCONFIG_PATH: process.env.TSX_TSCONFIG_PATH ?? path.join(ROOT, 'tsconfig.base.json') },
   });
   const pid = child.pid!;
   const hz = 100; // USER_HZ on Linux
@@ -880,7 +881,10 @@ type Results = {
   throughput?: { rows: ThroughputRow[]; unavailable: Record<string, string>; machine?: Record<string, unknown> };
   exchange?: { rows: ExchangeRow[]; machine?: Record<string, unknown> };
   parallel?: { rows: ParallelRow[]; machine?: Record<string, unknown> };
+  /** The quick study on an empty data-set cache (the first study on a machine). */
   study?: StudyResult & { machine?: Record<string, unknown> };
+  /** The same study again, the cache filled by the first. */
+  study_warm?: StudyResult & { machine?: Record<string, unknown> };
   memory?: { models: ModelMemory[] };
   profile?: { models: Awaited<ReturnType<typeof profile>>; machine?: Record<string, unknown> };
   commit?: string;
@@ -1013,28 +1017,38 @@ function report(r: Results): string {
       );
     }
   }
-  if (r.study) {
-    const s = r.study;
+  const studies = [r.study, r.study_warm].filter((x): x is StudyResult & { machine?: Record<string, unknown> } => x !== undefined);
+  if (studies.length > 0) {
     lines.push(
       '## 4. The quick study end to end',
       '',
-      ranAt(s.machine),
+      ranAt(studies[0].machine),
+      '',
+      'Run twice: first with an empty data-set cache (STUDY_CACHE_DIR, default ~/.cache/gan-study), as the first study on a machine, which synthesises the data set and decodes it; then again, reusing both.',
       '',
       table(
-        ['profile', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core', 'after its first minute'],
-        [[s.profile, String(s.exit_code), `${s.wall_s} s`, `${s.peak_rss_mib} MiB`, s.peak_processes, `${s.coordinator_cpu_s} s`, pct(s.coordinator_cpu_fraction), s.coordinator_cpu_fraction_after_start == null ? '-' : pct(s.coordinator_cpu_fraction_after_start)]],
+        ['profile', 'data-set cache', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core', 'after its first minute', 'start-up / while jobs run (share) / report'],
+        studies.map((s) => [
+          s.profile,
+          s.data_cache,
+          String(s.exit_code),
+          `${s.wall_s} s`,
+          `${s.peak_rss_mib} MiB`,
+          s.peak_processes,
+          `${s.coordinator_cpu_s} s`,
+          pct(s.coordinator_cpu_fraction),
+          s.coordinator_cpu_fraction_after_start == null ? '-' : pct(s.coordinator_cpu_fraction_after_start),
+          s.coordinator_cpu_split ? `${s.coordinator_cpu_split.startup_s} s / ${s.coordinator_cpu_split.steady_s} s (${pct(s.coordinator_cpu_split.steady_fraction)}) / ${s.coordinator_cpu_split.report_s} s` : '-',
+        ]),
       ),
       '',
-      ...(s.coordinator_cpu_split
-        ? [
-            `Coordinator CPU by phase: start-up (until the first job runs on a ready data set) ${s.coordinator_cpu_split.startup_s} s, while jobs run ${s.coordinator_cpu_split.steady_s} s (${pct(s.coordinator_cpu_split.steady_fraction)} of a core), results and report ${s.coordinator_cpu_split.report_s} s. Data set cache (STUDY_CACHE_DIR, default ~/.cache/gan-study): ${s.data_cache}${s.data_cache === 'cold' ? ' (this study synthesised and decoded the set; the next one with the same recipe reuses both)' : ''}.`,
-            '',
-          ]
-        : []),
-      ...(s.note ? [s.note, ''] : []),
-      `Jobs at the end: ${Object.entries(s.job_counts ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'unknown'}${s.timed_out ? ' (stopped by the bench at its time limit)' : ''}.${s.orphans_left ? ` ${s.orphans_left} processes of the study were still running after it exited and were stopped by the bench.` : ''}`,
+      ...studies.flatMap((s) => (s.note ? [s.note, ''] : [])),
+      ...studies.map(
+        (s) =>
+          `Jobs at the end (${s.data_cache} cache): ${Object.entries(s.job_counts ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'unknown'}${s.timed_out ? ' (stopped by the bench at its time limit)' : ''}.${s.orphans_left ? ` ${s.orphans_left} processes of the study were still running after it exited and were stopped by the bench.` : ''}`,
+      ),
       '',
-      'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx loading the sources, the data set) and the final report.',
+      'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx loading the sources; with an empty cache, making and decoding the data set) and the final report. Start-up ends when the first job runs on a ready data set; the report phase starts at `study-finished` in its log.',
       '',
     );
   }
@@ -1068,7 +1082,7 @@ function report(r: Results): string {
     '- classifier step, batch 32, 64 px (2,116,930 parameters): the previous path (host batch, gradient read back, applied from the host) against `trainStep` on a gathered batch, 25 interleaved pairs in one process: CPU mean 401 vs 357 ms per step; paired CPU saving per step median 43 ms.',
     '- DCGAN step, batch 32, 64 px, reference widths: previous vs new code in alternating processes, CPU per step 5.9 / 5.7 / 5.4 / 5.7 s (previous) and 6.1 / 5.8 / 4.5 / 4.2 s (new): the saving (one 1.5 MB batch upload, ~6 ms) is far below this noise.',
     '',
-    'Left: tfjs 4.22\'s gradients of `mean` and `sum` build `ones(x.shape)` on the host and upload it at the input\'s full size on every backward pass through them (BatchNorm moments in DCGAN, instance norm and the L1/MSE means in CycleGAN, `downscale2d` in PGGAN). A DCGAN step at batch 32, 64 px uploads 18.9M such values (75 MB; its real batch was 0.39M); on wasm `tf.ones` of 2M floats costs 37 ms CPU against 1.2 ms for `tf.onesLike`. Registering the two gradients with `onesLike(x)` in place of `ones(x.shape)` (the same values) took that DCGAN step from about 3.9 to 3.55 s of CPU with bit-identical losses in an experiment outside the repository; it belongs in engine/fixes.ts.',
+    'tfjs 4.22\'s gradients of `mean` and `sum` built `ones(x.shape)` on the host and uploaded it at the input\'s full size on every backward pass through them (75 MB per DCGAN step at batch 32, 64 px); engine/fixes.ts registers both with the ones made on the backend (`tf.fill`), the same values.',
     '',
   );
   if (r.memory) {
@@ -1155,8 +1169,16 @@ async function main(): Promise<void> {
   }
   if (a.only.includes('study')) {
     mine.add('study');
-    results.study = { ...(await study(a, log)), machine: stamp };
-    await save();
+    mine.add('study_warm');
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-data-cache-'));
+    try {
+      results.study = { ...(await study(a, log, cache)), machine: stamp };
+      await save();
+      results.study_warm = { ...(await study(a, log, cache)), machine: stamp };
+      await save();
+    } finally {
+      fs.rmSync(cache, { recursive: true, force: true });
+    }
   }
   log(`wrote ${jsonPath} and benchmarks.md`);
 }
