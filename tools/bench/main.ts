@@ -245,11 +245,38 @@ interface ThroughputRow {
   note?: string;
 }
 
+/** Where the BLAS that Debian's PyTorch loads (libblas.so.3, chosen by update-alternatives) resolves to. */
+const BLAS_LINK = '/usr/lib/x86_64-linux-gnu/libblas.so.3';
+/**
+ * Debian's PyTorch does its matrix products through whichever libblas.so.3 the system has. With only
+ * the reference BLAS (libblas3, what `apt-get install --no-install-recommends python3-torch` leaves)
+ * its classifier step took 141-172 ms here, against 76 ms with OpenBLAS: a baseline that slow would
+ * flatter us. So the bench installs OpenBLAS, and the report names the BLAS it measured with.
+ */
+const OPENBLAS = 'libopenblas0-pthread';
+
+function blasLibrary(): string {
+  try {
+    return fs.realpathSync(BLAS_LINK);
+  } catch {
+    return 'none found';
+  }
+}
+
+const isReferenceBlas = (lib: string) => /\/blas\/libblas\.so/.test(lib);
+
 function ensureTorch(log: (s: string) => void): string {
   const probe = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  if (probe.status === 0) return probe.stdout.trim();
-  log(`PyTorch not importable by ${PYTHON}; installing Debian's python3-torch with apt-get`);
-  const apt = spawnSync('apt-get', ['install', '-y', 'python3-torch'], { stdio: 'inherit' });
+  if (probe.status === 0) {
+    if (isReferenceBlas(blasLibrary())) {
+      log(`PyTorch would use the reference BLAS (${blasLibrary()}); installing ${OPENBLAS} with apt-get`);
+      const apt = spawnSync('apt-get', ['install', '-y', OPENBLAS], { stdio: 'inherit' });
+      if (apt.status !== 0 || isReferenceBlas(blasLibrary())) log(`WARNING: PyTorch runs on the reference BLAS (${blasLibrary()}): its numbers understate it; install ${OPENBLAS}`);
+    }
+    return probe.stdout.trim();
+  }
+  log(`PyTorch not importable by ${PYTHON}; installing Debian's python3-torch and ${OPENBLAS} with apt-get`);
+  const apt = spawnSync('apt-get', ['install', '-y', 'python3-torch', OPENBLAS], { stdio: 'inherit' });
   if (apt.status !== 0) throw new Error(`apt-get install python3-torch failed (exit ${apt.status}); install it by hand or run the bench with --only exchange,parallel,study,memory`);
   const again = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
   if (again.status !== 0) throw new Error(`python3-torch installed but ${PYTHON} cannot import torch: ${again.stderr}`);
@@ -308,7 +335,6 @@ type ThroughputResult = { rows: ThroughputRow[]; unavailable: Record<string, str
 async function throughput(a: Args, log: (s: string) => void, progress: (r: ThroughputResult) => Promise<void>): Promise<ThroughputResult> {
   const rows: ThroughputRow[] = [];
   const unavailable: Record<string, string> = {};
-  ensureTorch(log);
   if (!a.backends.includes('cpu')) {
     unavailable.cpu = 'left out with --backends: the plain-JavaScript cpu backend did not finish 2 classifier steps in 12 min in an earlier run, and the GAN steps are 10-150x the classifier\'s work';
   }
@@ -872,6 +898,7 @@ function machine(): Record<string, unknown> {
     tfjs: tf.version.tfjs,
     torch: torch.status === 0 ? torch.stdout.trim().split(' ')[0] : 'not installed',
     torch_default_threads: torch.status === 0 ? Number(torch.stdout.trim().split(' ')[1]) : null,
+    torch_blas: `${blasLibrary()}${isReferenceBlas(blasLibrary()) ? ' (the reference BLAS: PyTorch is slower than it should be)' : ''}`,
   };
 }
 
@@ -1111,6 +1138,8 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(TRAINER_MALLOC_ENV)) process.env[k] ??= v;
   const jsonPath = path.join(a.out, 'benchmarks.json');
 
+  // PyTorch (and its BLAS) first: the machine's facts name them.
+  if (a.only.includes('throughput')) ensureTorch(log);
   const facts = machine();
   log(`machine ${JSON.stringify(facts)}`);
   const results: Results = { machine: facts, quick: a.quick };
