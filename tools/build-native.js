@@ -19,7 +19,7 @@ const ADDON = path.join(NATIVE_DIR, 'build', 'Release', 'gan_study_native.node')
 const HEADER = path.join('oneapi', 'dnnl', 'dnnl.hpp');
 const INCLUDE_DIRS = ['/usr/include', '/usr/local/include'];
 const INSTALL = 'apt-get install -y libdnnl-dev';
-const COST = 'Training still works, with convolutions and matmuls on XNNPACK in wasm: 4-8x slower convolutions, 2-5x slower training steps.';
+const COST = 'Training still works, with convolutions and matmuls on XNNPACK in wasm: 4-8x slower convolutions, 3-5x slower training steps.';
 
 function banner(lines) {
   const rule = '='.repeat(100);
