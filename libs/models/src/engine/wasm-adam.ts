@@ -23,6 +23,7 @@
  * dataId with the assigned tensor, so writing into a variable in place could change another tensor.
  */
 import * as tf from '@tensorflow/tfjs';
+import { F32, I32, V128, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
 import { allocF32, f32 } from './wasm-heap';
 
 /** The update's constants as common/adam.ts has them (JS numbers; rounded to float32 here). */
@@ -78,59 +79,12 @@ export function adamStepWasm(name: string, p: tf.Tensor, m: tf.Tensor, v: tf.Ten
   return { p: outs[0], m: outs[1], v: outs[2] };
 }
 
-/** The parts of the WebAssembly global used here (the project's TypeScript libs do not declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-// The kernel, one instance per wasm memory (a new backend instance has a new memory).
-const instances = new WeakMap<WasmMemory, AdamKernel>();
-
 function kernel(): AdamKernel | null {
-  if (tf.getBackend() !== 'wasm') return null;
-  const memory: unknown = (tf.backend() as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
-  if (!isUnsharedMemory(memory)) return null;
-  const module = compiled();
-  if (!module) return null;
-  let run = instances.get(memory);
-  if (!run) {
-    run = new wasmApi.Instance(module, { env: { memory } }).exports.adam as AdamKernel;
-    instances.set(memory, run);
-  }
-  return run;
-}
-
-let compiledModule: object | null | undefined;
-
-/** The compiled module, or null where the runtime has no WebAssembly SIMD (Node has it since 16.4). */
-function compiled(): object | null {
-  if (compiledModule === undefined) {
-    try {
-      compiledModule = new wasmApi.Module(assemble());
-    } catch {
-      compiledModule = null;
-    }
-  }
-  return compiledModule;
-}
-
-/**
- * A WebAssembly.Memory over a plain ArrayBuffer (the threaded build's is shared). Tag checks, not
- * instanceof: the backend's module may come from another realm (jest runs tests in vm contexts).
- */
-function isUnsharedMemory(x: unknown): x is WasmMemory {
-  const tag = (y: unknown) => Object.prototype.toString.call(y);
-  return tag(x) === '[object WebAssembly.Memory]' && tag((x as WasmMemory).buffer) === '[object ArrayBuffer]';
+  return simdModule(assemble, (e) => e.adam as AdamKernel);
 }
 
 // ---- The module, assembled here (WebAssembly binary format 1 with the SIMD proposal's opcodes). ----
 
-const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
 const OP = {
   block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b, void: 0x40,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
@@ -140,31 +94,6 @@ const OP = {
 } as const;
 // Opcodes after the 0xfd prefix (LEB128-encoded).
 const SIMD = { v128Load: 0, v128Store: 11, f32x4Splat: 19, f32x4Sqrt: 227, f32x4Add: 228, f32x4Sub: 229, f32x4Mul: 230, f32x4Div: 231 } as const;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) return [...out, byte];
-    out.push(byte | 0x80);
-  }
-}
-
-const ascii = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 
 /**
  * The function's locals: parameters 0-7 are i32 (byte offsets p, m, v, g, p', m', v' and the count n),
@@ -233,15 +162,6 @@ function assemble(): Uint8Array {
     ...loopTo(L.end, 4, update('f32')),
     OP.end,
   ];
-  const locals = vec([[...uleb(3), I32], [...uleb(11), V128], [...uleb(3), F32]]);
-  const body = [...locals, ...code];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec(params.map((t) => [t])), 0]])), // type 0: (params) -> ()
-    ...section(2, vec([[...ascii('env'), ...ascii('memory'), 0x02, 0x00, 0x00]])), // memory, min 0, no max
-    ...section(3, vec([[0]])), // function 0 has type 0
-    ...section(7, vec([[...ascii('adam'), 0x00, 0]])), // export function 0 as "adam"
-    ...section(10, vec([[...uleb(body.length), ...body]])),
-  ]);
+  return assembleModule([{ name: 'adam', params, locals: [[3, I32], [11, V128], [3, F32]], code }]);
 }
 

@@ -1,5 +1,5 @@
 /**
- * What the hand-assembled SIMD modules (wasm-norm-simd.ts, wasm-pool-simd.ts) share: the binary
+ * What the hand-assembled SIMD modules (wasm-adam.ts, wasm-norm-simd.ts, wasm-pool-simd.ts) share: the binary
  * format's encodings, and one instance of a module per wasm backend memory.
  *
  * The modules import the wasm backend's own memory, so their loops run on tensors where they lie,
@@ -18,27 +18,36 @@ interface WasmApi {
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-// Per module (keyed by its assembler): its bytes, and one instance per wasm memory (a new backend
-// instance has a new memory).
-const modules = new Map<() => Uint8Array, { bytes: Uint8Array; instances: WeakMap<WasmMemory, unknown> }>();
+// Per module (keyed by its assembler): the compiled module (null where the runtime has no WebAssembly
+// SIMD; Node has it since 16.4), and one instance per wasm memory (a new backend instance has a new memory).
+const modules = new Map<() => Uint8Array, { module: object | null; instances: WeakMap<WasmMemory, unknown> }>();
 
 /**
  * The functions of the module `assemble` makes, instantiated on the active wasm backend's memory
- * and picked out of its exports by `pick`; null when the backend is not wasm or its memory cannot
- * be imported (the threaded build's is a SharedArrayBuffer).
+ * and picked out of its exports by `pick`; null when the backend is not wasm, its memory cannot
+ * be imported (the threaded build's is a SharedArrayBuffer), or the runtime cannot compile SIMD.
  */
 export function simdModule<T>(assemble: () => Uint8Array, pick: (exports: Record<string, unknown>) => T): T | null {
   if (tf.getBackend() !== 'wasm') return null;
   const memory: unknown = (tf.backend() as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
   if (!isUnsharedMemory(memory)) return null;
   let m = modules.get(assemble);
-  if (!m) modules.set(assemble, (m = { bytes: assemble(), instances: new WeakMap() }));
+  if (!m) modules.set(assemble, (m = { module: compile(assemble()), instances: new WeakMap() }));
+  if (!m.module) return null;
   let fns = m.instances.get(memory) as T | undefined;
   if (!fns) {
-    fns = pick(new wasmApi.Instance(new wasmApi.Module(m.bytes), { env: { memory } }).exports);
+    fns = pick(new wasmApi.Instance(m.module, { env: { memory } }).exports);
     m.instances.set(memory, fns);
   }
   return fns;
+}
+
+function compile(bytes: Uint8Array): object | null {
+  try {
+    return new wasmApi.Module(bytes);
+  } catch {
+    return null;
+  }
 }
 
 /** Tag checks, not instanceof: the backend's module may come from another realm (jest's vm contexts). */
@@ -76,11 +85,14 @@ export const ascii = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => 
 export const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
 export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 
-/** A module of functions (each: parameter types, i32 and v128 locals, body) importing env.memory and exporting them by name. */
-export function assembleModule(fns: ReadonlyArray<{ name: string; params: number[]; i32s: number; v128s: number; code: number[] }>): Uint8Array {
+/**
+ * A module of functions (each: parameter types, locals as [count, type] runs, body ending in `end`)
+ * importing env.memory and exporting them by name.
+ */
+export function assembleModule(fns: ReadonlyArray<{ name: string; params: number[]; locals: Array<[number, number]>; code: number[] }>): Uint8Array {
   const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
   const bodies = fns.map((f) => {
-    const body = [...vec([[...uleb(f.i32s), I32], [...uleb(f.v128s), V128]]), ...f.code];
+    const body = [...vec(f.locals.map(([count, type]) => [...uleb(count), type])), ...f.code];
     return [...uleb(body.length), ...body];
   });
   return Uint8Array.from([

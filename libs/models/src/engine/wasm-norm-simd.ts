@@ -16,7 +16,7 @@
  * forward and backward evaluate v with the same float32 operations, so they agree on its sign.
  * Every operation is IEEE float32 rounded to nearest: results do not depend on the machine.
  */
-import { F32, I32, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
+import { F32, I32, V128, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
 
 export type StatsFn = (x: number, b: number, shift: number, s1: number, s2: number, rows: number, C: number) => void;
 export type FwdFn = (x: number, y: number, b: number, mean: number, k: number, beta: number, rows: number, C: number, slope: number) => void;
@@ -154,5 +154,5 @@ const FUNCTIONS: Fn[] = [
 ];
 
 function assemble(): Uint8Array {
-  return assembleModule(FUNCTIONS.map((f) => ({ name: f.name, params: f.params, i32s: 4, v128s: f.temps, code: f.code })));
+  return assembleModule(FUNCTIONS.map((f) => ({ name: f.name, params: f.params, locals: [[4, I32], [f.temps, V128]], code: f.code })));
 }

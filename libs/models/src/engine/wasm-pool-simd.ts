@@ -13,7 +13,7 @@
  * order): the same dx. Measured on the classifier's first pool (32 x 64 x 64 x 32, one core):
  * 27 ms in that JavaScript loop, 4.3 ms here.
  */
-import { I32, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
+import { I32, V128, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
 
 /** (x0, x1, dy, d0, d1, ow, C): byte addresses on the heap; ow output columns of C channels (C a multiple of 4). */
 export type PoolRowFn = (x0: number, x1: number, dy: number, d0: number, d1: number, ow: number, C: number) => void;
@@ -92,5 +92,5 @@ const BODY: Code = [
 ];
 
 function assemble(): Uint8Array {
-  return assembleModule([{ name: 'maxPoolGrad2x2Row', params: [I32, I32, I32, I32, I32, I32, I32], i32s: 4, v128s: 9, code: BODY }]);
+  return assembleModule([{ name: 'maxPoolGrad2x2Row', params: [I32, I32, I32, I32, I32, I32, I32], locals: [[4, I32], [9, V128]], code: BODY }]);
 }
