@@ -18,17 +18,7 @@ import { CoordinatorReducer } from './reducer';
 import { SendQueue } from './send-queue';
 import { chunkBound, ringAllReduce, sumInRankOrder, type RingLinks } from './ring';
 import type { EventLog } from './log';
-
-function randomVector(rng: Rng, n: number): Float32Array {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = rng.next() * 2 - 1;
-  return v;
-}
-
-function recordingLog(): EventLog & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, info: (_f, m) => lines.push(m), warn: (_f, m) => lines.push(m), debug: () => undefined };
-}
+import { randomVector, recordingLog } from './spec-helpers';
 
 describe('chunkBound', () => {
   it('covers the vector with n contiguous chunks, even when n does not divide it', () => {
