@@ -252,6 +252,12 @@ export function channelNormGradHeap(dy: tf.Tensor, src: tf.Tensor, srcIsOutput: 
 // The same, driving the SIMD loops (wasm-norm-simd.ts): JavaScript walks groups and row blocks and
 // keeps the float64 sums; the loops run over the heap.
 
+/** A per-channel vector's values, or zeros when the tensor is absent. */
+function setOrZero(view: Float32Array, t: tf.Tensor | undefined): void {
+  if (t) view.set(f32(t));
+  else view.fill(0);
+}
+
 /** Per-channel vectors of C floats in one scratch tensor: `names` in order. */
 function vectors<K extends string>(scratch: tf.Tensor, names: readonly K[], C: number): Record<K, { view: Float32Array; ptr: number }> {
   const all = f32(scratch);
@@ -265,10 +271,8 @@ function channelNormSimd(fns: NormSimd, x: tf.Tensor, p: ChannelParams, a: Chann
   const scratch = allocF32([7 * C]);
   const v = vectors(scratch, ['b', 'shift', 's1', 's2', 'mean', 'k', 'beta'] as const, C);
   const ga = perChannel(p.gamma, C, 1);
-  if (p.bias) v.b.view.set(f32(p.bias));
-  else v.b.view.fill(0);
-  if (p.beta) v.beta.view.set(f32(p.beta));
-  else v.beta.view.fill(0);
+  setOrZero(v.b.view, p.bias);
+  setOrZero(v.beta.view, p.beta);
   const mv = f32(meanT);
   const vv = f32(varT);
   const x0 = at(x);
@@ -320,10 +324,8 @@ function channelNormGradSimd(fns: NormSimd, dy: tf.Tensor, src: tf.Tensor, srcIs
   const v = vectors(scratch, ['b', 'mean', 'rstd', 'k', 'beta', 's1', 's2', 's3', 'm1', 'm2'] as const, C);
   const ga = perChannel(p.gamma, C, 1);
   // Reading xhat from y: nothing to add or subtract, rstd 1 (k keeps the true rstd for dx).
-  if (p.bias && !srcIsOutput) v.b.view.set(f32(p.bias));
-  else v.b.view.fill(0);
-  if (p.beta) v.beta.view.set(f32(p.beta));
-  else v.beta.view.fill(0);
+  setOrZero(v.b.view, srcIsOutput ? undefined : p.bias);
+  setOrZero(v.beta.view, p.beta);
   const mv = f32(mean);
   const vv = f32(variance);
   const dy0 = at(dy);
