@@ -179,6 +179,69 @@ describe('oneDNN addon', () => {
     });
   });
 
+  describe('conv2dBias: bias and ReLU fused into the forward convolution', () => {
+    const fused: Array<{ x: [number, number, number, number]; f: [number, number, number, number]; s: [number, number]; pad: Pad }> = [
+      { x: [2, 9, 9, 3], f: [3, 3, 3, 16], s: [1, 1], pad: 'same' }, // the classifier's first layer, small
+      { x: [3, 8, 8, 16], f: [3, 3, 16, 32], s: [1, 1], pad: 'same' },
+      { x: [2, 9, 7, 8], f: [4, 4, 8, 5], s: [2, 2], pad: 'valid' },
+    ];
+    it.each(fused.map((c) => [`x [${c.x}] filter [${c.f}] strides [${c.s}] ${c.pad}`, c] as const))('%s, with and without ReLU', (_name, c) => {
+      const g = geometry(c.x, c.f, c.s, c.pad);
+      const x = random(c.x.reduce((a, b) => a * b), 21);
+      const f = random(c.f.reduce((a, b) => a * b), 22);
+      const bias = random(c.f[3], 23);
+      const ref = convRef(x, f, g);
+      for (let i = 0; i < ref.length; i++) ref[i] += bias[i % c.f[3]];
+      const y = nanArray(ref.length);
+      requireNative().conv2dBias(x, f, bias, y, g, false);
+      expectClose(y, ref, 'conv2dBias');
+      const yr = nanArray(ref.length);
+      requireNative().conv2dBias(x, f, bias, yr, g, true);
+      expectClose(yr, ref.map((v) => Math.max(0, v)), 'conv2dBias relu');
+      let zeros = 0;
+      for (const v of yr) zeros += v === 0 ? 1 : 0;
+      expect(zeros).toBeGreaterThan(0); // the case exercises the clamp
+      expect(requireNative().info().primitives.map((p) => p.kernel)).toEqual(expect.arrayContaining(['conv2dBias', 'conv2dBiasRelu']));
+    });
+    it('rejects a bias of the wrong length, naming it', () => {
+      const g = geometry([1, 5, 5, 2], [3, 3, 2, 4], [1, 1], 'same');
+      expect(() => requireNative().conv2dBias(new Float32Array(50), new Float32Array(72), new Float32Array(3), new Float32Array(100), g, true)).toThrow(/conv2dBiasRelu: 'bias' has 3 floats, expected 4/);
+    });
+  });
+
+  describe('reluBiasBackward', () => {
+    const rows = 1000;
+    const channels = 19;
+    const y = random(rows * channels, 31).map((v) => Math.max(0, v));
+    const dy = random(rows * channels, 32);
+    const expectedDx = dy.map((v, i) => (y[i] > 0 ? v : 0));
+    const expectedDb = new Float64Array(channels);
+    for (let i = 0; i < expectedDx.length; i++) expectedDb[i % channels] += expectedDx[i];
+    it('masks dy where y is not positive and sums the columns', () => {
+      const dx = nanArray(dy.length);
+      const db = nanArray(channels);
+      requireNative().reluBiasBackward(dy, y, dx, db, rows, channels);
+      expect(dx).toEqual(expectedDx);
+      expectClose(db, expectedDb, 'db');
+      for (let c = 0; c < channels; c++) expect(Math.abs(db[c] - expectedDb[c])).toBeLessThan(1e-5);
+    });
+    it('works in place (dx = dy)', () => {
+      const buf = dy.slice();
+      const db = nanArray(channels);
+      requireNative().reluBiasBackward(buf, y, buf, db, rows, channels);
+      expect(buf).toEqual(expectedDx);
+      expectClose(db, expectedDb, 'db in place');
+    });
+    it('rejects wrong lengths and overlaps, naming them', () => {
+      const n = requireNative();
+      expect(() => n.reluBiasBackward(dy, y, nanArray(dy.length), nanArray(channels - 1), rows, channels)).toThrow(/reluBiasBackward: 'db' has 18 floats, expected 19 \(\[1000, 19\]\)/);
+      expect(() => n.reluBiasBackward(dy, y.subarray(1), nanArray(dy.length), nanArray(channels), rows, channels)).toThrow(/'y' has 18999 floats/);
+      const heap = new Float32Array(2 * dy.length);
+      heap.set(dy);
+      expect(() => n.reluBiasBackward(heap.subarray(0, dy.length), y, heap.subarray(5, 5 + dy.length), nanArray(channels), rows, channels)).toThrow(/output 'dx' overlaps input 'dy'/);
+    });
+  });
+
   it('reuses cached primitives and gives the same result on a second call', () => {
     const native = requireNative();
     const g = geometry([2, 8, 8, 16], [3, 3, 16, 32], [1, 1], 'same');

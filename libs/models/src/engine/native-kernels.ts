@@ -1,6 +1,6 @@
 /**
  * oneDNN kernels for the tfjs `wasm` backend: Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter,
- * BatchMatMul and _FusedMatMul run in the native addon (libs/native) on views of the wasm heap,
+ * BatchMatMul and _FusedMatMul, and the fused conv+bias+ReLU layer's two kernels, run in the native addon (libs/native) on views of the wasm heap,
  * with no copies: the output is allocated on the heap first, then the addon reads the inputs and
  * writes the output in place.
  *
@@ -174,6 +174,52 @@ const fusedMatMul: KernelFunc = (args) => {
   });
 };
 
+/** The fused convolution: y = conv2d(x, filter) + bias, then ReLU when `relu` (layers/conv-bias-relu.ts). */
+export const CONV2D_BIAS = 'Conv2DBiasRelu';
+/** Its backward pass before the convolution's: [dz, dbias] from dy and y (ReLU's mask and the bias sum, one pass). */
+export const RELU_BIAS_GRAD = 'ReluBiasGrad';
+
+export interface Conv2DBiasAttrs {
+  strides: [number, number] | number;
+  pad: 'same' | 'valid' | number;
+  relu: boolean;
+}
+
+/**
+ * Conv2DBiasRelu: only registered with the other oneDNN kernels, and only called by the fused layer
+ * when it is registered; a geometry the addon does not cover is an error here (the layer checks
+ * first with nativeConvBiasCovers).
+ */
+const conv2DBias: KernelFunc = (args) => {
+  const { x, filter, bias } = args.inputs;
+  const a = args.attrs as unknown as Conv2DBiasAttrs;
+  const uncovered = () => new Error(`${CONV2D_BIAS}: not covered by the oneDNN kernels (x [${x?.shape}] ${x?.dtype}, filter [${filter?.shape}], bias [${bias?.shape}])`);
+  if (!native || !isF32(x) || !isF32(filter) || !isF32(bias)) throw uncovered();
+  const info = convInfo(x.shape, filter.shape, a.strides, a.pad, undefined, 'NHWC');
+  if (!info || bias.shape.length !== 1 || bias.shape[0] !== info.outChannels) throw uncovered();
+  const out = allocF32(info.outShape);
+  native.conv2dBias(f32(x), f32(filter), f32(bias), f32(out), info, a.relu);
+  return out;
+};
+
+const reluBiasGrad: KernelFunc = (args) => {
+  const { dy, y } = args.inputs;
+  if (!native || !isF32(dy) || !isF32(y) || !sameShape(dy.shape, y.shape) || y.shape.length < 1) {
+    throw new Error(`${RELU_BIAS_GRAD}: needs float32 dy and y of one shape (got dy [${dy?.shape}], y [${y?.shape}])`);
+  }
+  const channels = y.shape[y.shape.length - 1];
+  const dz = allocF32(y.shape);
+  const db = allocF32([channels]);
+  native.reluBiasBackward(f32(dy), f32(y), f32(dz), f32(db), size(y.shape) / channels, channels);
+  return [dz, db];
+};
+
+/** True when the fused kernels are registered (the oneDNN set is on) and cover this convolution. */
+export function nativeConvBiasCovers(x: TensorInfo, filter: TensorInfo, strides: [number, number] | number, pad: 'same' | 'valid' | number): boolean {
+  if (native === null || (tf.getKernel(CONV2D_BIAS, BACKEND) as KernelConfig | undefined)?.kernelFunc !== conv2DBias || tf.getBackend() !== BACKEND) return false;
+  return isF32(x) && isF32(filter) && convInfo(x.shape, filter.shape, strides, pad, undefined, 'NHWC') !== null;
+}
+
 /** The kernels this module registers on wasm. */
 export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> = [
   { kernelName: 'Conv2D', kernelFunc: conv2D },
@@ -181,6 +227,8 @@ export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: Ker
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilter },
   { kernelName: 'BatchMatMul', kernelFunc: batchMatMul },
   { kernelName: '_FusedMatMul', kernelFunc: fusedMatMul },
+  { kernelName: CONV2D_BIAS, kernelFunc: conv2DBias },
+  { kernelName: RELU_BIAS_GRAD, kernelFunc: reluBiasGrad },
 ];
 
 const nativeFuncs = new Set<KernelFunc>(NATIVE_KERNELS.map((k) => k.kernelFunc));
