@@ -28,7 +28,7 @@ import { Rng } from '@gan-study/core';
 import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
 import type { Network, NetworkSummary, Tracer } from './common';
 import { readBack } from './engine/wasm-heap';
-import { convBiasRelu } from './layers/conv-bias-relu';
+import { convAct } from './layers/conv-act';
 
 export interface ClassifierConfig {
   inputSize: number;
@@ -152,11 +152,11 @@ export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix
   const featuresOf = (x: tf.Tensor, tracer?: Tracer, use: ParamUse = (v) => v): tf.Tensor2D => {
     const S = cfg.inputSize;
     let h = x as tf.Tensor4D; // [batch, S, S, channels]
-    h = convBiasRelu(h, use(conv1.w) as tf.Tensor4D, use(conv1.b) as tf.Tensor1D, { inputGradient: false }); // [batch, S, S, f1]
+    h = convAct(h, use(conv1.w) as tf.Tensor4D, use(conv1.b) as tf.Tensor1D, { alpha: 0 }); // [batch, S, S, f1]
     tracer?.('conv1+relu', h, conv1.w.size + conv1.b.size);
     h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/2, S/2, f1]
     tracer?.('pool1', h, 0);
-    h = convBiasRelu(h, use(conv2.w) as tf.Tensor4D, use(conv2.b) as tf.Tensor1D); // [batch, S/2, S/2, f2]
+    h = convAct(h, use(conv2.w) as tf.Tensor4D, use(conv2.b) as tf.Tensor1D, { alpha: 0 }); // [batch, S/2, S/2, f2]
     tracer?.('conv2+relu', h, conv2.w.size + conv2.b.size);
     h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/4, S/4, f2]
     tracer?.('pool2', h, 0);

@@ -47,6 +47,7 @@ import type { Gan, GanTrainingData } from './gan';
 import { instanceNorm } from './layers/instance-norm';
 import type { NormActivation } from './layers/channel-norm';
 import { reflectionPad2d } from './layers/reflection-pad';
+import { convAct } from './layers/conv-act';
 
 // A type alias, not an interface: the Gan contract wants it assignable to Record<string, unknown>.
 export type CycleganConfig = {
@@ -435,7 +436,7 @@ export function buildPatchDiscriminator(cfg: Pick<CycleganConfig, 'ndf' | 'nLaye
     },
     apply(x: tf.Tensor, opts: { tracer?: Tracer } = {}): tf.Tensor {
       const trace = opts.tracer ?? (() => undefined);
-      let h = tf.leakyRelu(conv(x as tf.Tensor4D, first, 2, 1), 0.2); // [batch, r/2, r/2, ndf]
+      let h = convAct(x as tf.Tensor4D, first.w as tf.Tensor4D, first.b as tf.Tensor1D, { strides: 2, pad: zeroPad(1), alpha: 0.2 }); // [batch, r/2, r/2, ndf]
       trace(`C${ndf}`, h, first.params);
       mid.forEach((c, i) => {
         // Layers 1..nLayersD-1 halve the map; layer nLayersD has stride 1 (size - 1).

@@ -41,6 +41,7 @@ import type { Gan, GanTrainingData } from './gan';
 import { batchNorm } from './layers/batch-norm';
 import { activate, activationSlope } from './layers/channel-norm';
 import type { NormActivation } from './layers/channel-norm';
+import { convAct } from './layers/conv-act';
 
 export type DcganConfig = {
   resolution: number;
@@ -219,7 +220,7 @@ export function buildDiscriminator(cfg: DcganConfig, store: ParamStore, prefix =
     name: 'discriminator',
     prefix,
     apply(x, opts = {}) {
-      let h = tf.leakyRelu(tf.conv2d(x as tf.Tensor4D, first as tf.Tensor4D, 2, 'same'), cfg.leakySlope); // [batch, R/2, R/2, ndf]
+      let h = convAct(x as tf.Tensor4D, first as tf.Tensor4D, undefined, { strides: 2, pad: 'same', alpha: cfg.leakySlope }); // [batch, R/2, R/2, ndf]
       opts.tracer?.('conv1+lrelu', h, first.size);
       for (const down of downs) {
         h = tf.conv2d(h, down.w as tf.Tensor4D, 2, 'same'); // [batch, s/2, s/2, 2*width]

@@ -42,22 +42,39 @@ dnnl::stream &cpuStream() {
   return s;
 }
 
-// ForwardBias and ForwardBiasRelu: y = conv2d(x, filter) + bias (then max(0, .)) in one primitive,
-// the bias and the ReLU applied while each output block is still in cache (a post-op).
-enum class ConvKind { Forward = 0, BackwardData = 1, BackwardWeights = 2, ForwardBias = 3, ForwardBiasRelu = 4 };
+// ForwardFused: y = act(conv2d(x, filter) + bias) in one primitive, the bias and the (leaky) ReLU
+// applied while each output block is still in cache (a post-op); see Fusion.
+enum class ConvKind { Forward = 0, BackwardData = 1, BackwardWeights = 2, ForwardFused = 3 };
+
+// What ForwardFused adds to the convolution: a per-channel bias, and an activation max(z, alpha z)
+// (alpha 0: ReLU; oneDNN's eltwise_relu with its negative slope).
+struct Fusion {
+  bool bias = false;
+  bool act = false;
+  float alpha = 0.0f;
+  std::array<int64_t, 3> key() const {
+    uint32_t bits;
+    std::memcpy(&bits, &alpha, sizeof bits);
+    return {bias ? 1 : 0, act ? 1 : 0, act ? static_cast<int64_t>(bits) : 0};
+  }
+  std::string describe() const {
+    std::ostringstream s;
+    if (bias) s << " + bias";
+    if (act) s << (alpha == 0.0f ? ", relu" : ", leaky relu ") ;
+    if (act && alpha != 0.0f) s << alpha;
+    return s.str();
+  }
+};
 
 const char *kindName(ConvKind k) {
   switch (k) {
     case ConvKind::Forward: return "conv2d";
     case ConvKind::BackwardData: return "conv2dBackwardData";
     case ConvKind::BackwardWeights: return "conv2dBackwardWeights";
-    case ConvKind::ForwardBias: return "conv2dBias";
-    case ConvKind::ForwardBiasRelu: return "conv2dBiasRelu";
+    case ConvKind::ForwardFused: return "conv2dFused";
   }
   return "?";
 }
-
-bool isFusedForward(ConvKind k) { return k == ConvKind::ForwardBias || k == ConvKind::ForwardBiasRelu; }
 
 // One convolution's geometry in tfjs terms. pb/pr are tfjs's bottom/right pads; the pads oneDNN
 // gets on those sides are derived from the output size (see oneDnnPadR).
@@ -88,15 +105,17 @@ struct ConvEntry {
   memory grad;       // y (forward) or dy (backward-data, backward-weights), NHWC, caller's array
   memory userW;      // the caller's filter or filter gradient, hwio
   memory primW;      // the primitive's weights (== userW when oneDNN chose hwio itself)
-  memory bias;       // the caller's bias [k] (ForwardBias, ForwardBiasRelu)
+  memory bias;       // the caller's bias [k] (ForwardFused with a bias)
   bool reorderW = false;
   dnnl::reorder wReorder;  // userW -> primW (forward, backward-data) or primW -> userW (backward-weights)
 };
 
-std::map<std::pair<int, std::array<int64_t, 15>>, std::unique_ptr<ConvEntry>> convCache;
+// Key: kind, the geometry (15 values) and the fusion (3: ForwardFused only, zeros otherwise).
+using ConvKey = std::pair<int, std::array<int64_t, 18>>;
+std::map<ConvKey, std::unique_ptr<ConvEntry>> convCache;
 constexpr size_t kMaxCachedConvs = 512;
 
-std::unique_ptr<ConvEntry> createConv(ConvKind kind, const ConvGeom &g) {
+std::unique_ptr<ConvEntry> createConv(ConvKind kind, const ConvGeom &g, const Fusion &f) {
   auto &eng = cpuEngine();
   const int64_t padB = oneDnnPadR(g.h, g.oh, g.fh, g.sh, g.pt, g.pb);
   const int64_t padR = oneDnnPadR(g.w, g.ow, g.fw, g.sw, g.pl, g.pr);
@@ -112,21 +131,21 @@ std::unique_ptr<ConvEntry> createConv(ConvKind kind, const ConvGeom &g) {
   auto e = std::make_unique<ConvEntry>();
   memory::desc wPrim;
   switch (kind) {
-    case ConvKind::ForwardBias:
-    case ConvKind::ForwardBiasRelu: {
+    case ConvKind::ForwardFused: {
       memory::desc biasDesc({g.k}, dt::f32, tag::x);
-      auto d = dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, act, wAny, biasDesc, out, strides, padL, padRight);
+      auto d = f.bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, act, wAny, biasDesc, out, strides, padL, padRight)
+                      : fwdDesc;
       dnnl::primitive_attr attr;
-      if (kind == ConvKind::ForwardBiasRelu) {
+      if (f.act) {
         dnnl::post_ops ops;
-        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, f.alpha, 0.0f);
         attr.set_post_ops(ops);
       }
       auto pd = dnnl::convolution_forward::primitive_desc(d, attr, eng);
       e->prim = dnnl::convolution_forward(pd);
       e->impl = pd.impl_info_str();
       wPrim = pd.weights_desc();
-      e->bias = memory(biasDesc, eng, DNNL_MEMORY_NONE);
+      if (f.bias) e->bias = memory(biasDesc, eng, DNNL_MEMORY_NONE);
       break;
     }
     case ConvKind::Forward:
@@ -164,12 +183,16 @@ std::unique_ptr<ConvEntry> createConv(ConvKind kind, const ConvGeom &g) {
   return e;
 }
 
-ConvEntry &convEntry(ConvKind kind, const ConvGeom &g) {
-  auto key = std::make_pair(static_cast<int>(kind), g.key());
+ConvEntry &convEntry(ConvKind kind, const ConvGeom &g, const Fusion &f) {
+  ConvKey key{static_cast<int>(kind), {}};
+  const auto gk = g.key();
+  const auto fk = kind == ConvKind::ForwardFused ? f.key() : std::array<int64_t, 3>{0, 0, 0};
+  std::copy(gk.begin(), gk.end(), key.second.begin());
+  std::copy(fk.begin(), fk.end(), key.second.begin() + 15);
   auto it = convCache.find(key);
   if (it != convCache.end()) return *it->second;
   if (convCache.size() >= kMaxCachedConvs) convCache.clear();
-  auto entry = createConv(kind, g);
+  auto entry = createConv(kind, g, f);
   auto &ref = *entry;
   convCache.emplace(key, std::move(entry));
   return ref;
@@ -246,19 +269,20 @@ ConvGeom convGeomArgs(const Napi::CallbackInfo &info, const char *kernel) {
   return g;
 }
 
-Napi::Value runConv(const Napi::CallbackInfo &info, ConvKind kind) {
+Napi::Value runConv(const Napi::CallbackInfo &info, ConvKind kind, const Fusion &fusion = Fusion{}) {
   Napi::Env env = info.Env();
   const char *kernel = kindName(kind);
   ConvGeom g = convGeomArgs(info, kernel);
   const int64_t xSize = g.n * g.h * g.w * g.c, ySize = g.n * g.oh * g.ow * g.k, wSize = g.fh * g.fw * g.c * g.k;
-  const std::string shapes = g.describe();
+  const std::string shapes = g.describe() + fusion.describe();
   F32 a{}, b{}, out{};
   F32 bias{};
   switch (kind) {
-    case ConvKind::ForwardBias:
-    case ConvKind::ForwardBiasRelu:
-      bias = f32Arg(info, 18, kernel, "bias");
-      checkLength(env, kernel, "bias", bias, g.k, shapes);
+    case ConvKind::ForwardFused:
+      if (fusion.bias) {
+        bias = f32Arg(info, 18, kernel, "bias");
+        checkLength(env, kernel, "bias", bias, g.k, shapes);
+      }
       [[fallthrough]];
     case ConvKind::Forward:
       a = f32Arg(info, 0, kernel, "x"), b = f32Arg(info, 1, kernel, "filter"), out = f32Arg(info, 2, kernel, "y");
@@ -275,9 +299,9 @@ Napi::Value runConv(const Napi::CallbackInfo &info, ConvKind kind) {
   }
   checkDisjoint(env, kernel, "out", out, "first input", a);
   checkDisjoint(env, kernel, "out", out, "second input", b);
-  if (isFusedForward(kind)) checkDisjoint(env, kernel, "out", out, "bias", bias);
+  if (fusion.bias) checkDisjoint(env, kernel, "out", out, "bias", bias);
   try {
-    ConvEntry &e = convEntry(kind, g);
+    ConvEntry &e = convEntry(kind, g, fusion);
     auto &s = cpuStream();
     switch (kind) {
       case ConvKind::Forward:
@@ -285,11 +309,15 @@ Napi::Value runConv(const Napi::CallbackInfo &info, ConvKind kind) {
         if (e.reorderW) e.wReorder.execute(s, e.userW, e.primW);
         e.prim.execute(s, {{DNNL_ARG_SRC, e.act}, {DNNL_ARG_WEIGHTS, e.primW}, {DNNL_ARG_DST, e.grad}});
         break;
-      case ConvKind::ForwardBias:
-      case ConvKind::ForwardBiasRelu:
-        e.act.set_data_handle(a.data), e.userW.set_data_handle(b.data), e.grad.set_data_handle(out.data), e.bias.set_data_handle(bias.data);
+      case ConvKind::ForwardFused:
+        e.act.set_data_handle(a.data), e.userW.set_data_handle(b.data), e.grad.set_data_handle(out.data);
         if (e.reorderW) e.wReorder.execute(s, e.userW, e.primW);
-        e.prim.execute(s, {{DNNL_ARG_SRC, e.act}, {DNNL_ARG_WEIGHTS, e.primW}, {DNNL_ARG_BIAS, e.bias}, {DNNL_ARG_DST, e.grad}});
+        if (fusion.bias) {
+          e.bias.set_data_handle(bias.data);
+          e.prim.execute(s, {{DNNL_ARG_SRC, e.act}, {DNNL_ARG_WEIGHTS, e.primW}, {DNNL_ARG_BIAS, e.bias}, {DNNL_ARG_DST, e.grad}});
+        } else {
+          e.prim.execute(s, {{DNNL_ARG_SRC, e.act}, {DNNL_ARG_WEIGHTS, e.primW}, {DNNL_ARG_DST, e.grad}});
+        }
         break;
       case ConvKind::BackwardData:
         e.grad.set_data_handle(a.data), e.userW.set_data_handle(b.data), e.act.set_data_handle(out.data);
@@ -312,22 +340,30 @@ Napi::Value runConv(const Napi::CallbackInfo &info, ConvKind kind) {
 Napi::Value Conv2d(const Napi::CallbackInfo &info) { return runConv(info, ConvKind::Forward); }
 Napi::Value Conv2dBackwardData(const Napi::CallbackInfo &info) { return runConv(info, ConvKind::BackwardData); }
 Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo &info) { return runConv(info, ConvKind::BackwardWeights); }
-// conv2dBias(x, filter, y, ...geometry, bias, relu): y = conv2d(x, filter) + bias, then max(0, y) when relu.
-Napi::Value Conv2dBias(const Napi::CallbackInfo &info) {
-  const bool relu = boolArg(info, 19, "conv2dBias", "relu");
-  return runConv(info, relu ? ConvKind::ForwardBiasRelu : ConvKind::ForwardBias);
+// conv2dFused(x, filter, y, ...geometry, bias | null, alpha | null): y = conv2d(x, filter) (+ bias),
+// then max(y, alpha y) unless alpha is null.
+Napi::Value Conv2dFused(const Napi::CallbackInfo &info) {
+  Fusion f;
+  f.bias = info.Length() > 18 && !info[18].IsNull() && !info[18].IsUndefined();
+  f.act = info.Length() > 19 && !info[19].IsNull() && !info[19].IsUndefined();
+  if (f.act) {
+    if (!info[19].IsNumber()) throw Napi::TypeError::New(info.Env(), "conv2dFused: argument 19 ('alpha') must be a number or null");
+    f.alpha = info[19].As<Napi::Number>().FloatValue();
+    if (!std::isfinite(f.alpha)) throw Napi::RangeError::New(info.Env(), "conv2dFused: 'alpha' must be finite");
+  }
+  return runConv(info, ConvKind::ForwardFused, f);
 }
 
 // ---------------------------------------------------------------------------------------------
-// reluBiasBackward(dy, y, dx, db, rows, channels)
+// reluBiasBackward(dy, y, dx, db | null, rows, channels, alpha)
 //
-// The backward pass of y = max(0, z + bias) over [rows, channels] row-major: dx = dy where y > 0,
-// else 0 (the gradient at z, which equals ReLU's: y > 0 exactly where z + bias > 0), and
-// db[c] = the sum of dx[., c] over the rows, accumulated in double. One pass over dy and y.
+// The backward pass of y = max(z, alpha z), z = conv + bias, over [rows, channels] row-major:
+// dx = dy where y > 0, else alpha dy (the gradient at z: y > 0 exactly where z > 0, for alpha >= 0),
+// and db[c] = the sum of dx[., c] over the rows. One pass over dy and y.
 
 // One row: dx = dy where y > 0, else +0 (a bit mask, so no branch and no 0 * inf), acc += dx.
-// Branch-free so that it vectorises (random signs made a branchy loop 5x slower); -O3 for this
-// function only (the build's -O2 does not vectorise it). dx may alias dy.
+// Branch-free so that it vectorises (random signs made a branchy loop 15-20x slower); -O3 for these
+// functions only (the build's -O2 does not vectorise them). dx may alias dy; acc may be null.
 __attribute__((optimize("O3"))) void maskRow(const float *dy, const float *__restrict y, float *dx, float *__restrict acc, int64_t channels) {
   for (int64_t c = 0; c < channels; c++) {
     uint32_t bits;
@@ -336,23 +372,49 @@ __attribute__((optimize("O3"))) void maskRow(const float *dy, const float *__res
     float v;
     std::memcpy(&v, &bits, sizeof v);
     dx[c] = v;
-    acc[c] += v;
   }
+  if (acc)
+    for (int64_t c = 0; c < channels; c++) acc[c] += dx[c];
+}
+
+// The same with a negative slope: dx = dy * (y > 0 ? 1 : alpha).
+__attribute__((optimize("O3"))) void slopeRow(const float *dy, const float *__restrict y, float *dx, float *__restrict acc, int64_t channels, float alpha) {
+  uint32_t one, slope;
+  const float oneF = 1.0f;
+  std::memcpy(&one, &oneF, sizeof one);
+  std::memcpy(&slope, &alpha, sizeof slope);
+  for (int64_t c = 0; c < channels; c++) {
+    // The factor picked with bit masks, not a select: GCC leaves a float select as a branch here.
+    const uint32_t m = y[c] > 0.0f ? 0xffffffffu : 0u;
+    const uint32_t bits = (one & m) | (slope & ~m);
+    float k;
+    std::memcpy(&k, &bits, sizeof k);
+    dx[c] = dy[c] * k;
+  }
+  if (acc)
+    for (int64_t c = 0; c < channels; c++) acc[c] += dx[c];
 }
 
 Napi::Value ReluBiasBackward(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   const char *kernel = "reluBiasBackward";
-  F32 dy = f32Arg(info, 0, kernel, "dy"), y = f32Arg(info, 1, kernel, "y"), dx = f32Arg(info, 2, kernel, "dx"), db = f32Arg(info, 3, kernel, "db");
+  F32 dy = f32Arg(info, 0, kernel, "dy"), y = f32Arg(info, 1, kernel, "y"), dx = f32Arg(info, 2, kernel, "dx");
+  const bool hasDb = info.Length() > 3 && !info[3].IsNull() && !info[3].IsUndefined();
+  F32 db = hasDb ? f32Arg(info, 3, kernel, "db") : F32{nullptr, 0};
   const int64_t rows = intArg(info, 4, kernel, "rows", 1), channels = intArg(info, 5, kernel, "channels", 1);
+  if (info.Length() <= 6 || !info[6].IsNumber()) throw Napi::TypeError::New(env, "reluBiasBackward: argument 6 ('alpha') must be a number");
+  const float alpha = info[6].As<Napi::Number>().FloatValue();
+  if (!(alpha >= 0.0f) || !std::isfinite(alpha)) throw Napi::RangeError::New(env, "reluBiasBackward: 'alpha' must be finite and >= 0, got " + std::to_string(alpha));
   const std::string shapes = "[" + std::to_string(rows) + ", " + std::to_string(channels) + "]";
   checkLength(env, kernel, "dy", dy, rows * channels, shapes);
   checkLength(env, kernel, "y", y, rows * channels, shapes);
   checkLength(env, kernel, "dx", dx, rows * channels, shapes);
-  checkLength(env, kernel, "db", db, channels, shapes);
-  checkDisjoint(env, kernel, "db", db, "dy", dy);
-  checkDisjoint(env, kernel, "db", db, "y", y);
-  checkDisjoint(env, kernel, "db", db, "dx", dx);
+  if (hasDb) {
+    checkLength(env, kernel, "db", db, channels, shapes);
+    checkDisjoint(env, kernel, "db", db, "dy", dy);
+    checkDisjoint(env, kernel, "db", db, "y", y);
+    checkDisjoint(env, kernel, "db", db, "dx", dx);
+  }
   // dx may be dy itself (in place); it may not partly overlap dy or y.
   if (dx.data != dy.data) checkDisjoint(env, kernel, "dx", dx, "dy", dy);
   checkDisjoint(env, kernel, "dx", dx, "y", y);
@@ -362,11 +424,18 @@ Napi::Value ReluBiasBackward(const Napi::CallbackInfo &info) {
   constexpr int64_t kBlock = 64;
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
     std::fill(block.begin(), block.end(), 0.0f);
+    float *acc = hasDb ? block.data() : nullptr;
     const int64_t r1 = std::min(rows, r0 + kBlock);
-    for (int64_t r = r0; r < r1; r++) maskRow(dy.data + r * channels, y.data + r * channels, dx.data + r * channels, block.data(), channels);
-    for (int64_t c = 0; c < channels; c++) total[static_cast<size_t>(c)] += block[static_cast<size_t>(c)];
+    for (int64_t r = r0; r < r1; r++) {
+      const int64_t at = r * channels;
+      if (alpha == 0.0f) maskRow(dy.data + at, y.data + at, dx.data + at, acc, channels);
+      else slopeRow(dy.data + at, y.data + at, dx.data + at, acc, channels, alpha);
+    }
+    if (hasDb)
+      for (int64_t c = 0; c < channels; c++) total[static_cast<size_t>(c)] += block[static_cast<size_t>(c)];
   }
-  for (int64_t c = 0; c < channels; c++) db.data[c] = static_cast<float>(total[static_cast<size_t>(c)]);
+  if (hasDb)
+    for (int64_t c = 0; c < channels; c++) db.data[c] = static_cast<float>(total[static_cast<size_t>(c)]);
   return env.Undefined();
 }
 
@@ -480,7 +549,11 @@ Napi::Value Info(const Napi::CallbackInfo &info) {
     g = ConvGeom{k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14]};
     Napi::Object p = Napi::Object::New(env);
     p.Set("kernel", kindName(static_cast<ConvKind>(key.first)));
-    p.Set("geometry", g.describe());
+    Fusion f;
+    f.bias = k[15] != 0, f.act = k[16] != 0;
+    const uint32_t bits = static_cast<uint32_t>(k[17]);
+    std::memcpy(&f.alpha, &bits, sizeof bits);
+    p.Set("geometry", g.describe() + f.describe());
     p.Set("impl", entry->impl);
     p.Set("weightsReorder", entry->reorderW);
     prims.Set(i++, p);
@@ -501,7 +574,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2d", Napi::Function::New(env, Conv2d, "conv2d"));
   exports.Set("conv2dBackwardData", Napi::Function::New(env, Conv2dBackwardData, "conv2dBackwardData"));
   exports.Set("conv2dBackwardWeights", Napi::Function::New(env, Conv2dBackwardWeights, "conv2dBackwardWeights"));
-  exports.Set("conv2dBias", Napi::Function::New(env, Conv2dBias, "conv2dBias"));
+  exports.Set("conv2dFused", Napi::Function::New(env, Conv2dFused, "conv2dFused"));
   exports.Set("reluBiasBackward", Napi::Function::New(env, ReluBiasBackward, "reluBiasBackward"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));

@@ -59,7 +59,7 @@ export interface MatmulOptions {
 
 /** One cached convolution primitive: which oneDNN implementation serves a geometry. */
 export interface NativePrimitive {
-  kernel: 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardWeights' | 'conv2dBias' | 'conv2dBiasRelu';
+  kernel: 'conv2d' | 'conv2dBackwardData' | 'conv2dBackwardWeights' | 'conv2dFused';
   geometry: string;
   /** oneDNN's implementation name, e.g. 'brgconv:avx512_core', 'jit:avx512_core', 'gemm:jit'. */
   impl: string;
@@ -83,8 +83,8 @@ interface RawAddon {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, ...geometry: number[]): void;
   conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: number[]): void;
   conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, ...geometry: number[]): void;
-  conv2dBias(x: Float32Array, filter: Float32Array, y: Float32Array, ...geometryBiasRelu: Array<number | Float32Array | boolean>): void;
-  reluBiasBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, db: Float32Array, rows: number, channels: number): void;
+  conv2dFused(x: Float32Array, filter: Float32Array, y: Float32Array, ...geometryBiasAlpha: Array<number | Float32Array | null>): void;
+  reluBiasBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, db: Float32Array | null, rows: number, channels: number, alpha: number): void;
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, sharedA: boolean, sharedB: boolean, bias: Float32Array | null, activation: number, alpha: number): void;
   setThreads(n: number): void;
   info(): NativeInfo;
@@ -99,13 +99,16 @@ export interface NativeKernels {
   conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, g: ConvGeometry): void;
   /** dw = the gradient of conv2d(x, filter) with respect to the filter, given dy. */
   conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, g: ConvGeometry): void;
-  /** y = conv2d(x, filter) + bias, then max(0, y) when `relu`: one primitive, the bias and ReLU applied as each output block is made. */
-  conv2dBias(x: Float32Array, filter: Float32Array, bias: Float32Array, y: Float32Array, g: ConvGeometry, relu: boolean): void;
   /**
-   * The backward pass of y = max(0, z + bias), y and dy [rows, channels]: dx = dy where y > 0 else 0,
-   * db = the column sums of dx (accumulated in double). dx may be dy itself.
+   * y = conv2d(x, filter) (+ bias when given), then max(y, alpha y) when alpha is a number (0: ReLU,
+   * 0.2: leaky ReLU): one primitive, the bias and activation applied as each output block is made.
    */
-  reluBiasBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, db: Float32Array, rows: number, channels: number): void;
+  conv2dFused(x: Float32Array, filter: Float32Array, bias: Float32Array | null, alpha: number | null, y: Float32Array, g: ConvGeometry): void;
+  /**
+   * The backward pass of y = max(z, alpha z) (alpha >= 0), y and dy [rows, channels]: dx = dy where
+   * y > 0, else alpha dy, and db (when given) the column sums of dx. dx may be dy itself.
+   */
+  reluBiasBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, db: Float32Array | null, rows: number, channels: number, alpha: number): void;
   /** c[i] = act(op(a[i]) op(b[i]) + bias), row-major, through oneDNN's sgemm. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, o: MatmulOptions): void;
   /** OpenMP threads for every later call (default 1). */
@@ -127,8 +130,8 @@ function wrap(raw: RawAddon): NativeKernels {
     conv2d: (x, filter, y, g) => raw.conv2d(x, filter, y, ...geometryArgs(g)),
     conv2dBackwardData: (dy, filter, dx, g) => raw.conv2dBackwardData(dy, filter, dx, ...geometryArgs(g)),
     conv2dBackwardWeights: (x, dy, dw, g) => raw.conv2dBackwardWeights(x, dy, dw, ...geometryArgs(g)),
-    conv2dBias: (x, filter, bias, y, g, relu) => raw.conv2dBias(x, filter, y, ...geometryArgs(g), bias, relu),
-    reluBiasBackward: (dy, y, dx, db, rows, channels) => raw.reluBiasBackward(dy, y, dx, db, rows, channels),
+    conv2dFused: (x, filter, bias, alpha, y, g) => raw.conv2dFused(x, filter, y, ...geometryArgs(g), bias, alpha),
+    reluBiasBackward: (dy, y, dx, db, rows, channels, alpha) => raw.reluBiasBackward(dy, y, dx, db, rows, channels, alpha),
     matmul: (a, b, c, o) => {
       const act = o.activation ?? 'linear';
       const code = MATMUL_ACTIVATIONS[act];

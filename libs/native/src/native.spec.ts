@@ -179,66 +179,81 @@ describe('oneDNN addon', () => {
     });
   });
 
-  describe('conv2dBias: bias and ReLU fused into the forward convolution', () => {
+  describe('conv2dFused: bias and (leaky) ReLU fused into the forward convolution', () => {
     const fused: Array<{ x: [number, number, number, number]; f: [number, number, number, number]; s: [number, number]; pad: Pad }> = [
       { x: [2, 9, 9, 3], f: [3, 3, 3, 16], s: [1, 1], pad: 'same' }, // the classifier's first layer, small
       { x: [3, 8, 8, 16], f: [3, 3, 16, 32], s: [1, 1], pad: 'same' },
       { x: [2, 9, 7, 8], f: [4, 4, 8, 5], s: [2, 2], pad: 'valid' },
     ];
-    it.each(fused.map((c) => [`x [${c.x}] filter [${c.f}] strides [${c.s}] ${c.pad}`, c] as const))('%s, with and without ReLU', (_name, c) => {
+    const variants: Array<{ bias: boolean; alpha: number | null }> = [
+      { bias: true, alpha: null },
+      { bias: true, alpha: 0 },
+      { bias: false, alpha: 0.2 },
+      { bias: true, alpha: 0.2 },
+      { bias: false, alpha: null },
+    ];
+    const cases = fused.flatMap((c) => variants.map((v) => [`x [${c.x}] filter [${c.f}] strides [${c.s}] ${c.pad}, bias ${v.bias}, alpha ${v.alpha}`, c, v] as const));
+    it.each(cases)('%s', (_name, c, v) => {
       const g = geometry(c.x, c.f, c.s, c.pad);
       const x = random(c.x.reduce((a, b) => a * b), 21);
       const f = random(c.f.reduce((a, b) => a * b), 22);
       const bias = random(c.f[3], 23);
       const ref = convRef(x, f, g);
-      for (let i = 0; i < ref.length; i++) ref[i] += bias[i % c.f[3]];
+      if (v.bias) for (let i = 0; i < ref.length; i++) ref[i] += bias[i % c.f[3]];
+      let negative = 0;
+      for (const r of ref) negative += r < 0 ? 1 : 0;
+      expect(negative).toBeGreaterThan(0); // the activation has something to do
       const y = nanArray(ref.length);
-      requireNative().conv2dBias(x, f, bias, y, g, false);
-      expectClose(y, ref, 'conv2dBias');
-      const yr = nanArray(ref.length);
-      requireNative().conv2dBias(x, f, bias, yr, g, true);
-      expectClose(yr, ref.map((v) => Math.max(0, v)), 'conv2dBias relu');
-      let zeros = 0;
-      for (const v of yr) zeros += v === 0 ? 1 : 0;
-      expect(zeros).toBeGreaterThan(0); // the case exercises the clamp
-      expect(requireNative().info().primitives.map((p) => p.kernel)).toEqual(expect.arrayContaining(['conv2dBias', 'conv2dBiasRelu']));
+      requireNative().conv2dFused(x, f, v.bias ? bias : null, v.alpha, y, g);
+      const alpha = v.alpha;
+      expectClose(y, alpha === null ? ref : ref.map((r) => (r > 0 ? r : alpha * r)), 'conv2dFused');
     });
-    it('rejects a bias of the wrong length, naming it', () => {
+    it('names the fusion in the primitive list', () => {
+      const g = geometry([1, 6, 6, 2], [3, 3, 2, 4], [1, 1], 'same');
+      requireNative().conv2dFused(random(72, 1), random(72, 2), random(4, 3), 0.25, nanArray(144), g);
+      const p = requireNative().info().primitives.find((q) => q.kernel === 'conv2dFused' && q.geometry.startsWith('x [1, 6, 6, 2]'));
+      expect(p?.geometry).toMatch(/ \+ bias, leaky relu 0\.25$/);
+    });
+    it('rejects a bias of the wrong length and a bad alpha, naming them', () => {
       const g = geometry([1, 5, 5, 2], [3, 3, 2, 4], [1, 1], 'same');
-      expect(() => requireNative().conv2dBias(new Float32Array(50), new Float32Array(72), new Float32Array(3), new Float32Array(100), g, true)).toThrow(/conv2dBiasRelu: 'bias' has 3 floats, expected 4/);
+      expect(() => requireNative().conv2dFused(new Float32Array(50), new Float32Array(72), new Float32Array(3), 0, new Float32Array(100), g)).toThrow(/conv2dFused: 'bias' has 3 floats, expected 4 \(x \[1, 5, 5, 2\].* \+ bias, relu\)/);
+      expect(() => requireNative().conv2dFused(new Float32Array(50), new Float32Array(72), null, NaN, new Float32Array(100), g)).toThrow(/conv2dFused: 'alpha' must be finite/);
     });
   });
 
   describe('reluBiasBackward', () => {
     const rows = 1000;
     const channels = 19;
-    const y = random(rows * channels, 31).map((v) => Math.max(0, v));
+    const y = random(rows * channels, 31).map((v) => (v > 0 ? v : 0.2 * v));
     const dy = random(rows * channels, 32);
-    const expectedDx = dy.map((v, i) => (y[i] > 0 ? v : 0));
-    const expectedDb = new Float64Array(channels);
-    for (let i = 0; i < expectedDx.length; i++) expectedDb[i % channels] += expectedDx[i];
-    it('masks dy where y is not positive and sums the columns', () => {
+    const expected = (alpha: number) => {
+      // ReLU's zeros are +0 (a mask, not 0 * dy); the slope is a float32 multiply.
+      const dx = dy.map((v, i) => (y[i] > 0 ? v : alpha === 0 ? 0 : Math.fround(alpha) * v));
+      const db = new Float64Array(channels);
+      for (let i = 0; i < dx.length; i++) db[i % channels] += dx[i];
+      return { dx, db };
+    };
+    it.each([0, 0.2])('alpha %p: scales dy where y is not positive and sums the columns', (alpha) => {
+      const want = expected(alpha);
       const dx = nanArray(dy.length);
       const db = nanArray(channels);
-      requireNative().reluBiasBackward(dy, y, dx, db, rows, channels);
-      expect(dx).toEqual(expectedDx);
-      expectClose(db, expectedDb, 'db');
-      for (let c = 0; c < channels; c++) expect(Math.abs(db[c] - expectedDb[c])).toBeLessThan(1e-5);
+      requireNative().reluBiasBackward(dy, y, dx, db, rows, channels, alpha);
+      expect(dx).toEqual(want.dx);
+      for (let c = 0; c < channels; c++) expect(Math.abs(db[c] - want.db[c])).toBeLessThan(1e-5);
     });
-    it('works in place (dx = dy)', () => {
+    it('works in place (dx = dy) and without db', () => {
       const buf = dy.slice();
-      const db = nanArray(channels);
-      requireNative().reluBiasBackward(buf, y, buf, db, rows, channels);
-      expect(buf).toEqual(expectedDx);
-      expectClose(db, expectedDb, 'db in place');
+      requireNative().reluBiasBackward(buf, y, buf, null, rows, channels, 0);
+      expect(buf).toEqual(expected(0).dx);
     });
-    it('rejects wrong lengths and overlaps, naming them', () => {
+    it('rejects wrong lengths, overlaps and a negative alpha, naming them', () => {
       const n = requireNative();
-      expect(() => n.reluBiasBackward(dy, y, nanArray(dy.length), nanArray(channels - 1), rows, channels)).toThrow(/reluBiasBackward: 'db' has 18 floats, expected 19 \(\[1000, 19\]\)/);
-      expect(() => n.reluBiasBackward(dy, y.subarray(1), nanArray(dy.length), nanArray(channels), rows, channels)).toThrow(/'y' has 18999 floats/);
+      expect(() => n.reluBiasBackward(dy, y, nanArray(dy.length), nanArray(channels - 1), rows, channels, 0)).toThrow(/reluBiasBackward: 'db' has 18 floats, expected 19 \(\[1000, 19\]\)/);
+      expect(() => n.reluBiasBackward(dy, y.subarray(1), nanArray(dy.length), nanArray(channels), rows, channels, 0)).toThrow(/'y' has 18999 floats/);
       const heap = new Float32Array(2 * dy.length);
       heap.set(dy);
-      expect(() => n.reluBiasBackward(heap.subarray(0, dy.length), y, heap.subarray(5, 5 + dy.length), nanArray(channels), rows, channels)).toThrow(/output 'dx' overlaps input 'dy'/);
+      expect(() => n.reluBiasBackward(heap.subarray(0, dy.length), y, heap.subarray(5, 5 + dy.length), null, rows, channels, 0)).toThrow(/output 'dx' overlaps input 'dy'/);
+      expect(() => n.reluBiasBackward(dy, y, nanArray(dy.length), null, rows, channels, -0.5)).toThrow(/'alpha' must be finite and >= 0/);
     });
   });
 

@@ -1,6 +1,6 @@
 /**
  * oneDNN kernels for the tfjs `wasm` backend: Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter,
- * BatchMatMul and _FusedMatMul, and the fused conv+bias+ReLU layer's two kernels, run in the native addon (libs/native) on views of the wasm heap,
+ * BatchMatMul and _FusedMatMul, and the fused conv + bias + (leaky) ReLU layer's two kernels, run in the native addon (libs/native) on views of the wasm heap,
  * with no copies: the output is allocated on the heap first, then the addon reads the inputs and
  * writes the output in place.
  *
@@ -12,7 +12,7 @@
  * XNNPACK ones. `registerNativeKernels` / `unregisterNativeKernels` switch between the two sets.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BatchMatMulAttrs, Conv2DAttrs, Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, _FusedMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { NamedAttrMap, BatchMatMulAttrs, Conv2DAttrs, Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, _FusedMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { MATMUL_ACTIVATIONS, type MatmulActivation, type NativeKernels } from '@gan-study/native';
 import { allocF32, f32 } from './wasm-heap';
 
@@ -174,49 +174,76 @@ const fusedMatMul: KernelFunc = (args) => {
   });
 };
 
-/** The fused convolution: y = conv2d(x, filter) + bias, then ReLU when `relu` (layers/conv-bias-relu.ts). */
-export const CONV2D_BIAS = 'Conv2DBiasRelu';
-/** Its backward pass before the convolution's: [dz, dbias] from dy and y (ReLU's mask and the bias sum, one pass). */
-export const RELU_BIAS_GRAD = 'ReluBiasGrad';
+/** The fused convolution y = act(conv2d(x, filter) + bias) (layers/conv-act.ts); its gradient is registered with it. */
+export const CONV2D_BIAS_ACT = 'Conv2DBiasAct';
+/** The first step of its backward pass: [dz] or [dz, dbias] from dy and y ((leaky) ReLU's slope and the bias sum, one pass). */
+export const ACT_BIAS_GRAD = 'ActBiasGrad';
 
-export interface Conv2DBiasAttrs {
+export interface Conv2DBiasActAttrs {
   strides: [number, number] | number;
-  pad: 'same' | 'valid' | number;
-  relu: boolean;
+  pad: Pad;
+  /** max(z, alpha z) after the bias (0: ReLU), or null for none. */
+  alpha: number | null;
 }
 
 /**
- * Conv2DBiasRelu: only registered with the other oneDNN kernels, and only called by the fused layer
- * when it is registered; a geometry the addon does not cover is an error here (the layer checks
- * first with nativeConvBiasCovers).
+ * Conv2DBiasAct: only registered with the other oneDNN kernels, and only called by the fused layer
+ * after nativeConvActCovers; anything else is an error here.
  */
-const conv2DBias: KernelFunc = (args) => {
+const conv2DBiasAct: KernelFunc = (args) => {
   const { x, filter, bias } = args.inputs;
-  const a = args.attrs as unknown as Conv2DBiasAttrs;
-  const uncovered = () => new Error(`${CONV2D_BIAS}: not covered by the oneDNN kernels (x [${x?.shape}] ${x?.dtype}, filter [${filter?.shape}], bias [${bias?.shape}])`);
-  if (!native || !isF32(x) || !isF32(filter) || !isF32(bias)) throw uncovered();
+  const a = args.attrs as unknown as Conv2DBiasActAttrs;
+  const uncovered = () => new Error(`${CONV2D_BIAS_ACT}: not covered by the oneDNN kernels (x [${x?.shape}] ${x?.dtype}, filter [${filter?.shape}], bias [${bias?.shape}])`);
+  if (!native || !isF32(x) || !isF32(filter) || (bias !== undefined && !isF32(bias))) throw uncovered();
   const info = convInfo(x.shape, filter.shape, a.strides, a.pad, undefined, 'NHWC');
-  if (!info || bias.shape.length !== 1 || bias.shape[0] !== info.outChannels) throw uncovered();
+  if (!info || (bias && (bias.shape.length !== 1 || bias.shape[0] !== info.outChannels))) throw uncovered();
   const out = allocF32(info.outShape);
-  native.conv2dBias(f32(x), f32(filter), f32(bias), f32(out), info, a.relu);
+  native.conv2dFused(f32(x), f32(filter), bias ? f32(bias) : null, a.alpha, f32(out), info);
   return out;
 };
 
-const reluBiasGrad: KernelFunc = (args) => {
+const actBiasGrad: KernelFunc = (args) => {
   const { dy, y } = args.inputs;
+  const { alpha, sumBias } = args.attrs as unknown as { alpha: number; sumBias: boolean };
   if (!native || !isF32(dy) || !isF32(y) || !sameShape(dy.shape, y.shape) || y.shape.length < 1) {
-    throw new Error(`${RELU_BIAS_GRAD}: needs float32 dy and y of one shape (got dy [${dy?.shape}], y [${y?.shape}])`);
+    throw new Error(`${ACT_BIAS_GRAD}: needs float32 dy and y of one shape (got dy [${dy?.shape}], y [${y?.shape}])`);
   }
   const channels = y.shape[y.shape.length - 1];
   const dz = allocF32(y.shape);
-  const db = allocF32([channels]);
-  native.reluBiasBackward(f32(dy), f32(y), f32(dz), f32(db), size(y.shape) / channels, channels);
-  return [dz, db];
+  const db = sumBias ? allocF32([channels]) : null;
+  native.reluBiasBackward(f32(dy), f32(y), f32(dz), db ? f32(db) : null, size(y.shape) / channels, channels, alpha);
+  return db ? [dz, db] : [dz];
 };
 
-/** True when the fused kernels are registered (the oneDNN set is on) and cover this convolution. */
-export function nativeConvBiasCovers(x: TensorInfo, filter: TensorInfo, strides: [number, number] | number, pad: 'same' | 'valid' | number): boolean {
-  if (native === null || (tf.getKernel(CONV2D_BIAS, BACKEND) as KernelConfig | undefined)?.kernelFunc !== conv2DBias || tf.getBackend() !== BACKEND) return false;
+/**
+ * The gradient of Conv2DBiasAct, per input and only for the inputs asked for (the images' dx is
+ * not computed when nothing upstream is trained). Not itself differentiable: the layer is for
+ * first-order training only (conv-act.ts).
+ */
+const conv2DBiasActGrad: tf.GradConfig = {
+  kernelName: CONV2D_BIAS_ACT,
+  inputsToSave: ['x', 'filter'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    const a = attrs as unknown as Conv2DBiasActAttrs & { hasBias: boolean };
+    const g = dy as tf.Tensor4D;
+    let dz = g;
+    let db: tf.Tensor | undefined;
+    if (a.alpha !== null) {
+      [dz, db] = tf.engine().runKernel(ACT_BIAS_GRAD, { dy: g, y }, { alpha: a.alpha, sumBias: a.hasBias }) as [tf.Tensor4D, tf.Tensor?];
+    }
+    return {
+      x: () => tf.conv2dTranspose(dz, filter, x.shape, a.strides, a.pad as 'same' | 'valid' | number),
+      filter: () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as NamedAttrMap) as tf.Tensor,
+      bias: () => db ?? tf.sum(dz, [0, 1, 2]),
+    };
+  },
+};
+
+/** True when the fused kernel is registered (the oneDNN set is on) and covers this convolution. */
+export function nativeConvActCovers(x: TensorInfo, filter: TensorInfo, strides: [number, number] | number, pad: Pad): boolean {
+  if (native === null || (tf.getKernel(CONV2D_BIAS_ACT, BACKEND) as KernelConfig | undefined)?.kernelFunc !== conv2DBiasAct || tf.getBackend() !== BACKEND) return false;
   return isF32(x) && isF32(filter) && convInfo(x.shape, filter.shape, strides, pad, undefined, 'NHWC') !== null;
 }
 
@@ -227,8 +254,8 @@ export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: Ker
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilter },
   { kernelName: 'BatchMatMul', kernelFunc: batchMatMul },
   { kernelName: '_FusedMatMul', kernelFunc: fusedMatMul },
-  { kernelName: CONV2D_BIAS, kernelFunc: conv2DBias },
-  { kernelName: RELU_BIAS_GRAD, kernelFunc: reluBiasGrad },
+  { kernelName: CONV2D_BIAS_ACT, kernelFunc: conv2DBiasAct },
+  { kernelName: ACT_BIAS_GRAD, kernelFunc: actBiasGrad },
 ];
 
 const nativeFuncs = new Set<KernelFunc>(NATIVE_KERNELS.map((k) => k.kernelFunc));
@@ -245,6 +272,7 @@ export function isNativeKernelFunc(f: KernelFunc | undefined): boolean {
  */
 export function registerNativeKernels(kernels: NativeKernels): string[] {
   native = kernels;
+  if (tf.getGradient(CONV2D_BIAS_ACT) === undefined) tf.registerGradient(conv2DBiasActGrad);
   const done: string[] = [];
   for (const k of NATIVE_KERNELS) {
     const existing = tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined;

@@ -1,0 +1,50 @@
+/**
+ * y = act(conv2d(x, w) + b): a convolution, an optional per-channel bias and an optional ReLU or
+ * leaky ReLU, as one op where the oneDNN kernels run (wasm with the addon, engine/native-kernels.ts).
+ *
+ * As separate tfjs ops the layer makes up to four passes over its output forward (conv, bias add,
+ * activation) and up to five backward before the convolution's own (ReLU's Step, Cast and
+ * Multiply, or leaky ReLU's Greater and Select, and the bias's Sum), and keeps the pre-activation
+ * for the backward pass. Fused, the forward is one oneDNN primitive (bias and activation applied
+ * as each output block is made) and the backward starts with one pass over dy and y that applies
+ * the activation's slope and sums the bias gradient: y > 0 exactly where conv + b > 0, so that is
+ * the activation's own gradient. It keeps x, w and y (which the next op usually keeps too, sharing
+ * the buffer), and computes dx only when something upstream is trained.
+ *
+ * Elsewhere (the cpu backend, tfjs-node, wasm without the addon) it is the same tfjs ops as before.
+ * The fused op's gradient is not itself differentiable: layers that need second-order gradients
+ * (PGGAN's critic under the gradient penalty) keep their own ops.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { NamedAttrMap } from '@tensorflow/tfjs';
+import { CONV2D_BIAS_ACT, nativeConvActCovers, type Conv2DBiasActAttrs } from '../engine/native-kernels';
+
+export type ConvPad = Conv2DBiasActAttrs['pad'];
+
+export interface ConvActOptions {
+  strides?: [number, number] | number;
+  /** tfjs's pad: 'same', 'valid', a number, or explicit [[0, 0], [top, bottom], [left, right], [0, 0]]. */
+  pad?: ConvPad;
+  /** The activation after the bias: max(z, alpha z), so 0 is ReLU and 0.2 leaky ReLU; null (default) for none. */
+  alpha?: number | null;
+}
+
+export function convAct(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | undefined, o: ConvActOptions = {}): tf.Tensor4D {
+  const strides = o.strides ?? 1;
+  const pad = o.pad ?? 'same';
+  const alpha = o.alpha ?? null;
+  if (w.rank !== 4 || (b !== undefined && (b.rank !== 1 || b.shape[0] !== w.shape[3]))) {
+    throw new Error(`convAct: bias [${b?.shape}] must have one value per output channel of the filter [${w.shape}]`);
+  }
+  if (alpha !== null && !(Number.isFinite(alpha) && alpha >= 0 && alpha <= 1)) throw new Error(`convAct: alpha must be a number in [0, 1] or null, got ${alpha}`);
+  if (nativeConvActCovers(x, w, strides, pad)) {
+    const attrs: Conv2DBiasActAttrs & { hasBias: boolean } = { strides, pad, alpha, hasBias: b !== undefined };
+    const inputs: tf.NamedTensorMap = b ? { x, filter: w, bias: b } : { x, filter: w };
+    return tf.engine().runKernel(CONV2D_BIAS_ACT, inputs, attrs as unknown as NamedAttrMap) as tf.Tensor4D;
+  }
+  let y = tf.conv2d(x, w, strides, pad as Parameters<typeof tf.conv2d>[3]);
+  if (b) y = tf.add(y, b);
+  if (alpha === 0) return tf.relu(y);
+  if (alpha !== null) return tf.leakyRelu(y, alpha);
+  return y;
+}
