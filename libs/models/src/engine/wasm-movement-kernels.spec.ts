@@ -346,6 +346,40 @@ describe('Sum and Mean over non-inner axes on the wasm heap equal cpu', () => {
   });
 });
 
+describe('Cast to the same dtype and Identity on wasm share the buffer', () => {
+  it('allocate nothing, give the same values and outlive the input', () => {
+    const x = tf.tensor([1.5, -2, 3.25, 0], [2, 2]);
+    const buffers = () => tf.backend().numDataIds();
+    const before = buffers();
+    const c = tf.cast(x, 'float32');
+    const i = tf.engine().runKernel('Identity', { x }, {}) as tf.Tensor;
+    expect(buffers()).toBe(before); // no new buffer on the backend
+    expect(c.shape).toEqual([2, 2]);
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1.5, -2, 3.25, 0]);
+    expect(Array.from(i.dataSync())).toEqual([1.5, -2, 3.25, 0]);
+    tf.dispose([c, i]);
+  });
+  it('a cast to another dtype still converts, into a new buffer', () => {
+    const x = tf.tensor([1.5, -2.75, 3], [3]);
+    const n = tf.cast(x, 'int32');
+    expect(n.dtype).toBe('int32');
+    expect(Array.from(n.dataSync())).toEqual([1, -2, 3]);
+    const back = tf.cast(tf.tensor([1, 0, 7], [3], 'int32'), 'float32');
+    expect(Array.from(back.dataSync())).toEqual([1, 0, 7]);
+    tf.dispose([x, n, back]);
+  });
+  it('gradients through mul (which casts both operands) equal cpu, with no leaks', () => {
+    const a = [0.5, -1, 2, 3];
+    const b = [4, 0.25, -3, 1];
+    const run = () => tf.tidy(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(p, tf.mul(q, p))))([tf.tensor(a), tf.tensor(b)]).map((t) => Array.from(t.dataSync())));
+    const before = tf.memory().numTensors;
+    const wasm = run();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(wasm).toEqual(onBackend('cpu', run));
+  });
+});
+
 describe('registration and leaks', () => {
   it('registers every movement kernel on wasm and keeps the shipped one reachable', () => {
     for (const k of WASM_MOVEMENT_KERNELS) {

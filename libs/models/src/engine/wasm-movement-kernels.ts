@@ -30,7 +30,7 @@ const BACKEND = 'wasm';
 type Pad = MaxPoolGradAttrs['pad'];
 
 /** The kernels wasm shipped under the names this module replaces, captured before anything replaces them. */
-const SHIPPED = new Map<string, KernelConfig | undefined>(['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Reverse', 'Slice', 'StridedSlice', 'Sum', 'Mean'].map((name) => [name, tf.getKernel(name, BACKEND) as KernelConfig | undefined]));
+const SHIPPED = new Map<string, KernelConfig | undefined>(['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Reverse', 'Slice', 'StridedSlice', 'Sum', 'Mean', 'Cast', 'Identity'].map((name) => [name, tf.getKernel(name, BACKEND) as KernelConfig | undefined]));
 
 /** Runs the kernel wasm ships under `name` (as the engine would) and wraps its output as a tf.Tensor. */
 function runShipped(name: string, inputs: Record<string, TensorInfo | undefined>, attrs: object): tf.Tensor {
@@ -481,6 +481,35 @@ const maxPoolGradKernel: KernelFunc = ({ inputs, attrs }) => {
   return maxPoolGradHeap(dy, x, a.filterSize, a.strides, a.pad, a.dimRoundingMode);
 };
 
+// ---------------------------------------------------------------------------------------------
+// Cast to the same dtype, and Identity: the same buffer, not a copy
+
+/**
+ * wasm's Cast copies even when the dtype does not change, and tfjs casts to float32 on every
+ * Multiply gradient (both operands), Step and comparison gradients and more: 224 same-type casts,
+ * each a full copy, in one PGGAN step. Identity copies too. Both now return the input's buffer
+ * with its reference count raised, as wasm's own Reshape does and the cpu backend's Cast and
+ * Identity do. That is safe because no kernel here writes into an existing tensor's memory
+ * (Adam's and every other kernel's outputs are new tensors: wasm-adam.ts).
+ */
+function shareBuffer(x: TensorInfo): TensorInfo {
+  (tf.backend() as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+const castKernel: KernelFunc = ({ inputs, attrs }) => {
+  const { x } = inputs;
+  const { dtype } = attrs as unknown as { dtype: string };
+  if (x && x.dtype === dtype && dtype !== 'string') return shareBuffer(x);
+  return runShipped('Cast', inputs, attrs as object);
+};
+
+const identityKernel: KernelFunc = ({ inputs, attrs }) => {
+  const { x } = inputs;
+  if (x && x.dtype !== 'string') return shareBuffer(x);
+  return runShipped('Identity', inputs, attrs as object);
+};
+
 /** The kernels this module registers on wasm (through `registerWasmTrainingKernels`); all replace shipped ones. */
 export const WASM_MOVEMENT_KERNELS: ReadonlyArray<{ kernelName: string; replaces: boolean; kernelFunc: KernelFunc }> = [
   { kernelName: 'BatchMatMul', replaces: true, kernelFunc: batchMatMulKernel },
@@ -491,4 +520,6 @@ export const WASM_MOVEMENT_KERNELS: ReadonlyArray<{ kernelName: string; replaces
   { kernelName: 'StridedSlice', replaces: true, kernelFunc: stridedSliceKernel },
   { kernelName: 'Sum', replaces: true, kernelFunc: sumKernel },
   { kernelName: 'Mean', replaces: true, kernelFunc: meanKernel },
+  { kernelName: 'Cast', replaces: true, kernelFunc: castKernel },
+  { kernelName: 'Identity', replaces: true, kernelFunc: identityKernel },
 ];
