@@ -65,6 +65,7 @@ import { addBias, createEqualizedConv2d, createEqualizedDense, equalizedConv2d, 
 import type { EqualizedLayer, ParamSink } from './layers/equalized';
 import { minibatchStddev } from './layers/minibatch-std';
 import { pixelNorm } from './layers/pixel-norm';
+import { LEAKY, nativeLeakyCovers } from './engine/native-kernels';
 
 export interface PgganConfig {
   resolution: number;
@@ -258,8 +259,13 @@ export function pgganPhase(cfg: PgganConfig, imagesShown: number): PgganPhase {
 // ---------------------------------------------------------------------------------------------
 // Ops with second-order gradients
 
-/** Leaky ReLU 0.2 as x * step(x, 0.2): tf.leakyRelu's gradient is not itself differentiable. */
+/**
+ * Leaky ReLU 0.2 as x * step(x, 0.2): tf.leakyRelu's gradient is not itself differentiable. With
+ * the oneDNN kernels on wasm, the same values from one kernel whose gradient is one kernel too and
+ * differentiable again (engine/native-kernels.ts LEAKY): 2 ops forward and ~6 backward become 1 and 1.
+ */
 function lrelu<T extends tf.Tensor>(x: T): T {
+  if (nativeLeakyCovers(x)) return tf.engine().runKernel(LEAKY, { x }, { alpha: 0.2 }) as T;
   return tf.mul(x, tf.step(x, 0.2)) as T;
 }
 

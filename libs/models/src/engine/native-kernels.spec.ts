@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { Rng, UserInputError } from '@gan-study/core';
 import { loadNative, requireNative } from '@gan-study/native';
 import { initBackend, NATIVE_KERNELS_ENV, nativeKernelsChoice } from './backend';
-import { NATIVE_KERNELS, registeredNativeKernels } from './native-kernels';
+import { LEAKY, NATIVE_KERNELS, nativeLeakyCovers, registeredNativeKernels } from './native-kernels';
 import { shippedWasmKernel, WASM_TRAINING_KERNELS } from './wasm-kernels';
 
 type Op = (...xs: tf.Tensor[]) => tf.Tensor;
@@ -299,5 +299,49 @@ describe('matmuls against cpu', () => {
   it('fused matMul with a full [m, n] bias, or prelu', () => {
     expectNativeMatchesCpu((a, b, bias) => tf.fused.matMul({ a, b, bias, activation: 'relu' }), [[6, 9], [9, 5], [6, 5]], 18);
     expectNativeMatchesCpu((a, b, p) => tf.fused.matMul({ a, b, activation: 'prelu', preluActivationWeights: p }), [[6, 9], [9, 5], [5]], 19);
+  });
+});
+
+describe('the leaky ReLU kernel (PGGAN): x * step(x, 0.2) to the bit, with first- and second-order gradients', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+  const composed = (x: tf.Tensor) => tf.mul(x, tf.step(x, 0.2));
+  const fused = (x: tf.Tensor) => tf.engine().runKernel(LEAKY, { x }, { alpha: 0.2 }) as tf.Tensor;
+  // A function with a nonzero second derivative through the activation: sum(w * act(x)^2 * x), then
+  // the gradient penalty's pattern, the gradient of ||d/dx||^2 with respect to w.
+  const secondOrder = (act: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, w: tf.Tensor) =>
+    tf.grad((wv: tf.Tensor) => {
+      const dx = tf.grad((xv: tf.Tensor) => tf.sum(tf.mul(wv, tf.mul(tf.square(act(tf.mul(xv, wv))), xv))))(x);
+      return tf.sum(tf.square(dx));
+    })(w);
+
+  it('equals the composition in values, gradients and the gradient of a gradient, and leaks nothing', () => {
+    const rng = new Rng(5);
+    const shape = [2, 5, 5, 7];
+    const x = tf.tensor(rng.fillNormal(new Float32Array(2 * 5 * 5 * 7)), shape);
+    const w = tf.tensor(rng.fillNormal(new Float32Array(2 * 5 * 5 * 7)), shape);
+    expect(nativeLeakyCovers(x)).toBe(true);
+    const before = tf.memory().numTensors;
+    const values = (f: (x: tf.Tensor) => tf.Tensor) =>
+      tf.tidy(() => [f(x), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), w)))(x), secondOrder(f, x, w)].map((t) => Array.from(t.dataSync())));
+    const [y, g, gg] = values(fused);
+    const [y0, g0, gg0] = values(composed);
+    expect(y).toEqual(y0);
+    expect(g).toEqual(g0);
+    gg.forEach((v, i) => expect(Math.abs(v - gg0[i])).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(gg0[i]))));
+    expect(gg0.some((v) => v !== 0)).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, w]);
+  });
+
+  it('runs one kernel forward and one backward', async () => {
+    const x = tf.randomNormal([4, 8]);
+    const kernels = async (f: (x: tf.Tensor) => tf.Tensor) => (await tf.profile(() => tf.dispose(tf.grad((v: tf.Tensor) => tf.sum(f(v)))(x)))).kernels.map((k) => k.name);
+    const k = await kernels(fused);
+    expect(k.filter((n) => n.startsWith('LeakyRelu'))).toEqual(['LeakyReluScaled', 'LeakyReluScale']);
+    expect(k).not.toContain('Step');
+    expect((await kernels(composed)).filter((n) => n === 'Multiply' || n === 'Cast' || n === 'Step').length).toBeGreaterThan(3);
+    x.dispose();
   });
 });

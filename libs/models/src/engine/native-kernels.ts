@@ -247,6 +247,52 @@ export function nativeConvActCovers(x: TensorInfo, filter: TensorInfo, strides: 
   return isF32(x) && isF32(filter) && convInfo(x.shape, filter.shape, strides, pad, undefined, 'NHWC') !== null;
 }
 
+/**
+ * Leaky ReLU as one kernel with a gradient that is itself differentiable (PGGAN's critic under the
+ * gradient penalty): LEAKY(x) = x * s(x), and its gradient LEAKY_SCALE(dy, x) = dy * s(x), with
+ * s(x) = 1 where x > 0, else alpha (as tf.step(x, alpha), so the values equal x * step(x, alpha)
+ * exactly). LEAKY_SCALE's gradient is LEAKY_SCALE again for dy, and zero for x (s is constant
+ * almost everywhere). One pass each (the addon's reluBiasBackward, y = x).
+ */
+export const LEAKY = 'LeakyReluScaled';
+export const LEAKY_SCALE = 'LeakyReluScale';
+
+function leakyPass(t: TensorInfo | undefined, x: TensorInfo | undefined, alpha: number, kernel: string): TensorInfo {
+  if (!native || !isF32(t) || !isF32(x) || !sameShape(t.shape, x.shape) || x.shape.length < 1 || size(x.shape) === 0) {
+    throw new Error(`${kernel}: needs non-empty float32 inputs of one shape (got [${t?.shape}] and [${x?.shape}])`);
+  }
+  const channels = x.shape[x.shape.length - 1];
+  const out = allocF32(x.shape);
+  native.reluBiasBackward(f32(t), f32(x), f32(out), null, size(x.shape) / channels, channels, alpha);
+  return out;
+}
+
+const leakyKernel: KernelFunc = ({ inputs, attrs }) => leakyPass(inputs.x, inputs.x, (attrs as unknown as { alpha: number }).alpha, LEAKY);
+const leakyScaleKernel: KernelFunc = ({ inputs, attrs }) => leakyPass(inputs.dy, inputs.x, (attrs as unknown as { alpha: number }).alpha, LEAKY_SCALE);
+
+const leakyScale = (dy: tf.Tensor, x: tf.Tensor, alpha: number) => tf.engine().runKernel(LEAKY_SCALE, { dy, x }, { alpha }) as tf.Tensor;
+
+const leakyGrad: tf.GradConfig = {
+  kernelName: LEAKY,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => ({ x: () => leakyScale(dy as tf.Tensor, saved[0], (attrs as unknown as { alpha: number }).alpha) }),
+};
+
+const leakyScaleGrad: tf.GradConfig = {
+  kernelName: LEAKY_SCALE,
+  inputsToSave: ['x'],
+  gradFunc: (ddy, saved, attrs) => ({
+    dy: () => leakyScale(ddy as tf.Tensor, saved[0], (attrs as unknown as { alpha: number }).alpha),
+    x: () => tf.zerosLike(saved[0]),
+  }),
+};
+
+/** True when the fused leaky ReLU kernels are registered (the oneDNN set is on) and take `x`. */
+export function nativeLeakyCovers(x: TensorInfo): boolean {
+  if (native === null || (tf.getKernel(LEAKY, BACKEND) as KernelConfig | undefined)?.kernelFunc !== leakyKernel || tf.getBackend() !== BACKEND) return false;
+  return isF32(x) && x.shape.length >= 1 && size(x.shape) > 0;
+}
+
 /** The kernels this module registers on wasm. */
 export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> = [
   { kernelName: 'Conv2D', kernelFunc: conv2D },
@@ -256,6 +302,8 @@ export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: Ker
   { kernelName: '_FusedMatMul', kernelFunc: fusedMatMul },
   { kernelName: CONV2D_BIAS_ACT, kernelFunc: conv2DBiasAct },
   { kernelName: ACT_BIAS_GRAD, kernelFunc: actBiasGrad },
+  { kernelName: LEAKY, kernelFunc: leakyKernel },
+  { kernelName: LEAKY_SCALE, kernelFunc: leakyScaleKernel },
 ];
 
 const nativeFuncs = new Set<KernelFunc>(NATIVE_KERNELS.map((k) => k.kernelFunc));
@@ -272,7 +320,7 @@ export function isNativeKernelFunc(f: KernelFunc | undefined): boolean {
  */
 export function registerNativeKernels(kernels: NativeKernels): string[] {
   native = kernels;
-  if (tf.getGradient(CONV2D_BIAS_ACT) === undefined) tf.registerGradient(conv2DBiasActGrad);
+  for (const g of [conv2DBiasActGrad, leakyGrad, leakyScaleGrad]) if (tf.getGradient(g.kernelName) === undefined) tf.registerGradient(g);
   const done: string[] = [];
   for (const k of NATIVE_KERNELS) {
     const existing = tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined;
