@@ -1,7 +1,7 @@
 /**
  * oneDNN kernels for the tfjs `wasm` backend: Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter,
- * BatchMatMul and _FusedMatMul, and the fused conv + bias + (leaky) ReLU layer's two kernels, run in the native addon (libs/native) on views of the wasm heap,
- * with no copies: the output is allocated on the heap first, then the addon reads the inputs and
+ * BatchMatMul and _FusedMatMul, and the fused conv + (leaky) ReLU and PGGAN's leaky ReLU kernels, run
+ * in the native addon (libs/native) on views of the wasm heap, with no copies: the output is allocated on the heap first, then the addon reads the inputs and
  * writes the output in place.
  *
  * Why: a training step is bound by its convolutions, and XNNPACK in wasm (128-bit SIMD, no FMA)
@@ -184,6 +184,30 @@ export interface Conv2DBiasActAttrs {
   pad: Pad;
   /** max(z, alpha z) after the bias (0: ReLU), or null for none. */
   alpha: number | null;
+  /** The bias input is given (its gradient is summed in the activation's pass). */
+  hasBias: boolean;
+}
+
+const alphaOf = (attrs: unknown) => (attrs as { alpha: number }).alpha;
+
+/** True when `kernelFunc` is registered under `name` on wasm and wasm is the backend (the oneDNN set is on). */
+function fusedOn(name: string, kernelFunc: KernelFunc): boolean {
+  return native !== null && (tf.getKernel(name, BACKEND) as KernelConfig | undefined)?.kernelFunc === kernelFunc && tf.getBackend() === BACKEND;
+}
+
+/**
+ * The addon's one pass over tensors [..., C] of one shape: dz = dy where y > 0, else alpha dy, and
+ * (sumBias) the sums of dz over all but the last axis: [dz] or [dz, db].
+ */
+function slopePass(kernel: string, dy: TensorInfo | undefined, y: TensorInfo | undefined, alpha: number, sumBias: boolean): TensorInfo[] {
+  if (!native || !isF32(dy) || !isF32(y) || !sameShape(dy.shape, y.shape) || y.shape.length < 1 || size(y.shape) === 0) {
+    throw new Error(`${kernel}: needs non-empty float32 inputs of one shape (got [${dy?.shape}] and [${y?.shape}])`);
+  }
+  const channels = y.shape[y.shape.length - 1];
+  const dz = allocF32(y.shape);
+  const db = sumBias ? allocF32([channels]) : null;
+  native.reluBiasBackward(f32(dy), f32(y), f32(dz), db ? f32(db) : null, size(y.shape) / channels, channels, alpha);
+  return db ? [dz, db] : [dz];
 }
 
 /**
@@ -202,18 +226,7 @@ const conv2DBiasAct: KernelFunc = (args) => {
   return out;
 };
 
-const actBiasGrad: KernelFunc = (args) => {
-  const { dy, y } = args.inputs;
-  const { alpha, sumBias } = args.attrs as unknown as { alpha: number; sumBias: boolean };
-  if (!native || !isF32(dy) || !isF32(y) || !sameShape(dy.shape, y.shape) || y.shape.length < 1) {
-    throw new Error(`${ACT_BIAS_GRAD}: needs float32 dy and y of one shape (got dy [${dy?.shape}], y [${y?.shape}])`);
-  }
-  const channels = y.shape[y.shape.length - 1];
-  const dz = allocF32(y.shape);
-  const db = sumBias ? allocF32([channels]) : null;
-  native.reluBiasBackward(f32(dy), f32(y), f32(dz), db ? f32(db) : null, size(y.shape) / channels, channels, alpha);
-  return db ? [dz, db] : [dz];
-};
+const actBiasGrad: KernelFunc = ({ inputs, attrs }) => slopePass(ACT_BIAS_GRAD, inputs.dy, inputs.y, alphaOf(attrs), (attrs as unknown as { sumBias: boolean }).sumBias);
 
 /**
  * The gradient of Conv2DBiasAct, per input and only for the inputs asked for (the images' dx is
@@ -226,7 +239,7 @@ const conv2DBiasActGrad: tf.GradConfig = {
   outputsToSave: [true],
   gradFunc: (dy, saved, attrs) => {
     const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
-    const a = attrs as unknown as Conv2DBiasActAttrs & { hasBias: boolean };
+    const a = attrs as unknown as Conv2DBiasActAttrs;
     const g = dy as tf.Tensor4D;
     let dz = g;
     let db: tf.Tensor | undefined;
@@ -243,7 +256,7 @@ const conv2DBiasActGrad: tf.GradConfig = {
 
 /** True when the fused kernel is registered (the oneDNN set is on) and covers this convolution. */
 export function nativeConvActCovers(x: TensorInfo, filter: TensorInfo, strides: [number, number] | number, pad: Pad): boolean {
-  if (native === null || (tf.getKernel(CONV2D_BIAS_ACT, BACKEND) as KernelConfig | undefined)?.kernelFunc !== conv2DBiasAct || tf.getBackend() !== BACKEND) return false;
+  if (!fusedOn(CONV2D_BIAS_ACT, conv2DBiasAct)) return false;
   return isF32(x) && isF32(filter) && convInfo(x.shape, filter.shape, strides, pad, undefined, 'NHWC') !== null;
 }
 
@@ -257,40 +270,29 @@ export function nativeConvActCovers(x: TensorInfo, filter: TensorInfo, strides: 
 export const LEAKY = 'LeakyReluScaled';
 export const LEAKY_SCALE = 'LeakyReluScale';
 
-function leakyPass(t: TensorInfo | undefined, x: TensorInfo | undefined, alpha: number, kernel: string): TensorInfo {
-  if (!native || !isF32(t) || !isF32(x) || !sameShape(t.shape, x.shape) || x.shape.length < 1 || size(x.shape) === 0) {
-    throw new Error(`${kernel}: needs non-empty float32 inputs of one shape (got [${t?.shape}] and [${x?.shape}])`);
-  }
-  const channels = x.shape[x.shape.length - 1];
-  const out = allocF32(x.shape);
-  native.reluBiasBackward(f32(t), f32(x), f32(out), null, size(x.shape) / channels, channels, alpha);
-  return out;
-}
-
-const leakyKernel: KernelFunc = ({ inputs, attrs }) => leakyPass(inputs.x, inputs.x, (attrs as unknown as { alpha: number }).alpha, LEAKY);
-const leakyScaleKernel: KernelFunc = ({ inputs, attrs }) => leakyPass(inputs.dy, inputs.x, (attrs as unknown as { alpha: number }).alpha, LEAKY_SCALE);
+const leakyKernel: KernelFunc = ({ inputs, attrs }) => slopePass(LEAKY, inputs.x, inputs.x, alphaOf(attrs), false)[0];
+const leakyScaleKernel: KernelFunc = ({ inputs, attrs }) => slopePass(LEAKY_SCALE, inputs.dy, inputs.x, alphaOf(attrs), false)[0];
 
 const leakyScale = (dy: tf.Tensor, x: tf.Tensor, alpha: number) => tf.engine().runKernel(LEAKY_SCALE, { dy, x }, { alpha }) as tf.Tensor;
 
 const leakyGrad: tf.GradConfig = {
   kernelName: LEAKY,
   inputsToSave: ['x'],
-  gradFunc: (dy, saved, attrs) => ({ x: () => leakyScale(dy as tf.Tensor, saved[0], (attrs as unknown as { alpha: number }).alpha) }),
+  gradFunc: (dy, saved, attrs) => ({ x: () => leakyScale(dy as tf.Tensor, saved[0], alphaOf(attrs)) }),
 };
 
 const leakyScaleGrad: tf.GradConfig = {
   kernelName: LEAKY_SCALE,
   inputsToSave: ['x'],
   gradFunc: (ddy, saved, attrs) => ({
-    dy: () => leakyScale(ddy as tf.Tensor, saved[0], (attrs as unknown as { alpha: number }).alpha),
+    dy: () => leakyScale(ddy as tf.Tensor, saved[0], alphaOf(attrs)),
     x: () => tf.zerosLike(saved[0]),
   }),
 };
 
 /** True when the fused leaky ReLU kernels are registered (the oneDNN set is on) and take `x`. */
 export function nativeLeakyCovers(x: TensorInfo): boolean {
-  if (native === null || (tf.getKernel(LEAKY, BACKEND) as KernelConfig | undefined)?.kernelFunc !== leakyKernel || tf.getBackend() !== BACKEND) return false;
-  return isF32(x) && x.shape.length >= 1 && size(x.shape) > 0;
+  return fusedOn(LEAKY, leakyKernel) && isF32(x) && x.shape.length >= 1 && size(x.shape) > 0;
 }
 
 /** The kernels this module registers on wasm. */

@@ -38,7 +38,7 @@ export function convAct(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | undefin
   }
   if (alpha !== null && !(Number.isFinite(alpha) && alpha >= 0 && alpha <= 1)) throw new Error(`convAct: alpha must be a number in [0, 1] or null, got ${alpha}`);
   if (nativeConvActCovers(x, w, strides, pad)) {
-    const attrs: Conv2DBiasActAttrs & { hasBias: boolean } = { strides, pad, alpha, hasBias: b !== undefined };
+    const attrs: Conv2DBiasActAttrs = { strides, pad, alpha, hasBias: b !== undefined };
     const inputs: tf.NamedTensorMap = b ? { x, filter: w, bias: b } : { x, filter: w };
     return tf.engine().runKernel(CONV2D_BIAS_ACT, inputs, attrs as unknown as NamedAttrMap) as tf.Tensor4D;
   }
