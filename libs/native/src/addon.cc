@@ -60,8 +60,8 @@ struct Fusion {
   std::string describe() const {
     std::ostringstream s;
     if (bias) s << " + bias";
-    if (act) s << (alpha == 0.0f ? ", relu" : ", leaky relu ") ;
-    if (act && alpha != 0.0f) s << alpha;
+    if (act && alpha == 0.0f) s << ", relu";
+    else if (act) s << ", leaky relu " << alpha;
     return s.str();
   }
 };
