@@ -18,6 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import { CONV2D_BIAS_ACT, nativeConvActCovers, type Conv2DBiasActAttrs } from '../engine/native-kernels';
+import { activate } from './channel-norm';
 
 export type ConvPad = Conv2DBiasActAttrs['pad'];
 
@@ -44,7 +45,6 @@ export function convAct(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | undefin
   }
   let y = tf.conv2d(x, w, strides, pad as Parameters<typeof tf.conv2d>[3]);
   if (b) y = tf.add(y, b);
-  if (alpha === 0) return tf.relu(y);
-  if (alpha !== null) return tf.leakyRelu(y, alpha);
-  return y;
+  // The norm layers' activation by slope (1: none, 0: ReLU, else leaky ReLU).
+  return activate(y, alpha ?? 1) as tf.Tensor4D;
 }
