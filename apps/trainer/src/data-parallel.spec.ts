@@ -3,8 +3,12 @@
  * gradients are all-reduced over ZeroMQ (ring among peers, or through a coordinator ROUTER) ends
  * with the weights of the same job run by one replica with the whole global batch, to 1e-5: with
  * the ring's result in a new array or in place (ReduceCall.into), in one piece or many, and with
- * the coordinator's messages in one frame or as header + payload frames.
+ * the coordinator's messages in one frame or as header + payload frames. Two replicas that swap
+ * their gradients (JobContext.pairExchange, summed on the device) end with the ring's bits.
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as zmq from 'zeromq';
 import { initBackend, restoreClassifier } from '@gan-study/models';
 import {
@@ -110,6 +114,57 @@ describe('data-parallel classifier over ZeroMQ', () => {
     expect(maxAbsDiff(reference.w, two.w)).toBeLessThan(1e-5);
     expect(results[0].metrics.accuracy).toBe(reference.result.metrics.accuracy);
     expect(results[1].metrics).toEqual(results[0].metrics);
+  });
+
+  it.each([
+    ['through a shared folder', true],
+    ['over the socket', false],
+  ])('K=2 swapping gradients (JobContext.pairExchange, %s) ends with the bits of the ring all-reduce', async (_what, shared) => {
+    const K = 2;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-shm-'));
+    try {
+      links = Array.from({ length: K }, () => new PeerLink({ bind: 'tcp://127.0.0.1:*', sharedDir: shared ? dir : null }));
+      await Promise.all(links.map((l) => l.start()));
+      const peers = links.map((l) => l.address);
+      expect(links.map((l, rank) => l.sharesMemory(rank, peers))).toEqual([shared, shared]);
+      const spec = { ...baseSpec, replicas: K };
+      const run = async (how: 'ring' | 'swap') => {
+        const artifacts = new Map<string, Uint8Array>();
+        const seq = [0, 0];
+        const swaps = [0, 0];
+        const ctxs = links.map(
+          (link, rank) =>
+            new MemoryJobContext({
+              spec,
+              dataset,
+              rank,
+              worldSize: K,
+              artifacts,
+              allReduce: (flat) => link.allReduce(flat, { job: `${spec.id}-${how}`, attempt: 1, seq: seq[rank]++, rank, peers, timeoutMs: 10_000 }),
+              pairExchange:
+                how === 'swap'
+                  ? (ours) => {
+                      swaps[rank]++;
+                      return link.swap(ours, { job: `${spec.id}-${how}`, attempt: 1, seq: seq[rank]++, rank, peers, timeoutMs: 10_000 });
+                    }
+                  : null,
+            }),
+        );
+        const results = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[];
+        return { ...(await weightsOf(artifacts, spec.id)), results, swaps };
+      };
+      const ring = await run('ring');
+      const swapped = await run('swap');
+      expect(swapped.swaps).toEqual([reference.step, reference.step]); // every step swapped, on both
+      expect(ring.swaps).toEqual([0, 0]);
+      expect(swapped.step).toBe(reference.step);
+      expect(Buffer.from(swapped.w.buffer).equals(Buffer.from(ring.w.buffer))).toBe(true);
+      expect(maxAbsDiff(reference.w, swapped.w)).toBeLessThan(1e-5);
+      expect(swapped.results[0].finalLoss).toBe(ring.results[0].finalLoss);
+      expect(swapped.results[1].metrics).toEqual(ring.results[0].metrics);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each([

@@ -2,6 +2,9 @@
  * The trainer service against a scripted coordinator: a real ROUTER on tcp loopback speaking the
  * protocol by hand. The jobs are the dry-run runner's.
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
 import { fakeImageSet } from '@gan-study/data/testing';
@@ -288,6 +291,66 @@ describe('TrainerService', () => {
     expect(results).toHaveLength(12);
     // The ring writes the sum into the caller's array; through the coordinator it is the received frame.
     expect(new Set(results.map((r) => r.inPlace))).toEqual(new Set([inPlace]));
+  });
+
+  /** A job that swaps one vector with its peer when the context offers pairExchange, and records what it saw. */
+  function swapRunner(seen: Array<{ rank: number; offered: boolean; got?: number[] }>): JobRunner {
+    return async (ctx) => {
+      const entry: { rank: number; offered: boolean; got?: number[] } = { rank: ctx.rank, offered: ctx.pairExchange !== null };
+      if (ctx.pairExchange) {
+        const incoming = await ctx.pairExchange([Float32Array.of(ctx.rank + 1, 10), Float32Array.of(100 * (ctx.rank + 1))]);
+        const out = new Float32Array(3);
+        incoming.readInto([out]);
+        entry.got = Array.from(out);
+      }
+      // Counted with the reductions: this call is number 1 on both.
+      const sum = await ctx.allReduce(Float32Array.of(1));
+      if (sum[0] !== 2) throw new Error(`all-reduce after the swap gave ${sum[0]}`);
+      seen.push(entry);
+      return { kind: 'classifier', id: ctx.spec.id } as unknown as JobResult;
+    };
+  }
+
+  it.each([
+    ['ring, one shared folder', 'ring', true],
+    ['ring, no shared folder', 'ring', false],
+    ['coordinator', 'coordinator', false],
+  ] as const)('offers two replicas pairExchange only where they share memory (%s)', async (_what, mode, shared) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'svc-shm-'));
+    const before = process.env.GAN_STUDY_PEER_SHM;
+    process.env.GAN_STUDY_PEER_SHM = shared ? dir : '0';
+    try {
+      if (mode === 'coordinator') coordinator.reduceWorld = 2;
+      const seen: Array<{ rank: number; offered: boolean; got?: number[] }> = [];
+      await startTrainer('a', { peer: true, runner: swapRunner(seen) });
+      await startTrainer('b', { peer: true, runner: swapRunner(seen) });
+      const ha = await coordinator.next('hello', (m) => m.trainer === 'a');
+      const hb = await coordinator.next('hello', (m) => m.trainer === 'b');
+      const peers = [ha.info.peerAddress ?? '', hb.info.peerAddress ?? ''];
+      const spec = { ...reference, replicas: 2 };
+      await coordinator.send('a', assign(spec, { rank: 0, worldSize: 2, peers, allReduce: mode }));
+      await coordinator.send('b', assign(spec, { rank: 1, worldSize: 2, peers, allReduce: mode }));
+      await coordinator.next('job-done', (m) => m.rank === 0, 15_000);
+      await coordinator.next('job-done', (m) => m.rank === 1, 15_000);
+      expect(coordinator.inbox.filter((e) => e.msg.kind === 'job-failed')).toEqual([]);
+      const byRank = [...seen].sort((x, y) => x.rank - y.rank);
+      if (shared) {
+        expect(byRank).toEqual([
+          { rank: 0, offered: true, got: [2, 10, 200] },
+          { rank: 1, offered: true, got: [1, 10, 100] },
+        ]);
+      } else {
+        expect(byRank).toEqual([
+          { rank: 0, offered: false },
+          { rank: 1, offered: false },
+        ]);
+      }
+    } finally {
+      if (before === undefined) delete process.env.GAN_STUDY_PEER_SHM;
+      else process.env.GAN_STUDY_PEER_SHM = before;
+      await Promise.all(trainers.map((t) => t.stop()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs a data-parallel job with a peer over the ring', async () => {

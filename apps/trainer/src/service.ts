@@ -31,6 +31,7 @@ import {
   type Body,
   type CoordinatorMessage,
   type EventLog,
+  type IncomingVector,
   type JobContext,
   type JobProgress,
   type JobResult,
@@ -443,6 +444,12 @@ export class TrainerService {
         }
         return reduceAtFinish(flat, (f) => context.allReduce(f));
       },
+      // JobContext.pairExchange: only where the two replicas share memory (PeerLink.swap). It counts
+      // its calls with the reductions, so both replicas agree on every call's number.
+      pairExchange:
+        m.worldSize === 2 && m.allReduce === 'ring' && this.peers?.sharesMemory(m.rank, m.peers)
+          ? (ours: readonly Float32Array[]): Promise<IncomingVector> => this.peers!.swap(ours, { ...ref, seq: run.reduceSeq++, rank: m.rank, peers: m.peers, timeoutMs: REQUEST_TIMEOUT_MS, signal })
+          : null,
     };
     return context;
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { initBackend } from './engine';
-import { CLASSIFIER_DEFAULTS, classifierFeatureWidth, createClassifier, describeClassifier, resolveClassifierConfig, restoreClassifier } from './classifier';
+import { CLASSIFIER_DEFAULTS, classifierFeatureWidth, createClassifier, describeClassifier, resolveClassifierConfig, restoreClassifier, type VectorSwap } from './classifier';
 import { countTransfers } from './testing';
 
 beforeAll(async () => {
@@ -116,6 +116,10 @@ describe('classifier', () => {
     for (const m of [model, single, sharded]) m.dispose();
   });
 
+  it('pairStep: two replicas end where the host-side sum of their gradients ends, bit for bit (cpu)', async () => {
+    await checkPairStep();
+  });
+
   it('reports each parameter\'s gradient as soon as the backward pass finishes it, with the same values (cpu)', () => {
     checkGradientsAsReady();
   });
@@ -184,6 +188,89 @@ describe('classifier', () => {
  * backward order (the output layer first, the first convolution last), each range filled in before
  * it is reported (a data-parallel job sends it at once).
  */
+/** Two VectorSwaps joined in this process: each side's n-th call gets a copy of the other's n-th vector. */
+function pairOfSwaps(): [VectorSwap, VectorSwap] {
+  const sent: Array<Array<(v: Float32Array) => void>> = [[], []];
+  const waiting: Array<Array<Promise<Float32Array>>> = [[], []];
+  const slot = (side: number, call: number): Promise<Float32Array> => {
+    while (waiting[side].length <= call) waiting[side].push(new Promise((resolve) => sent[side].push(resolve)));
+    return waiting[side][call];
+  };
+  const calls = [0, 0];
+  const swap =
+    (side: number): VectorSwap =>
+    async (ours) => {
+      const call = calls[side]++;
+      const copy = new Float32Array(ours.reduce((n, s) => n + s.length, 0));
+      let at = 0;
+      for (const s of ours) {
+        copy.set(s, at);
+        at += s.length;
+      }
+      slot(side, call);
+      sent[side][call](copy);
+      const theirs = await slot(1 - side, call);
+      return {
+        readInto: (segments) => {
+          let k = 0;
+          for (const s of segments) {
+            s.set(theirs.subarray(k, k + s.length));
+            k += s.length;
+          }
+          expect(k).toBe(theirs.length);
+        },
+      };
+    };
+  return [swap(0), swap(1)];
+}
+
+/**
+ * pairStep on two replicas ends bit for bit where `gradients` of both shards, summed on the host
+ * (in float32), then `applyGradients` ends, with the same loss sums; an empty shard adds zeros (the
+ * other replica's step equals a trainStep on the whole batch); no tensor is left behind.
+ */
+async function checkPairStep(): Promise<void> {
+  const B = 8;
+  const cfg = { ...TINY, hidden: [32] };
+  const [a, b, viaHost] = [0, 1, 2].map(() => createClassifier(cfg, 17));
+  const [swapA, swapB] = pairOfSwaps();
+  const rng = new Rng(18);
+  let tensors = -1;
+  for (let s = 0; s < 4; s++) {
+    const { x, labels } = toyBatch(rng, B);
+    const [ra, rb] = await Promise.all([
+      a.pairStep(x.subarray(0, 3 * PER), labels.subarray(0, 3), 3, B, swapA),
+      b.pairStep(x.subarray(3 * PER), labels.subarray(3), 5, B, swapB),
+    ]);
+    const g1 = viaHost.gradients(x.subarray(0, 3 * PER), labels.subarray(0, 3), 3, B);
+    const g2 = viaHost.gradients(x.subarray(3 * PER), labels.subarray(3), 5, B);
+    viaHost.applyGradients(g1.grads.map((g, i) => g + g2.grads[i]));
+    const fr = Math.fround;
+    expect(ra.lossSum).toBe(fr(fr(g1.lossSum) + fr(g2.lossSum)));
+    expect(rb.lossSum).toBe(ra.lossSum);
+    if (s === 0) tensors = tf.memory().numTensors;
+    else expect(tf.memory().numTensors).toBe(tensors);
+  }
+  const w = viaHost.weightsFlat();
+  expect(a.step).toBe(4);
+  expect(maxAbsDiff(w, createClassifier(cfg, 17).weightsFlat())).toBeGreaterThan(1e-4); // the steps moved the weights
+  expect(Array.from(a.weightsFlat())).toEqual(Array.from(w));
+  expect(Array.from(b.weightsFlat())).toEqual(Array.from(w));
+
+  // An empty shard on one replica: the other's whole-batch gradient plus zeros, i.e. a trainStep.
+  const [c, d, whole] = [0, 1, 2].map(() => createClassifier(cfg, 19));
+  const [swapC, swapD] = pairOfSwaps();
+  const { x, labels } = toyBatch(rng, B);
+  const [empty, full] = await Promise.all([c.pairStep(null, labels.subarray(0, 0), 0, B, swapC), d.pairStep(x, labels, B, B, swapD)]);
+  const loss = whole.trainStep(x, labels, B).loss;
+  expect(empty.lossSum).toBe(full.lossSum);
+  expect(full.lossSum / B).toBeCloseTo(loss, 5);
+  expect(Array.from(c.weightsFlat())).toEqual(Array.from(whole.weightsFlat()));
+  expect(Array.from(d.weightsFlat())).toEqual(Array.from(whole.weightsFlat()));
+  await expect(c.pairStep(null, labels, 3, B, swapC)).rejects.toThrow('classifier input must be a Float32Array of 3 x 8x8x3 = 576 values, got 0');
+  for (const m of [a, b, viaHost, c, d, whole]) m.dispose();
+}
+
 function checkGradientsAsReady(): void {
   const B = 8;
   const { x, labels } = toyBatch(new Rng(15), B);
@@ -216,6 +303,35 @@ describe('classifier on wasm', () => {
 
   it('reports each parameter\'s gradient as soon as the backward pass finishes it, with the same values (wasm)', () => {
     checkGradientsAsReady();
+  });
+
+  it('pairStep: two replicas end where the host-side sum of their gradients ends, bit for bit (wasm)', async () => {
+    await checkPairStep();
+  });
+
+  it('pairStep on wasm reads the gradient from the heap and writes the other replica\'s onto it: no upload of the gradient', async () => {
+    const cfg = { ...TINY, hidden: [256] };
+    const [a, b] = [0, 1].map(() => createClassifier(cfg, 43));
+    const [swapA, swapB] = pairOfSwaps();
+    const { x, labels } = toyBatch(new Rng(44), 8);
+    const xa = tf.tensor4d(x.subarray(0, 4 * PER), [4, S, S, 3]);
+    const xb = tf.tensor4d(x.subarray(4 * PER), [4, S, S, 3]);
+    const n = a.paramCount;
+    let other: Promise<unknown> = Promise.resolve();
+    const t = await countTransfers(async () => {
+      other = b.pairStep(xb, labels.subarray(4), 4, 8, swapB);
+      await a.pairStep(xa, labels.subarray(0, 4), 4, 8, swapA);
+    });
+    await other;
+    expect(n).toBeGreaterThan(9000);
+    // Read: each parameter's gradient (heap views) and the loss, of both replicas (they ran inside).
+    expect(t.read).toBe(2 * (n + 1));
+    // Written: labels and the ops' scalar constants only; the other's gradient went straight onto the heap.
+    expect(t.written).toBeLessThan(n / 10);
+    expect(Array.from(a.weightsFlat())).toEqual(Array.from(b.weightsFlat()));
+    tf.dispose([xa, xb]);
+    a.dispose();
+    b.dispose();
   });
 
   it('is deterministic on wasm: same seed, same weights after N steps', () => {

@@ -27,7 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
 import type { Network, NetworkSummary, Tracer } from './common';
-import { readBack } from './engine/wasm-heap';
+import { allocF32, f32, onWasm, readBack } from './engine/wasm-heap';
 import { convAct } from './layers/conv-act';
 
 export interface ClassifierConfig {
@@ -186,6 +186,15 @@ export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix
 /** Values [from, to) of the gradient vector are final (see Classifier.gradients). */
 export type GradientReady = (from: number, to: number) => void;
 
+/**
+ * Sends this replica's vector to the one other replica of a data-parallel job and resolves when the
+ * other's vector can be read (the trainer's JobContext.pairExchange). `ours` are the vector's
+ * segments laid end to end; they are read before the call returns (they may be views of the
+ * device's memory that a later allocation invalidates). `readInto` writes the other's vector into
+ * segments of the same layout, synchronously, once per call, before the next call.
+ */
+export type VectorSwap = (ours: readonly Float32Array[]) => Promise<{ readInto(segments: readonly Float32Array[]): void }>;
+
 /** A batch of images, NHWC at inputSize: host values (uploaded for the call) or a [count, S, S, C] tensor on the device (not disposed). */
 export type ClassifierImages = Float32Array | tf.Tensor4D;
 
@@ -210,6 +219,17 @@ export interface Classifier {
   gradients(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, into?: Float32Array, onReady?: GradientReady): { lossSum: number; grads: Float32Array };
   /** One Adam step with a flat gradient laid out as `gradients` returns it. */
   applyGradients(flat: Float32Array): void;
+  /**
+   * A data-parallel step of one of TWO replicas with the gradients kept on the device: the shard's
+   * gradient (as `gradients` computes it, denominator the global batch) and its loss sum go to the
+   * other replica through `swap` straight from the device's memory where it allows (wasm: the heap),
+   * the other's come back into tensors on the device, the two are added there (a + b on one
+   * replica, b + a on the other: the same floats), and Adam applies the sum. The same weights as
+   * `gradients` on both, summed on the host, then `applyGradients`, without the host copies and the
+   * host-side sum. Resolves with the global batch's loss sum. An empty shard (count 0, x null: a
+   * global batch smaller than the replicas) contributes zeros.
+   */
+  pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, swap: VectorSwap): Promise<{ lossSum: number }>;
   /**
    * One Adam step on the batch's mean loss with the gradients kept on the device: the same weights as
    * gradients(x, labels, count, count) then applyGradients, without the gradient's round trip; the
@@ -331,6 +351,43 @@ class CnnClassifier implements Classifier {
       this.opt.apply(grads);
     } finally {
       tf.dispose(Object.values(grads));
+    }
+  }
+
+  async pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, swap: VectorSwap): Promise<{ lossSum: number }> {
+    this.alive();
+    if (count !== 0 || x !== null) this.checkBatch(x ?? new Float32Array(0), labels, count, denominator);
+    // Zeros made on the device (tf.zeros would upload them).
+    const ours = tf.tidy(() => {
+      if (x === null) return { value: tf.fill([], 0), grads: this.params.map((p) => tf.fill(p.v.shape, 0)) };
+      const { value, grads } = this.tape(x, labels, count, denominator);
+      return { value, grads: this.params.map((p) => grads[p.name]) };
+    });
+    const theirs: tf.Tensor[] = [];
+    try {
+      // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`.
+      const loss = Float32Array.of(readBack(ours.value)[0] * denominator);
+      // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
+      const incoming = await swap([...ours.grads.map((g) => readBack(g)), loss]);
+      this.alive();
+      const theirLoss = new Float32Array(1);
+      if (onWasm()) {
+        // Straight into tensors on the heap: allocate all of them first, then take the views.
+        for (const p of this.params) theirs.push(allocF32(p.v.shape));
+        incoming.readInto([...theirs.map((t) => f32(t)), theirLoss]);
+      } else {
+        const host = this.params.map((p) => new Float32Array(p.v.size));
+        incoming.readInto([...host, theirLoss]);
+        this.params.forEach((p, i) => theirs.push(tf.tensor(host[i], p.v.shape, 'float32')));
+      }
+      tf.tidy(() => {
+        const sum: Record<string, tf.Tensor> = {};
+        this.params.forEach((p, i) => (sum[p.name] = tf.add(ours.grads[i], theirs[i])));
+        this.opt.apply(sum);
+      });
+      return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
+    } finally {
+      tf.dispose([ours.value, ...ours.grads, ...theirs]);
     }
   }
 

@@ -158,7 +158,31 @@ export interface JobContext {
    * may not have received all of it when this one's finish resolves): alternate two arrays.
    */
   beginAllReduce(flat: Float32Array): PendingReduce;
+  /**
+   * Between the two replicas of a job that share memory (on one host, the ring transport): swaps
+   * their vectors instead of summing them, so the job adds on its device (no copy of its gradient to
+   * the host and back, no sum on the host). Both replicas call it the same number of times, in the
+   * same order as their other reductions. null for every other job: use `beginAllReduce`.
+   */
+  readonly pairExchange: PairExchange | null;
 }
+
+/** The other replica's vector of a pair exchange (JobContext.pairExchange), ready to be read. */
+export interface IncomingVector {
+  /**
+   * Writes the other replica's vector into `segments`, laid end to end as the caller's own were
+   * given (same total length), synchronously: into memory that a later allocation may move, such as
+   * the wasm heap. Once per exchange, and before the job's next one.
+   */
+  readInto(segments: readonly Float32Array[]): void;
+}
+
+/**
+ * Sends this replica's vector (`ours`: its segments laid end to end) to the other replica of a
+ * two-replica job and resolves when the other's has come (JobContext.pairExchange). `ours` is read
+ * before the call returns: the segments may be views that a later allocation invalidates.
+ */
+export type PairExchange = (ours: readonly Float32Array[]) => Promise<IncomingVector>;
 
 /** An all-reduce begun with `beginAllReduce`. */
 export interface PendingReduce {

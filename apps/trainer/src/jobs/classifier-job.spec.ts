@@ -4,7 +4,7 @@ import { countTransfers } from '@gan-study/models/testing';
 import { buildPlan, decodeGenerated, encodeGenerated, profileDefaults } from '@gan-study/protocol';
 import type { ClassifierJobResult, ClassifierJobSpec, StudyConfig } from '@gan-study/protocol';
 import { runJob } from './index';
-import { InProcessAllReduce, MemoryJobContext, fakeDataset } from './testing';
+import { InProcessAllReduce, InProcessPairExchange, MemoryJobContext, fakeDataset } from './testing';
 import { JobAbortedError } from './util';
 
 const SIZE = 8;
@@ -179,6 +179,38 @@ describe('classifier job', () => {
     expect(two[1].metrics).toEqual(two[0].metrics);
     expect(two[0].finalLoss).toBeCloseTo(one.finalLoss, 5);
     expect(ctxs[1].checkpoints).toEqual([]);
+  });
+
+  it('data-parallel with pairExchange: the bits of the all-reduce path, an empty shard included, without uploading the gradient', async () => {
+    // 28 examples in batches of 9: the last batch has one image, so rank 0's shard of it is empty.
+    const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 9 } };
+    const run = async (how: 'all-reduce' | 'swap') => {
+      const reduce = new InProcessAllReduce(2);
+      const pairs = new InProcessPairExchange();
+      const artifacts = new Map<string, Uint8Array>();
+      const ctxs = [0, 1].map((rank) => new MemoryJobContext({ spec: s, dataset, rank, worldSize: 2, allReduce: reduce.forRank(rank), pairExchange: how === 'swap' ? pairs.forRank(rank) : null, artifacts }));
+      let results: ClassifierJobResult[] = [];
+      const t = await countTransfers(async () => (results = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[]));
+      const model = restoreClassifier(artifacts.get(`${s.id}/model.bin`)!);
+      const w = model.weightsFlat();
+      const paramCount = model.paramCount;
+      model.dispose();
+      return { w, results, t, calls: pairs.calls, paramCount, logs: ctxs[0].logs.map((l) => l.msg) };
+    };
+    const reduced = await run('all-reduce');
+    const swapped = await run('swap');
+    expect(swapped.results[0].steps).toBe(8);
+    expect(swapped.calls).toBe(2 * 8);
+    expect(reduced.calls).toBe(0);
+    expect(Buffer.from(swapped.w.buffer).equals(Buffer.from(reduced.w.buffer))).toBe(true);
+    expect(swapped.results[0].finalLoss).toBe(reduced.results[0].finalLoss);
+    expect(swapped.results[1].metrics).toEqual(reduced.results[0].metrics);
+    // The all-reduce path uploads the summed gradient every step (empty shard or not); the swap reads the other's onto the heap.
+    const steps = 2 * 8;
+    expect(reduced.t.written).toBeGreaterThan(steps * swapped.paramCount);
+    expect(swapped.t.written).toBe(reduced.t.written - steps * swapped.paramCount); // the rest (training sets, labels, constants) alike
+    expect(swapped.logs).toContain(`job ${s.id}: rank 0 of 2, gradients swapped with the other replica through shared memory and summed on the device`);
+    expect(reduced.logs).toContain(`job ${s.id}: rank 0 of 2, gradients all-reduced on the host`);
   });
 
   it('data-parallel: two all-reduce arrays per job used in turn, unchanged while a call is in flight, the sum in place or not', async () => {

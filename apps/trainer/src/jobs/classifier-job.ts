@@ -176,6 +176,10 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     model = createClassifier({ ...cfg }, spec.seed);
   }
 
+  if (worldSize > 1) {
+    const exchange = ctx.pairExchange ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
+    ctx.log('info', `job ${spec.id}: rank ${rank} of ${worldSize}, gradients ${exchange}`, { job: spec.id, rank, worldSize, exchange: ctx.pairExchange ? 'pair-shared' : 'all-reduce' });
+  }
   let images: DeviceImages | undefined;
   try {
     // Uploaded once; batches are gathered from it on the device (see the module doc).
@@ -193,7 +197,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     // wire while the backward pass still runs (beginAllReduce), and a slower peer may still be
     // receiving one step's array when this replica's sum is done, but never two steps' (it cannot
     // send its next step's gradient, which this replica needs, before it has all of this one's).
-    const flats = worldSize > 1 ? [new Float32Array(model.paramCount + 1), new Float32Array(model.paramCount + 1)] : [];
+    const flats = worldSize > 1 && !ctx.pairExchange ? [new Float32Array(model.paramCount + 1), new Float32Array(model.paramCount + 1)] : [];
     const checkpoint = async (s: number) => {
       if (rank !== 0) return;
       const bytes = encodeEnvelope({ job: spec.id, kind: 'classifier', step: s, epochLossSum, epochCount, lastEpochLoss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : null }, await model.checkpoint());
@@ -220,6 +224,15 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
             x.dispose();
           }
           await nextTurn();
+        } else if (ctx.pairExchange) {
+          // Two replicas sharing memory: the gradients stay on the device, go to the other replica
+          // from there, and its come back there, where the two are added (Classifier.pairStep).
+          const x = shard > 0 ? images.gather(order.subarray(lo, hi)) : null;
+          try {
+            ({ lossSum } = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, ctx.pairExchange));
+          } finally {
+            x?.dispose();
+          }
         } else {
           const flat = flats[step % 2];
           const last = flat.length - 1;

@@ -5,7 +5,7 @@
  */
 import type { Dataset } from '@gan-study/data';
 import { fakeImageSet } from '@gan-study/data/testing';
-import type { JobContext, JobProgress, JobResult, JobSpec, PendingReduce } from '@gan-study/protocol';
+import type { IncomingVector, JobContext, JobProgress, JobResult, JobSpec, PairExchange, PendingReduce } from '@gan-study/protocol';
 import type { Plan } from '@gan-study/protocol';
 import { reduceAtFinish, topologicalOrder } from '@gan-study/protocol';
 import { runJob } from './index';
@@ -21,6 +21,8 @@ export interface MemoryContextOptions {
   rank?: number;
   worldSize?: number;
   allReduce?: (flat: Float32Array) => Promise<Float32Array>;
+  /** JobContext.pairExchange (InProcessPairExchange.forRank); default null. */
+  pairExchange?: PairExchange | null;
   /** Abort the job right after its N-th checkpoint (a trainer lost mid-job). */
   abortAfterCheckpoints?: number;
   backend?: string;
@@ -34,6 +36,7 @@ export class MemoryJobContext implements JobContext {
   readonly worldSize: number;
   readonly resumeFrom: Uint8Array | null;
   readonly backend: string;
+  readonly pairExchange: PairExchange | null;
   readonly artifacts: ArtifactStore;
   readonly checkpoints: { step: number; bytes: Uint8Array }[] = [];
   readonly progressEvents: JobProgress[] = [];
@@ -49,6 +52,7 @@ export class MemoryJobContext implements JobContext {
     this.worldSize = opts.worldSize ?? 1;
     this.resumeFrom = opts.resumeFrom ?? null;
     this.backend = opts.backend ?? 'memory-test';
+    this.pairExchange = opts.pairExchange ?? null;
     this.artifacts = opts.artifacts ?? new Map();
   }
 
@@ -154,6 +158,60 @@ export class InProcessAllReduce {
       return done;
     };
   }
+}
+
+/**
+ * JobContext.pairExchange between two replicas in one process: each rank's n-th call waits for the
+ * other's n-th call, then reads a copy of the other's vector (taken when it was sent, as PeerLink.swap
+ * reads `ours` before it returns). Counts every call.
+ */
+export class InProcessPairExchange {
+  private readonly rounds = new Map<number, { parts: (Float32Array | undefined)[]; waiters: Array<() => void> }>();
+  private readonly next = [0, 0];
+  calls = 0;
+
+  forRank(rank: number): PairExchange {
+    if (rank !== 0 && rank !== 1) throw new Error(`InProcessPairExchange: rank ${rank} of 2`);
+    return (ours) => {
+      this.calls++;
+      const round = this.next[rank]++;
+      let r = this.rounds.get(round);
+      if (!r) this.rounds.set(round, (r = { parts: [undefined, undefined], waiters: [] }));
+      const entry = r;
+      entry.parts[rank] = concat(ours);
+      const done = new Promise<IncomingVector>((resolve) =>
+        entry.waiters.push(() => {
+          const theirs = entry.parts[1 - rank]!;
+          resolve({
+            readInto: (segments) => {
+              let at = 0;
+              for (const s of segments) {
+                s.set(theirs.subarray(at, at + s.length));
+                at += s.length;
+              }
+              if (at !== theirs.length) throw new Error(`pair exchange round ${round}: read ${at} of ${theirs.length} values`);
+            },
+          });
+        }),
+      );
+      if (entry.parts[0] && entry.parts[1]) {
+        if (entry.parts[0].length !== entry.parts[1].length) throw new Error(`pair exchange round ${round}: replicas sent ${entry.parts[0].length} and ${entry.parts[1].length} values`);
+        this.rounds.delete(round);
+        for (const w of entry.waiters) w();
+      }
+      return done;
+    };
+  }
+}
+
+function concat(segments: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(segments.reduce((n, s) => n + s.length, 0));
+  let at = 0;
+  for (const s of segments) {
+    out.set(s, at);
+    at += s.length;
+  }
+  return out;
 }
 
 /** A dataset provider over fakeImageSet (noise around a per-class colour), any size, same files at every size. */

@@ -12,7 +12,7 @@
  */
 import * as path from 'path';
 import * as zmq from 'zeromq';
-import type { PendingReduce } from '../jobs';
+import type { IncomingVector, PendingReduce } from '../jobs';
 import { ReadyRanges } from '../jobs';
 import { bytesToF32, decodePeerMessage, encodePeerFrames, f32ToBytes } from '../messages';
 import { Mailbox } from './mailbox';
@@ -273,18 +273,7 @@ export class PeerLink {
       finish: async () => {
         readied.checkComplete();
         const out = exchangeOutput(data, call.into);
-        let offset: number | null = null;
-        if (this.sharedWriteFailed === null) {
-          try {
-            offset = shared.writeTo(peerId, attemptKey, seq, data);
-          } catch (err) {
-            this.sharedWriteFailed = (err as Error).message;
-            this.log.warn(
-              { event: 'peer-shared-failed', job, dir: shared.dir, err: this.sharedWriteFailed },
-              `shared-memory exchange in ${shared.dir} failed (${this.sharedWriteFailed}); this trainer sends its gradients over the socket from now on (a larger ${shared.dir}, or GAN_STUDY_PEER_SHM=0 to go straight to the socket)`,
-            );
-          }
-        }
+        const offset = this.writeShared(shared, peerId, attemptKey, seq, data, job);
         const dealer = this.dealer(call.peers[1 - rank]);
         const sent =
           offset !== null
@@ -301,6 +290,83 @@ export class PeerLink {
         return out;
       },
     };
+  }
+
+  /**
+   * True when an exchange with the other of two replicas (`peers`, this one at `rank`) goes through
+   * shared memory: both links offer it with the same host key (and this one's writes have not failed).
+   */
+  sharesMemory(rank: number, peers: readonly string[]): boolean {
+    if (peers.length !== 2 || (rank !== 0 && rank !== 1) || this.sharedWriteFailed !== null) return false;
+    const peer = parsePeerAddress(peers[1 - rank]);
+    return this.shared !== null && this.hostKey !== null && peer.hostKey === this.hostKey && peer.linkId !== null;
+  }
+
+  /**
+   * Two replicas swap their vectors (JobContext.pairExchange): each gets the other's, not the sum,
+   * so it can add on its device. `ours` (segments laid end to end) is read before this returns:
+   * written into the other's receiving file when the two share memory (sharesMemory), else copied
+   * and sent as `grad-range` messages, one per segment. The promise resolves when the other's vector
+   * is there; its `readInto` reads it (from this replica's file, or from the received ranges).
+   */
+  swap(ours: readonly Float32Array[], call: ReduceCall): Promise<IncomingVector> {
+    const { job, attempt, seq, rank, peers } = call;
+    if (peers.length !== 2 || (rank !== 0 && rank !== 1)) return Promise.reject(new Error(`swap: two replicas only, got rank ${rank} of ${peers.length}`));
+    if (!this.router) return Promise.reject(new Error('peer link not started'));
+    const attemptKey = `${job}#${attempt}`;
+    const other = 1 - rank;
+    const L = ours.reduce((n, s) => n + s.length, 0);
+    const peer = parsePeerAddress(peers[other]);
+    const shared = this.sharesMemory(rank, peers) ? this.shared : null;
+    let offset: number | null = null;
+    if (shared && peer.linkId !== null) offset = this.writeShared(shared, peer.linkId, attemptKey, seq, ours, job);
+    const dealer = this.dealer(peers[other]);
+    const sends: Array<Promise<void>> = [];
+    if (offset !== null) {
+      sends.push(dealer.send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: L, offset })));
+    } else {
+      let at = 0;
+      for (const segment of ours) {
+        // A copy: the segment may be a view that is gone by the time ZeroMQ sends it.
+        if (segment.length > 0) sends.push(dealer.send(encodePeerFrames({ kind: 'grad-range', job, attempt, seq, from: rank, offset: at, length: L, data: f32ToBytes(segment.slice()) })));
+        at += segment.length;
+      }
+    }
+    const key = rangeKey(job, attempt, seq, other);
+    return (async () => {
+      const theirs = this.shared ? await this.takeEither(key, L, call) : { ranges: await this.ranges.take(key, L, call.timeoutMs, call.signal) };
+      await Promise.all(sends);
+      let read = false;
+      return {
+        readInto: (segments: readonly Float32Array[]): void => {
+          if (read) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was read already`);
+          read = true;
+          const n = segments.reduce((k, s) => k + s.length, 0);
+          if (n !== L) throw new RangeError(`${attemptKey} seq ${seq}: read into ${n} values, the vectors have ${L}`);
+          if ('ranges' in theirs) {
+            scatterRanges(theirs.ranges, segments);
+          } else {
+            if (theirs.note.length !== L) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector has ${theirs.note.length} values, this one's ${L}`);
+            this.shared!.readInto(attemptKey, theirs.note.offset, segments);
+          }
+        },
+      };
+    })();
+  }
+
+  /** Writes a vector into the other replica's shared file; null (and a log line, once) when that fails: then it goes over the socket. */
+  private writeShared(shared: SharedExchange, peerId: string, attemptKey: string, seq: number, data: Float32Array | readonly Float32Array[], job: string): number | null {
+    if (this.sharedWriteFailed !== null) return null;
+    try {
+      return shared.writeTo(peerId, attemptKey, seq, data);
+    } catch (err) {
+      this.sharedWriteFailed = (err as Error).message;
+      this.log.warn(
+        { event: 'peer-shared-failed', job, dir: shared.dir, err: this.sharedWriteFailed },
+        `shared-memory exchange in ${shared.dir} failed (${this.sharedWriteFailed}); this trainer sends its gradients over the socket from now on (a larger ${shared.dir}, or GAN_STUDY_PEER_SHM=0 to go straight to the socket)`,
+      );
+      return null;
+    }
   }
 
   /** The other replica's vector of a shared-memory call: a note of where it is, or (its write failed) the vector itself. */
@@ -363,6 +429,22 @@ function exchangeOutput(data: Float32Array, into: Float32Array | undefined): Flo
 /** out[offset + i] = ours[offset + i] + theirs[i]: a plain function, so V8 optimises the loop at once. */
 function addRange(out: Float32Array, ours: Float32Array, theirs: Float32Array, offset: number): void {
   for (let i = 0; i < theirs.length; i++) out[offset + i] = ours[offset + i] + theirs[i];
+}
+
+/** Copies received ranges of a vector into `segments`, laid end to end (ranges cover the vector, sorted by offset, no overlaps). */
+function scatterRanges(ranges: readonly VectorRange[], segments: readonly Float32Array[]): void {
+  let seg = 0;
+  let segStart = 0;
+  for (const r of ranges) {
+    let done = 0;
+    while (done < r.data.length) {
+      const at = r.offset + done;
+      while (at >= segStart + segments[seg].length) segStart += segments[seg++].length;
+      const n = Math.min(r.data.length - done, segStart + segments[seg].length - at);
+      segments[seg].set(r.data.subarray(done, done + n), at - segStart);
+      done += n;
+    }
+  }
 }
 
 function rangeKey(job: string, attempt: number, seq: number, from: number): string {

@@ -180,6 +180,76 @@ describe('shared-memory exchange between two replicas on one host', () => {
     expect(log.lines.join('\n')).toMatch(/shared-memory exchange off: .*missing.*; replicas on this host exchange over the socket/);
   });
 
+  /** Both replicas swap `inputs` (cut into segments of `cuts` lengths) as call `seq`; returns what each read, in segments of the same lengths. */
+  async function swap(addresses: string[], inputs: Float32Array[], seq: number, cuts: number[], job = 'clf'): Promise<Float32Array[]> {
+    const cut = (v: Float32Array) => {
+      let at = 0;
+      return cuts.map((n) => v.subarray(at, (at += n)));
+    };
+    return Promise.all(
+      links.map(async (p, rank) => {
+        const ours = cut(inputs[rank].slice());
+        const incoming = await p.swap(ours, { job, attempt: 1, seq, rank, peers: addresses, timeoutMs: 5000 });
+        // `ours` was read before swap returned: overwriting it now changes nothing the other gets.
+        for (const o of ours) o.fill(NaN);
+        const out = new Float32Array(inputs[rank].length).fill(-1);
+        incoming.readInto(cut(out));
+        expect(() => incoming.readInto(cut(out))).toThrow(/was read already/);
+        return out;
+      }),
+    );
+  }
+
+  it('swap: each of two replicas gets the other\'s vector, segment by segment, through the file or over the socket', async () => {
+    const rng = new Rng(21);
+    const cuts = [1000, 0, 7, 50_000, 1]; // uneven, one empty
+    const L = cuts.reduce((a, b) => a + b, 0);
+    const dir = tempDir();
+    const [a, b] = [tempDir(), tempDir()];
+    for (const [what, sharedDirs] of [['shared', [dir, dir]], ['different folders', [a, b]], ['one without', [dir, null]]] as const) {
+      const addresses = await start([...sharedDirs]);
+      const sharing = links.map((l, rank) => l.sharesMemory(rank, addresses));
+      expect(sharing).toEqual(what === 'shared' ? [true, true] : [false, false]);
+      // Three calls: the file's two slots in turn.
+      for (let seq = 0; seq < 3; seq++) {
+        const inputs = [randomVector(rng, L), randomVector(rng, L)];
+        const [got0, got1] = await swap(addresses, inputs, seq, cuts);
+        expect(bits(got0).equals(bits(inputs[1]))).toBe(true);
+        expect(bits(got1).equals(bits(inputs[0]))).toBe(true);
+      }
+      const files = [...fs.readdirSync(dir), ...fs.readdirSync(a), ...fs.readdirSync(b)];
+      expect(files).toHaveLength(what === 'shared' ? 2 : 0);
+      for (const l of links) l.endAttempt('clf', 1);
+      await Promise.all(links.map((l) => l.stop()));
+      links = [];
+    }
+  });
+
+  it('swap: refuses more than two replicas and a read of the wrong length, and falls back to the socket when the file cannot be written', async () => {
+    const dir = tempDir();
+    const log = recordingLog();
+    const addresses = await start([dir, dir], log);
+    await expect(links[0].swap([new Float32Array(2)], { job: 'j', attempt: 1, seq: 0, rank: 0, peers: [...addresses, 'tcp://127.0.0.1:1'], timeoutMs: 100 })).rejects.toThrow('swap: two replicas only, got rank 0 of 3');
+    const [in0, in1] = await Promise.all(links.map((p, rank) => p.swap([new Float32Array(4).fill(rank + 1)], { job: 'j', attempt: 1, seq: 0, rank, peers: addresses, timeoutMs: 5000 })));
+    expect(() => in0.readInto([new Float32Array(3)])).toThrow('j#1 seq 0: read into 3 values, the vectors have 4');
+    const out = new Float32Array(4);
+    in1.readInto([out]);
+    expect(Array.from(out)).toEqual([1, 1, 1, 1]);
+    // Replica 1's receiving file for job k made a folder: replica 0 cannot write it, says so once, and sends.
+    const id1 = parsePeerAddress(addresses[1]).linkId as string;
+    fs.mkdirSync(path.join(dir, `gan-study-peer-${id1}-${createHash('sha256').update('k#1').digest('hex').slice(0, 12)}.f32`));
+    const rng = new Rng(23);
+    for (let seq = 0; seq < 2; seq++) {
+      const inputs = [randomVector(rng, 9_001), randomVector(rng, 9_001)];
+      const [got0, got1] = await swap(addresses, inputs, seq, [9_000, 1], 'k');
+      expect(bits(got0).equals(bits(inputs[1]))).toBe(true);
+      expect(bits(got1).equals(bits(inputs[0]))).toBe(true);
+    }
+    expect(log.lines.filter((l) => l.startsWith('shared-memory exchange in'))).toHaveLength(1);
+    expect(links[0].sharesMemory(0, addresses)).toBe(false);
+    expect(links[1].sharesMemory(1, addresses)).toBe(true);
+  });
+
   it('SharedExchange refuses a peer id that is not one', () => {
     const x = new SharedExchange(tempDir());
     try {

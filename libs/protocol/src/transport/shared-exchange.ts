@@ -108,13 +108,35 @@ export class SharedExchange {
     return `#shm=${hostKey}.${this.id}`;
   }
 
-  /** Writes `data` into slot seq % 2 of replica `peerId`'s receiving file for the attempt; returns the slot's byte offset. */
-  writeTo(peerId: string, attemptKey: string, seq: number, data: Float32Array): number {
+  /**
+   * Writes `data` (one vector, or its segments laid end to end) into slot seq % 2 of replica
+   * `peerId`'s receiving file for the attempt; returns the slot's byte offset.
+   */
+  writeTo(peerId: string, attemptKey: string, seq: number, data: Float32Array | readonly Float32Array[]): number {
     if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
-    const offset = (seq % 2) * data.byteLength;
+    const segments = data instanceof Float32Array ? [data] : data;
+    const offset = (seq % 2) * byteLengthOf(segments);
     const { fd, file } = this.fd(attemptKey, this.fileOf(peerId, attemptKey));
-    writeFully(fd, data, offset, file);
+    let at = offset;
+    for (const segment of segments) {
+      writeFully(fd, segment, at, file);
+      at += segment.byteLength;
+    }
     return offset;
+  }
+
+  /**
+   * Reads the other replica's vector at `offset` of this replica's receiving file for the attempt
+   * into `segments`, laid end to end (one read per segment: straight into the caller's memory, e.g.
+   * tensors on the wasm heap).
+   */
+  readInto(attemptKey: string, offset: number, segments: readonly Float32Array[]): void {
+    const { fd, file } = this.fd(attemptKey, this.fileOf(this.id, attemptKey));
+    let at = offset;
+    for (const segment of segments) {
+      readFully(fd, segment, at, file);
+      at += segment.byteLength;
+    }
   }
 
   /**
@@ -220,6 +242,12 @@ function unlinkQuietly(file: string): void {
   } catch {
     // never made, or already gone
   }
+}
+
+function byteLengthOf(segments: readonly Float32Array[]): number {
+  let n = 0;
+  for (const s of segments) n += s.byteLength;
+  return n;
 }
 
 /** out[from + i] = theirs[i] + ours[from + i] for i < n: a plain function, so V8 optimises the loop at once. */
