@@ -11,7 +11,10 @@ module.exports = {
   testEnvironment: 'node',
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
+    // Dependencies published only as ES modules.
+    '/node_modules/@jsquash/.+\\.js$': path.join(__dirname, 'tools', 'jest', 'esm-transform.js'),
   },
+  transformIgnorePatterns: ['/node_modules/(?!@jsquash/)'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper,
   testMatch: ['**/?(*.)+(spec|test).ts'],

@@ -1,9 +1,10 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import sharp from 'sharp';
+import sharp, { type JpegOptions } from 'sharp';
 import { UserInputError } from '@gan-study/core';
 import { countImageFolder, decodeImageInto, jpegDecodesAsIs, loadImageFolder } from './folder';
+import { decodeJpegWasm } from './jpeg-wasm';
 import { writeImageFolder, type FixtureImage } from './testing';
 
 let tmp: string;
@@ -192,6 +193,53 @@ describe('decodeImageInto', () => {
       expect({ name, values: Array.from(out.subarray(768)) }).toEqual({ name, values: Array.from(await reference(bytes, 16)) });
       expect(out.subarray(0, 768).every((v) => v === 0)).toBe(true);
     }
+  });
+});
+
+describe('decodeJpegWasm', () => {
+  const noise = (size: number, seed: number): Buffer => Buffer.from(Array.from({ length: size * size * 3 }, (_, i) => ((i * 97 + (i >> 3) * 31 + seed * 13) % 256) ^ ((i * seed) % 7 === 0 ? 0x3c : 0)));
+  const jpeg = (size: number, seed: number, opts: JpegOptions) => sharp(noise(size, seed), { raw: { width: size, height: size, channels: 3 } }).jpeg(opts).toBuffer();
+  const rgbOf = (img: { data: ArrayLike<number> }, n: number) => Buffer.from(Array.from({ length: n * 3 }, (_, i) => img.data[Math.floor(i / 3) * 4 + (i % 3)]));
+
+  it('gives the pixels sharp gives, on baseline and progressive JPEGs, every chroma subsampling, quality and encoder', async () => {
+    let checked = 0;
+    for (const size of [16, 33, 224]) {
+      for (const quality of [40, 90, 100]) {
+        for (const chromaSubsampling of ['4:2:0', '4:4:4']) {
+          for (const progressive of [false, true]) {
+            for (const mozjpeg of [false, true]) {
+              if (size === 224 && (quality !== 90 || mozjpeg)) continue; // a few at the paper's size
+              const bytes = await jpeg(size, checked, { quality, chromaSubsampling, progressive, mozjpeg });
+              expect(jpegDecodesAsIs(bytes, size)).toBe(true);
+              const img = await decodeJpegWasm(bytes);
+              expect(img).not.toBeNull();
+              expect([img!.width, img!.height]).toEqual([size, size]);
+              const want = await sharp(bytes).raw().toBuffer();
+              expect({ size, quality, chromaSubsampling, progressive, mozjpeg, same: rgbOf(img!, size * size).equals(want) }).toEqual({ size, quality, chromaSubsampling, progressive, mozjpeg, same: true });
+              checked++;
+            }
+          }
+        }
+      }
+    }
+    expect(checked).toBe(2 * 3 * 2 * 2 * 2 + 2 * 2);
+  });
+
+  it('returns null on a warning or an error, so sharp names the file; calls in flight together keep their own answers', async () => {
+    const good = await Promise.all([0, 1, 2, 3].map((i) => jpeg(16, 50 + i, { quality: 90 })));
+    const truncated = good[0].subarray(0, Math.floor(good[0].length * 0.7));
+    const badTable = Buffer.from(good[1]);
+    const dht = badTable.indexOf(Buffer.from([0xff, 0xc4]));
+    badTable.fill(0xff, dht + 5, dht + 21); // Huffman code counts that overflow
+    expect(jpegDecodesAsIs(truncated, 16)).toBe(true); // the header alone cannot tell
+    const results = await Promise.all([truncated, good[2], badTable, good[3], truncated].map((b) => decodeJpegWasm(b)));
+    expect(results.map((r) => r === null)).toEqual([true, false, true, false, true]);
+    expect(rgbOf(results[1]!, 256).equals(await sharp(good[2]).raw().toBuffer())).toBe(true);
+    expect(rgbOf(results[3]!, 256).equals(await sharp(good[3]).raw().toBuffer())).toBe(true);
+    // After a fatal error the next call still decodes.
+    expect(await decodeJpegWasm(good[2])).not.toBeNull();
+    // decodeImageInto hands the truncated file to sharp, which says what is wrong with it.
+    await expect(decodeImageInto(truncated, 16, 'cover', new Float32Array(768), 0)).rejects.toThrow(/premature end of JPEG/i);
   });
 });
 

@@ -4,7 +4,9 @@
  *
  * Decoding: sharp, EXIF orientation applied, alpha flattened onto black, converted to 8-bit sRGB
  * (grayscale becomes three equal channels), resized to size x size with `fit` ('cover' by default:
- * aspect kept, centre cropped), then x = v / 127.5 - 1. Each split's Float32Array is allocated once
+ * aspect kept, centre cropped), then x = v / 127.5 - 1. A plain JPEG already at size x size (the
+ * synthetic set; a real set at its own size) is decoded by the same libjpeg in WebAssembly instead,
+ * with the same pixels and without libvips's per-call cost (jpeg-wasm.ts). Each split's Float32Array is allocated once
  * from the counted files and every decoded image is written straight into its slot, so peak memory
  * is the output plus `concurrency` images in flight.
  */
@@ -13,6 +15,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp, { type Metadata } from 'sharp';
+import { decodeJpegWasm } from './jpeg-wasm';
 import { UserInputError } from '@gan-study/core';
 import { forEachLimit } from './pool';
 import { readCache, writeCache, cacheFileFor } from './cache';
@@ -191,9 +194,23 @@ export function jpegDecodesAsIs(bytes: Uint8Array, size: number): boolean {
 
 /** Decodes one encoded image into `out` at `offset`; returns its original dimensions. */
 export async function decodeImageInto(bytes: Buffer, size: number, fit: 'cover' | 'fill', out: Float32Array, offset: number): Promise<{ width: number; height: number }> {
+  // A JPEG whose header shows it is already as asked needs neither metadata() nor libvips: the same
+  // decoder in WebAssembly gives the same pixels (jpeg-wasm.ts), unless libjpeg warns or fails.
+  const asIs = jpegDecodesAsIs(bytes, size);
+  if (asIs) {
+    const rgba = await decodeJpegWasm(bytes);
+    if (rgba !== null && rgba.width === size && rgba.height === size) {
+      const d = rgba.data;
+      for (let i = 0, k = 0; i < size * size * 3; i += 3, k += 4) {
+        out[offset + i] = d[k] / 127.5 - 1;
+        out[offset + i + 1] = d[k + 1] / 127.5 - 1;
+        out[offset + i + 2] = d[k + 2] / 127.5 - 1;
+      }
+      return { width: size, height: size };
+    }
+  }
   const img = sharp(bytes, { failOn: 'truncated' });
-  // A JPEG whose header shows it is already as asked needs no metadata() call (the same answer).
-  const meta = jpegDecodesAsIs(bytes, size) ? null : await img.metadata();
+  const meta = asIs ? null : await img.metadata();
   const pipeline = meta === null || decodesAsIs(meta, size)
     ? img
     : img
