@@ -380,11 +380,9 @@ class CnnClassifier implements Classifier {
         incoming.readInto([...host, theirLoss]);
         this.params.forEach((p, i) => theirs.push(tf.tensor(host[i], p.v.shape, 'float32')));
       }
-      tf.tidy(() => {
-        const sum: Record<string, tf.Tensor> = {};
-        this.params.forEach((p, i) => (sum[p.name] = tf.add(ours.grads[i], theirs[i])));
-        this.opt.apply(sum);
-      });
+      // Adam on ours + theirs (on wasm added inside the update's pass).
+      const byName = (ts: tf.Tensor[]) => Object.fromEntries(this.params.map((p, i) => [p.name, ts[i]]));
+      this.opt.apply(byName(ours.grads), undefined, byName(theirs));
       return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
     } finally {
       tf.dispose([ours.value, ...ours.grads, ...theirs]);

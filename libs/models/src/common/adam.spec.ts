@@ -126,6 +126,50 @@ describe('Adam on wasm, fused', () => {
     expect(bitDifferences(fused, ops)).toEqual([]);
   });
 
+  it.each([
+    ['cpu', false],
+    ['wasm', false],
+    ['wasm', true],
+  ] as const)('with addends, steps with grads + addends as tf.add gives them, bit for bit (%s, fused %s)', async (backend, fused) => {
+    await tf.setBackend(backend);
+    const [, config] = CONFIGS[1];
+    const { params, grads } = problem(SMALL, 21);
+    const other = problem(SMALL, 22).grads;
+    const make = () => {
+      const vars: Record<string, tf.Variable> = {};
+      for (const [name, values] of Object.entries(params)) vars[name] = tf.variable(tf.tensor(values, SMALL[name]));
+      return { vars, opt: new Adam(vars, config, { fused }) };
+    };
+    const [a, b] = [make(), make()];
+    for (let s = 0; s < STEPS; s++) {
+      const g: Record<string, tf.Tensor> = {};
+      const g2: Record<string, tf.Tensor> = {};
+      const sum: Record<string, tf.Tensor> = {};
+      for (const name of Object.keys(SMALL)) {
+        g[name] = tf.tensor(grads[s][name], SMALL[name]);
+        g2[name] = tf.tensor(other[s][name], SMALL[name]);
+        sum[name] = tf.add(g[name], g2[name]);
+      }
+      a.opt.apply(g, undefined, g2);
+      b.opt.apply(sum);
+      tf.dispose([...Object.values(g), ...Object.values(g2), ...Object.values(sum)]);
+    }
+    const values = async (x: { vars: Record<string, tf.Variable>; opt: Adam }) => {
+      const out: Record<string, Float32Array> = {};
+      for (const name of Object.keys(SMALL)) out[`p.${name}`] = (await x.vars[name].data()) as Float32Array;
+      for (const arr of (await x.opt.snapshot('opt')).arrays) out[arr.name] = arr.data;
+      return out;
+    };
+    expect(bitDifferences(await values(a), await values(b))).toEqual([]);
+    const g0 = Object.fromEntries(Object.keys(SMALL).map((name) => [name, tf.tensor(grads[0][name], SMALL[name])]));
+    expect(() => a.opt.apply(g0, undefined, {})).toThrow(/no second gradient for parameter 'one'/);
+    tf.dispose(Object.values(g0));
+    for (const x of [a, b]) {
+      x.opt.dispose();
+      tf.dispose(Object.values(x.vars));
+    }
+  });
+
   it("gives the cpu backend's op-by-op update bit for bit", async () => {
     // SMALL only: the cpu backend broadcasts scalars element by element (seconds for the big array).
     const [, config] = CONFIGS[0];

@@ -56,12 +56,19 @@ export class Adam {
     return this.t;
   }
 
-  /** Applies one update. Every parameter must have a gradient of its shape. Disposes nothing it was given. */
-  apply(grads: Record<string, tf.Tensor>, lr = this.config.lr): void {
+  /**
+   * Applies one update. Every parameter must have a gradient of its shape. Disposes nothing it was
+   * given. With `addends`, each parameter's gradient is grads + addends (the same floats as tf.add
+   * first; on wasm added inside the update's pass): two replicas' gradients, say.
+   */
+  apply(grads: Record<string, tf.Tensor>, lr = this.config.lr, addends?: Record<string, tf.Tensor>): void {
     for (const [name, p] of Object.entries(this.params)) {
-      const g = grads[name];
-      if (!g) throw new Error(`no gradient for parameter '${name}'`);
-      if (!tf.util.arraysEqual(g.shape, p.shape)) throw new Error(`gradient for parameter '${name}' has shape [${g.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
+      for (const [what, set] of [['gradient', grads], ['second gradient', addends]] as const) {
+        if (!set) continue;
+        const g = set[name];
+        if (!g) throw new Error(`no ${what} for parameter '${name}'`);
+        if (!tf.util.arraysEqual(g.shape, p.shape)) throw new Error(`${what} for parameter '${name}' has shape [${g.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
+      }
     }
     const { beta1, beta2, eps } = this.config;
     this.t += 1;
@@ -70,12 +77,12 @@ export class Adam {
     const fused = this.options.fused !== false && wasmAdamAvailable();
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.params)) {
-        const g = grads[name];
+        const g2 = addends?.[name];
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
         // A gradient of another dtype goes through the ops, which cast it as before.
-        if (fused && g.dtype === 'float32') {
-          const next = adamStepWasm(name, p, m, v, g, { beta1, beta2, eps, lr, c1, c2 });
+        if (fused && grads[name].dtype === 'float32' && (!g2 || g2.dtype === 'float32')) {
+          const next = adamStepWasm(name, p, m, v, grads[name], { beta1, beta2, eps, lr, c1, c2 }, g2);
           m.assign(next.m);
           v.assign(next.v);
           p.assign(next.p);
@@ -84,6 +91,7 @@ export class Adam {
           tf.dispose([next.m, next.v, next.p]);
           continue;
         }
+        const g = g2 ? tf.add(grads[name], g2) : grads[name];
         const m1 = m.mul(beta1).add(g.mul(1 - beta1));
         const v1 = v.mul(beta2).add(g.square().mul(1 - beta2));
         m.assign(m1);

@@ -42,6 +42,28 @@ describe('adamStepWasm', () => {
     tf.dispose([p, m, v, g, out.p, out.m, out.v]);
   });
 
+  it('with a second gradient, updates with g + g2 as tf.add then the update gives it, bit for bit', () => {
+    const n = 50_001;
+    let x = 11;
+    const u = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 4294967296;
+    };
+    const mixed = (lo: number, hi: number) => Float32Array.from({ length: n }, () => (u() < 0.5 ? -1 : 1) * Math.pow(10, lo + (hi - lo) * u()));
+    const [p, m, v, g, g2] = [mixed(-3, 0), mixed(-12, -1), Float32Array.from(mixed(-40, -2), Math.abs), mixed(-22, 2), mixed(-22, 2)].map((a) => tf.tensor(a));
+    const sum = tf.add(g, g2);
+    const fused = adamStepWasm('w', p, m, v, g, K, g2);
+    const twoSteps = adamStepWasm('w', p, m, v, sum, K);
+    for (const k of ['p', 'm', 'v'] as const) expect(Buffer.from(fused[k].dataSync().buffer).equals(Buffer.from(twoSteps[k].dataSync().buffer))).toBe(true);
+    // ...and not the update of g alone.
+    const alone = adamStepWasm('w', p, m, v, g, K);
+    expect(Buffer.from(alone.p.dataSync().buffer).equals(Buffer.from(fused.p.dataSync().buffer))).toBe(false);
+    expect(() => adamStepWasm('w', p, m, v, g, K, tf.zeros([3]))).toThrow("Adam on wasm: second gradient of 'w' has shape [3], the parameter [50001]");
+    tf.dispose([p, m, v, g, g2, sum, fused.p, fused.m, fused.v, twoSteps.p, twoSteps.m, twoSteps.v, alone.p, alone.m, alone.v]);
+  });
+
   it('reads an input that still lives on the cpu backend (moved to the heap first)', async () => {
     await tf.setBackend('cpu');
     const gCpu = tf.tensor([0.25, -0.5, 1, 2, -4, 8, 0.125], [7]);

@@ -44,8 +44,15 @@ export interface AdamStepResult {
   v: tf.Tensor;
 }
 
-/** adam(p, m, v, g, p1, m1, v1: byte offsets, n: count, beta1, 1-beta1, beta2, 1-beta2, c1, c2, eps, lr). */
-type AdamKernel = (p: number, m: number, v: number, g: number, p1: number, m1: number, v1: number, n: number, b1: number, a1: number, b2: number, a2: number, c1: number, c2: number, eps: number, lr: number) => void;
+/**
+ * adam(p, m, v, g, p1, m1, v1: byte offsets, n: count, beta1, 1-beta1, beta2, 1-beta2, c1, c2, eps, lr);
+ * adamSum takes a second gradient's offset last and updates with g + g2 (one f32 add, as tf.add).
+ */
+type AdamKernel = (p: number, m: number, v: number, g: number, p1: number, m1: number, v1: number, n: number, b1: number, a1: number, b2: number, a2: number, c1: number, c2: number, eps: number, lr: number, g2?: number) => void;
+interface AdamKernels {
+  adam: AdamKernel;
+  adamSum: AdamKernel;
+}
 
 /**
  * True when the wasm backend's memory can be shared with the update's kernel (tfjs-backend-wasm 4.x
@@ -59,28 +66,31 @@ export function wasmAdamAvailable(): boolean {
 /**
  * p', m', v' for one parameter, as new float32 tensors on the wasm heap (the caller assigns and
  * disposes them). Inputs that live on another backend are moved to wasm first, as any wasm op would.
+ * With `g2`, the gradient is g + g2, added in the same pass (bit for bit tf.add(g, g2) first).
  */
-export function adamStepWasm(name: string, p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, k: AdamStepConstants): AdamStepResult {
-  const run = kernel();
-  if (!run) throw new Error('Adam on wasm: the wasm backend is not active or its memory cannot be shared (see wasmAdamAvailable)');
+export function adamStepWasm(name: string, p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, k: AdamStepConstants, g2?: tf.Tensor): AdamStepResult {
+  const kernels = kernel();
+  if (!kernels) throw new Error('Adam on wasm: the wasm backend is not active or its memory cannot be shared (see wasmAdamAvailable)');
   const n = p.size;
-  for (const [what, t] of [['parameter', p], ['first moment', m], ['second moment', v], ['gradient', g]] as const) {
+  const inputs = [['parameter', p], ['first moment', m], ['second moment', v], ['gradient', g], ...(g2 ? [['second gradient', g2] as const] : [])] as const;
+  for (const [what, t] of inputs) {
     if (t.dtype !== 'float32') throw new Error(`Adam on wasm: ${what} of '${name}' must be float32, got ${t.dtype}`);
     if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`Adam on wasm: ${what} of '${name}' has shape [${t.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
   }
   // Looking a tensor up on the heap moves it there if it lives on another backend (an allocation):
   // do it for every input before the outputs are allocated.
-  const ins = [p, m, v, g].map((t) => f32(t).byteOffset);
+  const ins = [p, m, v, g, ...(g2 ? [g2] : [])].map((t) => f32(t).byteOffset);
   const outs = [allocF32(p.shape), allocF32(p.shape), allocF32(p.shape)];
   const [p1, m1, v1] = outs.map((t) => f32(t).byteOffset);
   // Each JS number becomes a float32 scalar in the ops (and an f32 argument rounds the same way).
   const fr = Math.fround;
-  run(ins[0], ins[1], ins[2], ins[3], p1, m1, v1, n, fr(k.beta1), fr(1 - k.beta1), fr(k.beta2), fr(1 - k.beta2), fr(k.c1), fr(k.c2), fr(k.eps), fr(k.lr));
+  const run = g2 ? kernels.adamSum : kernels.adam;
+  run(ins[0], ins[1], ins[2], ins[3], p1, m1, v1, n, fr(k.beta1), fr(1 - k.beta1), fr(k.beta2), fr(1 - k.beta2), fr(k.c1), fr(k.c2), fr(k.eps), fr(k.lr), ins[4]);
   return { p: outs[0], m: outs[1], v: outs[2] };
 }
 
-function kernel(): AdamKernel | null {
-  return simdModule(assemble, (e) => e.adam as AdamKernel);
+function kernel(): AdamKernels | null {
+  return simdModule(assemble, (e) => ({ adam: e.adam as AdamKernel, adamSum: e.adamSum as AdamKernel }));
 }
 
 // ---- The module, assembled here (WebAssembly binary format 1 with the SIMD proposal's opcodes). ----
@@ -96,15 +106,20 @@ const OP = {
 const SIMD = { v128Load: 0, v128Store: 11, f32x4Splat: 19, f32x4Sqrt: 227, f32x4Add: 228, f32x4Sub: 229, f32x4Mul: 230, f32x4Div: 231 } as const;
 
 /**
- * The function's locals: parameters 0-7 are i32 (byte offsets p, m, v, g, p', m', v' and the count n),
- * 8-15 f32 constants; then the loop's byte offset, the end of the vector part and of the array, the
- * constants splatted to f32x4, and the element's g, m', v' (f32x4 and f32).
+ * A function's locals: parameters 0-7 are i32 (byte offsets p, m, v, g, p', m', v' and the count n),
+ * 8-15 f32 constants, and for adamSum 16 the second gradient's offset; then (from `first`) the loop's
+ * byte offset, the end of the vector part and of the array, the constants splatted to f32x4, and the
+ * element's g, m', v' (f32x4 and f32).
  */
-const L = { p: 0, m: 1, v: 2, g: 3, p1: 4, m1: 5, v1: 6, n: 7, consts: 8, off: 16, vecEnd: 17, end: 18, splats: 19, gx4: 27, mx4: 28, vx4: 29, gx1: 30, mx1: 31, vx1: 32 } as const;
+function layout(sum: boolean) {
+  const first = sum ? 17 : 16;
+  return { sum, p: 0, m: 1, v: 2, g: 3, p1: 4, m1: 5, v1: 6, n: 7, consts: 8, g2: 16, off: first, vecEnd: first + 1, end: first + 2, splats: first + 3, gx4: first + 11, mx4: first + 12, vx4: first + 13, gx1: first + 14, mx1: first + 15, vx1: first + 16 };
+}
+type Layout = ReturnType<typeof layout>;
 const K = { b1: 0, a1: 1, b2: 2, a2: 3, c1: 4, c2: 5, eps: 6, lr: 7 } as const;
 
 /** One element's update (f32) or four (f32x4): the same op sequence as common/adam.ts. */
-function update(lanes: 'f32' | 'f32x4'): number[] {
+function update(L: Layout, lanes: 'f32' | 'f32x4'): number[] {
   const wide = lanes === 'f32x4';
   const simd = (op: number) => [OP.simd, ...uleb(op)];
   const load = wide ? [...simd(SIMD.v128Load), 0, 0] : [OP.f32Load, 0, 0];
@@ -119,8 +134,8 @@ function update(lanes: 'f32' | 'f32x4'): number[] {
   const [g, m, v] = wide ? [L.gx4, L.mx4, L.vx4] : [L.gx1, L.mx1, L.vx1];
   const addr = (base: number) => [...get(base), ...get(L.off), OP.i32Add];
   return [
-    // g
-    ...addr(L.g), ...load, OP.localSet, ...uleb(g),
+    // g (adamSum: g + g2)
+    ...addr(L.g), ...load, ...(L.sum ? [...addr(L.g2), ...load, ...add] : []), OP.localSet, ...uleb(g),
     // m' = m * beta1 + g * (1 - beta1)
     ...addr(L.m1),
     ...addr(L.m), ...load, ...konst(K.b1), ...mul, ...get(g), ...konst(K.a1), ...mul, ...add,
@@ -140,7 +155,7 @@ function update(lanes: 'f32' | 'f32x4'): number[] {
 }
 
 /** while (off < limit) { body; off += step } */
-function loopTo(limit: number, step: number, body: number[]): number[] {
+function loopTo(L: Layout, limit: number, step: number, body: number[]): number[] {
   return [
     OP.block, OP.void, OP.loop, OP.void,
     OP.localGet, ...uleb(L.off), OP.localGet, ...uleb(limit), OP.i32GeU, OP.brIf, 1,
@@ -152,16 +167,20 @@ function loopTo(limit: number, step: number, body: number[]): number[] {
 }
 
 function assemble(): Uint8Array {
-  const params = [I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32];
+  return assembleModule([adamFunction(layout(false), 'adam'), adamFunction(layout(true), 'adamSum')]);
+}
+
+function adamFunction(L: Layout, name: string): { name: string; params: number[]; locals: Array<[number, number]>; code: number[] } {
+  const params = [I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32, ...(L.sum ? [I32] : [])];
   const code = [
     // vecEnd = (n & ~3) * 4, end = n * 4 (byte offsets; compared unsigned, the heap reaches 4 GiB)
     OP.localGet, ...uleb(L.n), OP.i32Const, ...sleb(-4), OP.i32And, OP.i32Const, 2, OP.i32Shl, OP.localSet, ...uleb(L.vecEnd),
     OP.localGet, ...uleb(L.n), OP.i32Const, 2, OP.i32Shl, OP.localSet, ...uleb(L.end),
     ...Object.values(K).flatMap((k) => [OP.localGet, ...uleb(L.consts + k), OP.simd, ...uleb(SIMD.f32x4Splat), OP.localSet, ...uleb(L.splats + k)]),
-    ...loopTo(L.vecEnd, 16, update('f32x4')),
-    ...loopTo(L.end, 4, update('f32')),
+    ...loopTo(L, L.vecEnd, 16, update(L, 'f32x4')),
+    ...loopTo(L, L.end, 4, update(L, 'f32')),
     OP.end,
   ];
-  return assembleModule([{ name: 'adam', params, locals: [[3, I32], [11, V128], [3, F32]], code }]);
+  return { name, params, locals: [[3, I32], [11, V128], [3, F32]], code };
 }
 
