@@ -402,10 +402,12 @@ interface PeerGo {
   type: 'go';
   what: 'exchange' | 'parallel';
   /**
-   * exchange: 'ring' (allReduce) or 'pair' (beginExchange, as a 2-replica classifier job exchanges);
+   * exchange: 'ring' (allReduce), 'pair' (beginExchange, as a 2-replica classifier job exchanges
+   * across hosts) or 'swap' (PeerLink.swap into a second array, then the sum: what the job's
+   * pairStep does on one host, the sum there on the device);
    * parallel: 'pair' (the job's step), or 'alone' (each trainer steps on its shard, no exchange).
    */
-  how: 'ring' | 'pair' | 'alone';
+  how: 'ring' | 'pair' | 'swap' | 'alone';
   size: number;
   reps: number;
   warmup: number;
@@ -431,8 +433,12 @@ async function peerWorker(): Promise<void> {
     void (async () => {
       const call = (seq: number) => ({ job: 'bench', attempt: 1, seq, rank, peers: m.peers, timeoutMs: 600_000 });
       const into = new Float32Array(m.size);
-      const reduce = (data: Float32Array, seq: number): Promise<Float32Array> => {
+      const reduce = async (data: Float32Array, seq: number): Promise<Float32Array> => {
         if (m.how === 'ring') return link.allReduce(data, call(seq));
+        if (m.how === 'swap') {
+          (await link.swap([data], call(seq))).readInto([into]);
+          return into; // the other's vector
+        }
         const pending = link.beginExchange(data, { ...call(seq), into });
         pending.ready(0, data.length);
         return pending.finish();
@@ -444,7 +450,7 @@ async function peerWorker(): Promise<void> {
           const t0 = performance.now();
           const sum = await reduce(data, m.round * 100_000 + i);
           if (i >= m.warmup) ms.push(performance.now() - t0);
-          const want = (world * (world + 1)) / 2;
+          const want = m.how === 'swap' ? world - rank : (world * (world + 1)) / 2;
           if (sum[0] !== want || sum[sum.length - 1] !== want) throw new Error(`wrong sum ${sum[0]}, expected ${want}`);
         }
         process.send?.({ type: 'done', ms });
@@ -613,10 +619,11 @@ async function exchange(a: Args, log: (s: string) => void): Promise<ExchangeRow[
   const rows: ExchangeRow[] = [];
   const reps = a.quick ? 10 : 40;
   const sizes = [1_000_000, 10_000_000];
-  const ways: Array<{ how: 'ring' | 'pair'; shared: boolean; transport: string }> = [
+  const ways: Array<{ how: 'ring' | 'pair' | 'swap'; shared: boolean; transport: string }> = [
     { how: 'ring', shared: false, transport: 'zeromq tcp, ring all-reduce (PeerLink.allReduce)' },
     { how: 'pair', shared: false, transport: 'zeromq tcp, pair exchange (PeerLink.beginExchange, GAN_STUDY_PEER_SHM=0)' },
     { how: 'pair', shared: true, transport: 'shared memory, pair exchange (PeerLink.beginExchange on one host: /dev/shm)' },
+    { how: 'swap', shared: true, transport: 'shared memory, swap (PeerLink.swap: the other\'s vector, which the job adds on its device)' },
   ];
   for (const way of ways) {
     await withPeers<{ ms: number[] }>(
@@ -1030,7 +1037,7 @@ function report(r: Results): string {
       '',
       table(['bytes', 'transport', 'p50 ms', 'p95 ms', 'GB/s (bytes / p50)', 'calls'], r.exchange.rows.map((x) => [x.bytes, x.transport, x.p50_ms, x.p95_ms, x.gb_per_s, x.reps])),
       '',
-      'A call ends when both processes have the sum. The echo row moves the bytes out and back over one plain socket: the floor for a socket. Two replicas of a job on one host exchange through shared memory (libs/protocol transport/shared-exchange.ts); across hosts, over zeromq tcp.',
+      'A call ends when both processes have the sum (swap: the other\'s vector). The echo row moves the bytes out and back over one plain socket: the floor for a socket. Two replicas of a job on one host exchange through shared memory (libs/protocol transport/shared-exchange.ts); across hosts, over zeromq tcp.',
       '',
     );
   }
