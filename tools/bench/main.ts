@@ -1129,6 +1129,7 @@ function report(r: Results): string {
     '| CycleGAN (cyclegan.ts trainStep) | one: the 7 losses (`dataSync()` of the concatenated parts); the history pools stay on the device | both domains uploaded once per job, both batches gathered on the device |',
     '| classifier, one trainer (classifier-job with worldSize 1: `trainStep`) | one: the loss (one float); the gradients go from the tape into Adam on the device | the job\'s training set uploaded once (one tensor in example order), the batch gathered on the device by the epoch permutation\'s indices; the labels (4 B per image) uploaded |',
     '| classifier, data-parallel (`gradients`, all-reduce, `applyGradients`) | one: the shard\'s flat gradient + loss (4 B x parameters; the all-reduce needs it on the host), and the reduced gradient uploaded again | as with one trainer |',
+    '| classifier, two replicas sharing memory (`pairStep` over PeerLink.swap) | on wasm none beyond the loss: each gradient is written from the heap into the other\'s /dev/shm file and the other\'s read from its file into tensors on the heap; on another backend each parameter\'s gradient is read back (one per parameter) and the other\'s uploaded, the sum made on the device inside Adam | as with one trainer |',
     '',
     'Same results as before: with the same engine sources, 5 classifier steps and 4 steps of each GAN (14 for PGGAN, across its stage changes) end in byte-identical checkpoints before and after commit 0931fd4 on cpu and on wasm, and so do a classifier job\'s checkpoints and model artifact (the loss sum is still rounded to float32 as it was when it travelled in the gradient array). Latents stay host-drawn from the seeded streams: they are small, and `tf.randomNormal` in tfjs 4.22 also draws on the host (a JavaScript generator) and uploads.',
     '',
@@ -1187,7 +1188,11 @@ async function main(): Promise<void> {
   const save = async () => {
     fs.mkdirSync(a.out, { recursive: true });
     const onDisk: Partial<Results> = fs.existsSync(jsonPath) ? (JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as Partial<Results>) : {};
-    const merged = { ...onDisk, machine: facts, quick: a.quick, commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() } as Results;
+    // PyTorch's facts are those of the run that measured it (a run without the throughput section
+    // does not install it, and would report it missing).
+    const torchRun = mine.has('throughput') ? facts : (onDisk.throughput?.machine ?? facts);
+    const torchFacts = Object.fromEntries(['torch', 'torch_default_threads', 'torch_blas'].map((k) => [k, torchRun[k]]));
+    const merged = { ...onDisk, machine: { ...facts, ...torchFacts }, quick: a.quick, commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() } as Results;
     for (const key of mine) (merged as Record<string, unknown>)[key] = (results as Record<string, unknown>)[key];
     // Per-model sections keep the rows of models this run did not measure (--models).
     if (mine.has('throughput') && results.throughput && onDisk.throughput) {
