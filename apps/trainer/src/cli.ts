@@ -2,16 +2,23 @@
  * The trainer process's command line (`study trainer ...` and `study run` start it):
  *
  *   trainer --connect tcp://HOST:PORT [--gpu K] [--id NAME] [--backend auto] [--peer-host HOST]
- *           [--peer-bind tcp://0.0.0.0:*] [--data DIR] [--dry-run] [--exit-with-parent]
+ *           [--peer-bind tcp://0.0.0.0:*] [--data DIR] [--cache-dir DIR|off] [--dry-run] [--exit-with-parent]
+ *
+ * A study on the synthetic set: the trainer makes the set itself from the recipe in the
+ * coordinator's welcome, in its cache (--cache-dir, default as `study run`'s: $STUDY_CACHE_DIR, else
+ * $XDG_CACHE_HOME/gan-study, else ~/.cache/gan-study), one process per host at a time, and decodes
+ * it there; with `--cache-dir off`, or when its sharp build would encode other bytes, it asks the
+ * coordinator for the images instead.
  *
  * `--gpu K` sets CUDA_VISIBLE_DEVICES=K before the engine (and so TensorFlow) loads; the trainer
  * then logs the device it actually got. Only this app and the coordinator app read argv and env.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import * as os from 'os';
+import { studyCacheDir } from '@gan-study/core';
 import type { Dataset } from '@gan-study/data';
 import { createTrainerLog } from './log';
-import { TrainerService, type JobRunner } from './service';
+import { TrainerService, type JobRunner, type TrainerOptions } from './service';
 import { dryRunRunner } from './dry-run';
 
 export interface TrainerCliOptions {
@@ -23,6 +30,7 @@ export interface TrainerCliOptions {
   peerHost?: string;
   noPeer?: boolean;
   data?: string;
+  cacheDir?: string;
   dryRun?: boolean;
   dryRunSteps: number;
   dryRunStepMs: number;
@@ -49,6 +57,7 @@ export function trainerProgram(): Command {
     .option('--peer-host <host>', 'host name other trainers reach this one at (default: this host name)')
     .option('--no-peer', 'no peer socket: data-parallel all-reduce goes through the coordinator')
     .option('--data <dir>', 'read the dataset from this (shared) folder instead of receiving it from the coordinator')
+    .option('--cache-dir <dir>', "where this trainer makes the synthetic set and keeps decoded sets; 'off': ask the coordinator for the images (default: $STUDY_CACHE_DIR, else $XDG_CACHE_HOME/gan-study, else ~/.cache/gan-study)")
     .option('--dry-run', 'run fake jobs (no model): checks the plumbing')
     .option('--dry-run-steps <n>', 'steps per dry-run job', positiveInt, 6)
     .option('--dry-run-step-ms <ms>', 'time per dry-run step', positiveInt, 50)
@@ -57,6 +66,23 @@ export function trainerProgram(): Command {
     .option('--log-json', 'JSON log lines instead of the compact form')
     .option('--quiet', 'after the device line, log only warnings (local trainers: the coordinator logs their jobs)')
     .exitOverride();
+}
+
+/** Makes the welcome's synthetic set in the trainer's cache (null without one: the trainer asks the coordinator). */
+export function syntheticSetMaker(cacheOpt: string | undefined, env: NodeJS.ProcessEnv = process.env): TrainerOptions['makeSyntheticSet'] {
+  // The same rules as `study run`'s cache; --cache-dir stands for $STUDY_CACHE_DIR.
+  const cacheDir = studyCacheDir(cacheOpt !== undefined ? { ...env, STUDY_CACHE_DIR: cacheOpt } : env);
+  if (cacheDir === null) return null;
+  return async (set, size, note) => {
+    const data = await import('@gan-study/data');
+    const own = data.synthKey(set.recipe);
+    if (own !== set.key) return { unavailable: `the recipe's key here is ${own}, the coordinator's ${set.key} (another generator or sharp build, which would write other bytes)` };
+    const out = data.cachedSynthPath(cacheDir, set.recipe);
+    const started = Date.now();
+    const made = await data.ensureSynthSet(out, set.recipe, { cached: true, log: note });
+    if (!made.reused) note(`synthetic dataset (seed ${made.seed}, ${made.size}px) written at ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return data.loadImageFolder(out, { size, cacheDir, log: note });
+  };
 }
 
 export async function runTrainer(opts: TrainerCliOptions): Promise<string> {
@@ -103,6 +129,7 @@ export async function runTrainer(opts: TrainerCliOptions): Promise<string> {
     peerBind: opts.noPeer === true ? null : opts.peerBind,
     peerHost: opts.peerHost ?? (opts.peerBind.includes('127.0.0.1') ? '127.0.0.1' : host),
     localDataset,
+    makeSyntheticSet: syntheticSetMaker(opts.cacheDir),
     giveUpAfterMs: opts.giveUpAfter !== undefined ? opts.giveUpAfter * 1000 : null,
   });
   const stopOn = (signal: NodeJS.Signals): void => {

@@ -7,12 +7,14 @@ import * as os from 'os';
 import * as path from 'path';
 import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
+import { loadImageFolder, synthKey, synthesize, type Dataset } from '@gan-study/data';
 import { fakeImageSet } from '@gan-study/data/testing';
 import {
   CoordinatorReducer,
   PROTOCOL_VERSION,
   buildPlan,
   bytesToF32,
+  decodeDataset,
   decodeTrainerMessage,
   encodeCoordinatorFrames,
   encodeCoordinatorMessage,
@@ -27,7 +29,8 @@ import {
   type TrainerMessage,
 } from '@gan-study/protocol';
 import { dryRunRunner } from './dry-run';
-import { TrainerService, type JobRunner } from './service';
+import { syntheticSetMaker } from './cli';
+import { TrainerService, type JobRunner, type TrainerOptions } from './service';
 
 jest.setTimeout(20_000);
 
@@ -125,7 +128,10 @@ describe('TrainerService', () => {
     await coordinator.close();
   });
 
-  async function startTrainer(id: string, opts: { steps?: number; stepMs?: number; timeoutMs?: number; log?: EventLog; peer?: boolean; runner?: JobRunner } = {}): Promise<TrainerService> {
+  async function startTrainer(
+    id: string,
+    opts: { steps?: number; stepMs?: number; timeoutMs?: number; log?: EventLog; peer?: boolean; runner?: JobRunner; makeSyntheticSet?: TrainerOptions['makeSyntheticSet'] } = {},
+  ): Promise<TrainerService> {
     const t = new TrainerService({
       connect: coordinator.address,
       id,
@@ -135,6 +141,7 @@ describe('TrainerService', () => {
       peerBind: opts.peer ? 'tcp://127.0.0.1:*' : null,
       heartbeatMs: 50,
       trainerTimeoutMs: opts.timeoutMs ?? 5000,
+      makeSyntheticSet: opts.makeSyntheticSet ?? null,
     });
     trainers.push(t);
     await t.start();
@@ -145,7 +152,7 @@ describe('TrainerService', () => {
     await startTrainer('t1');
     const hello = await coordinator.next('hello');
     expect(hello).toMatchObject({ trainer: 't1', info: { host: 'testhost', device: 'cpu', peerAddress: null } });
-    await coordinator.send('t1', { kind: 'welcome', heartbeatMs: 50, trainerTimeoutMs: 5000, run: 'spec' });
+    await coordinator.send('t1', { kind: 'welcome', heartbeatMs: 50, trainerTimeoutMs: 5000, run: 'spec', syntheticSet: null });
     await coordinator.send('t1', assign(reference));
     const ckpt = await coordinator.next('checkpoint');
     expect(ckpt).toMatchObject({ job: reference.id, attempt: 1, step: 2 });
@@ -155,6 +162,77 @@ describe('TrainerService', () => {
     expect(progress.total).toBe(4);
     const hb = await coordinator.next('heartbeat');
     expect(Array.isArray(hb.running)).toBe(true);
+  });
+
+  describe('on the synthetic set', () => {
+    const recipe = { size: 16, seed: 3, counts: { train: [6, 4], test: [2, 2] } };
+    let tmp: string;
+    beforeEach(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trainer-synth-'));
+    });
+    afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    /** A job that takes the dataset at 16 px, then runs as the dry-run runner. */
+    function datasetJob(got: Dataset[]): JobRunner {
+      return async (ctx) => {
+        got.push(await ctx.dataset(16));
+        return dryRunRunner({ steps: 2, stepMs: 1 })(ctx);
+      };
+    }
+
+    it("makes the set from the welcome's recipe in its cache, the same data the coordinator would send, without asking for images", async () => {
+      expect(syntheticSetMaker('off', {})).toBeNull();
+      const got: Dataset[] = [];
+      await startTrainer('t1', { runner: datasetJob(got), makeSyntheticSet: syntheticSetMaker(path.join(tmp, 'cache'), {}) });
+      await coordinator.next('hello');
+      await coordinator.send('t1', { kind: 'welcome', heartbeatMs: 50, trainerTimeoutMs: 5000, run: 'spec', syntheticSet: { key: synthKey(recipe), recipe } });
+      await coordinator.send('t1', assign(reference));
+      await coordinator.next('job-done');
+      expect(coordinator.inbox.filter((e) => e.msg.kind === 'get-dataset')).toEqual([]);
+      const made = await coordinator.next('log', (m) => /synthetic dataset \(seed 3, 16px\) written at .*cache.synth-[0-9a-f]{16} in /.test(m.msg));
+      expect(made.level).toBe('info');
+      // What the coordinator sends a trainer that asks: its own copy, decoded, over the wire.
+      const own = path.join(tmp, 'coordinator-copy');
+      await synthesize({ ...recipe, out: own });
+      const sent = decodeDataset(encodeDataset(await loadImageFolder(own, { size: 16 })));
+      const [here] = got;
+      expect(here.classes).toEqual(sent.classes);
+      expect(here.hash).toBe(sent.hash);
+      for (const split of ['train', 'test'] as const) {
+        expect(here[split].files).toEqual(sent[split].files);
+        expect(Array.from(here[split].labels)).toEqual(Array.from(sent[split].labels));
+        expect(Buffer.from(here[split].images.buffer, here[split].images.byteOffset, here[split].images.byteLength).equals(Buffer.from(sent[split].images.buffer, sent[split].images.byteOffset, sent[split].images.byteLength))).toBe(true);
+      }
+    });
+
+    it('asks the coordinator for the images, with a warning the coordinator sees, when its key for the recipe differs', async () => {
+      const got: Dataset[] = [];
+      await startTrainer('t1', { runner: datasetJob(got), makeSyntheticSet: syntheticSetMaker(path.join(tmp, 'cache'), {}) });
+      await coordinator.next('hello');
+      await coordinator.send('t1', { kind: 'welcome', heartbeatMs: 50, trainerTimeoutMs: 5000, run: 'spec', syntheticSet: { key: '0123456789abcdef', recipe } });
+      await coordinator.send('t1', assign(reference));
+      await coordinator.next('get-dataset');
+      await coordinator.next('job-done');
+      const warned = await coordinator.next('log', (m) => m.level === 'warn');
+      expect(warned.msg).toMatch(/not making the synthetic set here: the recipe's key here is [0-9a-f]{16}, the coordinator's 0123456789abcdef .*asking the coordinator for its images/);
+      expect(got[0].root).toBe('/fake');
+      expect(fs.existsSync(path.join(tmp, 'cache'))).toBe(false);
+    });
+
+    it('asks the coordinator when making the set fails (a cache it cannot write), and says why', async () => {
+      const got: Dataset[] = [];
+      const file = path.join(tmp, 'a-file');
+      fs.writeFileSync(file, 'not a folder');
+      await startTrainer('t1', { runner: datasetJob(got), makeSyntheticSet: syntheticSetMaker(file, {}) });
+      await coordinator.next('hello');
+      await coordinator.send('t1', { kind: 'welcome', heartbeatMs: 50, trainerTimeoutMs: 5000, run: 'spec', syntheticSet: { key: synthKey(recipe), recipe } });
+      await coordinator.send('t1', assign(reference));
+      await coordinator.next('get-dataset');
+      await coordinator.next('job-done');
+      const warned = await coordinator.next('log', (m) => m.level === 'warn');
+      expect(warned.msg).toMatch(/could not make the synthetic set here \(.*a-file.*\); asking the coordinator for its images/);
+      expect(got[0].root).toBe('/fake');
+    });
   });
 
   it('resumes from the checkpoint it is given', async () => {

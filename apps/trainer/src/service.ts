@@ -1,8 +1,9 @@
 /**
  * The trainer service: one DEALER connected to the coordinator, one peer socket for ring all-reduce,
  * and the jobs the coordinator assigns, each run by the job runner against a JobContext whose every
- * method is a message to the coordinator (or to peers). No shared filesystem is needed: the dataset,
- * the artifacts of dependencies and the checkpoint to resume from all arrive over the wire, and
+ * method is a message to the coordinator (or to peers). No shared filesystem is needed: the
+ * synthetic set is made here from the recipe in the welcome (makeSyntheticSet); an image folder, the
+ * artifacts of dependencies and the checkpoint to resume from arrive over the wire, and
  * checkpoints, artifacts, progress and results go back the same way.
  *
  * Liveness: the trainer heartbeats every `heartbeatMs`; when the coordinator has been silent for
@@ -37,6 +38,7 @@ import {
   type JobResult,
   type JobSpec,
   type PendingReduce,
+  type SyntheticSetRef,
   type TrainerInfo,
   type TrainerMessage,
 } from '@gan-study/protocol';
@@ -61,6 +63,12 @@ export interface TrainerOptions {
   trainerTimeoutMs?: number;
   /** Loads the dataset locally (a shared path) instead of asking the coordinator; null: ask. */
   localDataset?: ((size: number) => Promise<Dataset>) | null;
+  /**
+   * Makes the synthetic set a welcome describes, here, and decodes it at a size; `unavailable` says
+   * why it cannot (its key differs here). Then, or when it fails, the trainer asks the coordinator
+   * for the images instead, with a warning. Null: always ask.
+   */
+  makeSyntheticSet?: ((set: SyntheticSetRef, size: number, note: (line: string) => void) => Promise<Dataset | { unavailable: string }>) | null;
   /** Called when the trainer decides to end (shutdown message, stop()). */
   onExit?: (reason: string) => void;
   /** Gives up when no coordinator answered for this long (ms); null: keep trying forever. */
@@ -104,6 +112,8 @@ export class TrainerService {
   private lastHeard = 0;
   private lastHello = 0;
   private welcomed = false;
+  /** The study's synthetic set, as the last welcome described it (null: an image folder). */
+  private syntheticSet: SyntheticSetRef | null = null;
   private silentSince: number | null = null;
   private suspect = false;
   private heartbeat: HeartbeatThread | null = null;
@@ -254,6 +264,7 @@ export class TrainerService {
         this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
         this.heartbeat?.setPeriod(this.heartbeatMs);
         this.welcomed = true;
+        this.syntheticSet = m.syntheticSet;
         this.silentSince = null;
         this.opts.log.info({ ...this.fields(), event: 'welcomed', run: m.run }, `trainer ${this.opts.id} joined run ${m.run} (heartbeat ${m.heartbeatMs} ms, timeout ${m.trainerTimeoutMs} ms)`);
         return;
@@ -362,6 +373,26 @@ export class TrainerService {
       });
   }
 
+  /** The dataset at `size`: from --data, made here from the synthetic set's recipe, or from the coordinator. */
+  private async datasetAt(size: number, ref: { job: string; attempt: number }, signal: AbortSignal, note: (level: 'info' | 'warn', line: string) => void): Promise<Dataset> {
+    if (this.opts.localDataset) return this.opts.localDataset(size);
+    const set = this.syntheticSet;
+    const make = this.opts.makeSyntheticSet;
+    if (set && make) {
+      try {
+        const made = await make(set, size, (line) => note('info', line));
+        if (!('unavailable' in made)) return made;
+        note('warn', `not making the synthetic set here: ${made.unavailable}; asking the coordinator for its images`);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        note('warn', `could not make the synthetic set here (${(err as Error).message}); asking the coordinator for its images`);
+      }
+    }
+    const bytes = await this.request({ kind: 'get-dataset', ...ref, req: this.nextReq++, size }, signal);
+    if (!bytes) throw new Error('the coordinator sent no dataset bytes');
+    return decodeDataset(bytes, `dataset at ${size}px from the coordinator`);
+  }
+
   private context(spec: JobSpec, m: Extract<CoordinatorMessage, { kind: 'assign' }>, run: Running): JobContext {
     const signal = run.controller.signal;
     const ref = { job: m.job, attempt: m.attempt };
@@ -377,12 +408,7 @@ export class TrainerService {
       dataset: (size: number): Promise<Dataset> => {
         let d = this.datasets.get(size);
         if (!d) {
-          d = this.opts.localDataset
-            ? this.opts.localDataset(size)
-            : this.request({ kind: 'get-dataset', ...ref, req: this.nextReq++, size }, signal).then((bytes) => {
-                if (!bytes) throw new Error('the coordinator sent no dataset bytes');
-                return decodeDataset(bytes, `dataset at ${size}px from the coordinator`);
-              });
+          d = this.datasetAt(size, ref, signal, (level, line) => context.log(level, line));
           this.datasets.set(size, d);
           d.catch(() => this.datasets.delete(size));
         }

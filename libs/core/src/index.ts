@@ -1,3 +1,4 @@
 export { Rng, hashString } from './random';
 export type { RngState } from './random';
 export { writeFileAtomic, writeJsonAtomic, readJson, UserInputError, PermanentJobError } from './files';
+export { studyCacheDir } from './cache-dir';

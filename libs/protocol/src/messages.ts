@@ -28,8 +28,9 @@ import { z } from 'zod';
  * 2: payload frames (`$frames`); ring chunks travel in pieces (`part` of `parts`).
  * 3: `grad-range`: two replicas exchange their vectors range by range as the ranges become final.
  * 4: `grad-shared`: two replicas on one host exchange their vectors through shared memory.
+ * 5: `welcome.syntheticSet`: trainers may make the synthetic set themselves from its recipe.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** The header key listing, in order, the fields whose bytes follow the header as frames of their own. */
 export const PAYLOAD_FRAMES_KEY = '$frames';
@@ -131,12 +132,31 @@ export type TrainerMessage = z.infer<typeof trainerMessageSchema>;
 
 // ---- coordinator → trainer -------------------------------------------------------------------
 
+/**
+ * The study's synthetic set as a recipe (what its pixels depend on, @gan-study/data SynthRecipe) and
+ * its key (synthKey: the recipe, the generator and the JPEG encoder's version): a trainer whose own
+ * key for the recipe is the same makes identical files, so it may make and decode the set itself
+ * instead of asking for its images.
+ */
+export const syntheticSetSchema = z.strictObject({
+  key: z.string().regex(/^[0-9a-f]{16}$/),
+  recipe: z.strictObject({
+    size: z.number().int().positive(),
+    seed: z.number().int(),
+    classes: z.array(z.string()).optional(),
+    counts: z.strictObject({ train: z.array(count), test: z.array(count) }).optional(),
+  }),
+});
+export type SyntheticSetRef = z.infer<typeof syntheticSetSchema>;
+
 const welcome = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   kind: z.literal('welcome'),
   heartbeatMs: z.number().int().positive(),
   trainerTimeoutMs: z.number().int().positive(),
   run: z.string(),
+  /** The study's data set when it is the synthetic one; null for an image folder. */
+  syntheticSet: syntheticSetSchema.nullable(),
 });
 const coordinatorHeartbeat = z.strictObject({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('heartbeat') });
 const assign = z.strictObject({

@@ -5,9 +5,8 @@
  *   npx study coordinator --bind tcp://0.0.0.0:5555 --resume DIR
  */
 import { Command, Option } from 'commander';
-import { UserInputError } from '@gan-study/core';
+import { UserInputError, studyCacheDir } from '@gan-study/core';
 import { addConfigOptions } from '../config-cli';
-import { studyCacheDir } from '../coordinator/dataset';
 import { runStudy } from '../coordinator/study';
 import { DATA_CACHE_HELP, configFor, type RunOptions } from './run';
 

@@ -9,10 +9,9 @@
  * ~/.cache/gan-study; see coordinator/dataset.ts), so only the first study of a recipe makes them.
  */
 import { Command, Option } from 'commander';
-import { UserInputError } from '@gan-study/core';
+import { UserInputError, studyCacheDir } from '@gan-study/core';
 import type { StudyConfig } from '@gan-study/protocol';
 import { addConfigOptions, announceConfig, resolveFromCli, type ConfigCliOptions } from '../config-cli';
-import { studyCacheDir } from '../coordinator/dataset';
 import { readSavedConfig, runStudy } from '../coordinator/study';
 
 export interface RunOptions extends ConfigCliOptions {

@@ -1,9 +1,9 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Dataset } from '@gan-study/data';
+import { countImageFolder, type Dataset } from '@gan-study/data';
 import { profileDefaults, type StudyConfig } from '@gan-study/protocol';
-import { prepareDataset, studyCacheDir } from './dataset';
+import { prepareDataset } from './dataset';
 
 jest.setTimeout(60_000);
 
@@ -39,7 +39,13 @@ describe('the study data set with a cache shared by studies', () => {
 
   it('synthesises and decodes once: a second study in a new run directory reuses both and gets identical data', async () => {
     const first = await prepareDataset(config(), path.join(tmp, 'run1'), log, { cacheDir });
+    // Nothing is made up front: the plan's counts come from the recipe, trainers make the set.
+    await expect(fs.stat(first.root)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(first.syntheticSet).toEqual({ key: path.basename(first.root).replace(/^synth-/, ''), recipe: { size: 16, seed: 1, counts: { train: [6, 4], test: [3, 2] } } });
+    expect(lines).toEqual([expect.stringMatching(/^synthetic dataset \(seed 1, 16px, key [0-9a-f]{16}\) at .*cache\/synth-[0-9a-f]{16} \(linked from .*run1\/dataset\): trainers make it /)]);
     const a = await first.load(16);
+    const counted = await countImageFolder(first.root);
+    expect({ classes: counted.classes, ...counted.counts }).toEqual(first.counts);
     expect(lines.filter((l) => /^synthetic dataset .* written at /.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /^data cache write /.test(l))).toHaveLength(1);
     expect(first.root.startsWith(path.join(cacheDir, 'synth-'))).toBe(true);
@@ -60,8 +66,8 @@ describe('the study data set with a cache shared by studies', () => {
     // The same as a study without the shared cache makes inside its run directory.
     const alone = await prepareDataset(config(), path.join(tmp, 'run3'), () => undefined, { cacheDir: null });
     expect(alone.root).toBe(path.join(tmp, 'run3', 'dataset'));
-    expect((await fs.lstat(alone.root)).isDirectory()).toBe(true);
     same(await alone.load(16), a);
+    expect((await fs.lstat(alone.root)).isDirectory()).toBe(true);
 
     // Another recipe is another set.
     const other = await prepareDataset(config(2), path.join(tmp, 'run4'), () => undefined, { cacheDir });
@@ -80,10 +86,10 @@ describe('the study data set with a cache shared by studies', () => {
 
     lines = [];
     const second = await prepareDataset(config(), path.join(tmp, 'run2'), log, { cacheDir });
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^synthetic set cache ${first.root} is damaged \\(.*train/malignant/0002\\.jpg is missing\\); rebuilding it$`)));
-    expect(lines).toContainEqual(expect.stringMatching(/^synthetic dataset .* written at /));
     expect(second.counts).toEqual(first.counts);
     const b = await second.load(16);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^synthetic set cache ${first.root} is damaged \\(.*train/malignant/0002\\.jpg is missing\\); rebuilding it$`)));
+    expect(lines).toContainEqual(expect.stringMatching(/^synthetic dataset .* written at /));
     // The rebuilt files have new times, so the decoded set is made afresh (and the damaged one is gone).
     expect(lines).toContainEqual(expect.stringMatching(/^data cache write /));
     expect((await fs.readdir(cacheDir)).filter((n) => n.endsWith('.gsdc'))).toHaveLength(1);
@@ -113,21 +119,10 @@ describe('the study data set with a cache shared by studies', () => {
 
   it('resumes a run whose data set is a folder of its own (made without the cache) from that folder', async () => {
     const runDir = path.join(tmp, 'run');
-    await prepareDataset(config(), runDir, () => undefined, { cacheDir: null });
+    await (await prepareDataset(config(), runDir, () => undefined, { cacheDir: null })).load(16);
     const resumed = await prepareDataset(config(), runDir, log, { cacheDir });
     expect(resumed.root).toBe(path.join(runDir, 'dataset'));
+    await resumed.load(16);
     expect(lines).toContainEqual(expect.stringMatching(/^synthetic dataset .* reused at .*run\/dataset$/));
-  });
-});
-
-describe('studyCacheDir', () => {
-  it('is $STUDY_CACHE_DIR, else $XDG_CACHE_HOME/gan-study, else ~/.cache/gan-study; off keeps data in the run directory', () => {
-    expect(studyCacheDir({ STUDY_CACHE_DIR: '/data/cache', XDG_CACHE_HOME: '/x' }, '/home/u')).toBe('/data/cache');
-    expect(studyCacheDir({ STUDY_CACHE_DIR: 'off' }, '/home/u')).toBeNull();
-    expect(studyCacheDir({ STUDY_CACHE_DIR: '' }, '/home/u')).toBeNull();
-    expect(studyCacheDir({ XDG_CACHE_HOME: '/x' }, '/home/u')).toBe('/x/gan-study');
-    expect(studyCacheDir({ XDG_CACHE_HOME: 'relative' }, '/home/u')).toBe('/home/u/.cache/gan-study');
-    expect(studyCacheDir({}, '/home/u')).toBe('/home/u/.cache/gan-study');
-    expect(studyCacheDir({}, '')).toBeNull();
   });
 });

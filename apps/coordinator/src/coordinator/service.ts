@@ -42,6 +42,7 @@ import {
   type JobSpec,
   type Plan,
   type StudyConfig,
+  type SyntheticSetRef,
   type TrainerInfo,
   type TrainerMessage,
 } from '@gan-study/protocol';
@@ -60,6 +61,8 @@ export interface CoordinatorOptions {
   settings: CoordinatorSettings;
   /** The dataset decoded at a size (cached here per size), sent to trainers that ask for it. */
   dataset: (size: number) => Promise<Dataset>;
+  /** The synthetic set's recipe, in every welcome, for trainers that make the set themselves; null/absent: a folder. */
+  syntheticSet?: SyntheticSetRef | null;
   log: CoordinatorLogger;
   /** Skip the jobs the run directory's journal records as done. */
   resume?: boolean;
@@ -382,7 +385,7 @@ export class Coordinator {
     const now = Date.now();
     const t: TrainerRec = { id, info, joinedAt: now, lastSeen: now, state: 'idle', assignment: null, busyMs: 0, busySince: null, jobsDone: 0, suspect: false };
     this.trainers.set(id, t);
-    this.send(id, { kind: 'welcome', heartbeatMs: this.settings.heartbeatMs, trainerTimeoutMs: this.settings.trainerTimeoutMs, run: this.runName });
+    this.send(id, { kind: 'welcome', heartbeatMs: this.settings.heartbeatMs, trainerTimeoutMs: this.settings.trainerTimeoutMs, run: this.runName, syntheticSet: this.opts.syntheticSet ?? null });
     this.event(
       'info',
       { event: 'trainer-joined', trainer: id, backend: info.backend, gpu: info.gpu, pid: info.pid, peerAddress: info.peerAddress },

@@ -99,6 +99,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
     plan,
     settings: config,
     dataset: dataset.load,
+    syntheticSet: dataset.syntheticSet,
     log,
     resume: opts.resume,
     minTrainers: opts.minTrainers,
@@ -135,6 +136,8 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
     for (let i = 0; i < l.count; i++) {
       const id = `t${i + 1}`;
       const args = ['--connect', connectAddress(coordinator.address), '--id', id, '--backend', l.backend, '--peer-bind', 'tcp://127.0.0.1:*', '--exit-with-parent', '--quiet', '--give-up-after', String(Math.ceil((config.trainerTimeoutMs * 6) / 1000))];
+      // The coordinator's own cache: local trainers make the synthetic set where this study's link points.
+      args.push('--cache-dir', opts.cacheDir ?? 'off');
       if (l.dryRun) args.push('--dry-run', '--dry-run-steps', String(l.dryRun.steps), '--dry-run-step-ms', String(l.dryRun.stepMs));
       const env: Record<string, string> = {};
       if (l.gpus) env.CUDA_VISIBLE_DEVICES = String(l.gpus[i]);

@@ -62,5 +62,7 @@ describe('smoke study end to end (real models)', () => {
     expect(clfStarts.length).toBeGreaterThanOrEqual(17);
     for (const l of clfStarts) expect(String(l.msg)).toMatch(/\(2 replicas, ring all-reduce\)/);
     for (const l of log) for (const k of ['event', 'job', 'trainer', 'host', 'device']) expect(l).toHaveProperty(k);
+    // The trainers made (or found in the shared cache) the synthetic set from its recipe: no images went over the wire.
+    expect(log.filter((l) => l.event === 'dataset-sent').map((l) => String(l.msg))).toEqual([]);
   });
 });

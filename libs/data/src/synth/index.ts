@@ -161,6 +161,16 @@ export function synthKey(opts: Omit<SynthOptions, 'out'>): string {
   return createHash('sha256').update(JSON.stringify(manifestOf(resolve(opts)))).digest('hex').slice(0, 16);
 }
 
+/**
+ * The classes (sorted, as the set's folders list them) and per-split image counts of the set `opts`
+ * describes, without rendering anything: what a study's plan needs before any image exists.
+ */
+export function synthCounts(opts: Omit<SynthOptions, 'out'>): { classes: string[]; train: Record<string, number>; test: Record<string, number> } {
+  const r = resolve(opts);
+  const counts = manifestOf(r).counts as SynthResult['counts'];
+  return { classes: r.classes, train: counts.train, test: counts.test };
+}
+
 /** Why `out` (holding a manifest equal to `r`'s) is not the complete set, or null when it is. */
 async function missingFiles(out: string, r: Resolved): Promise<string | null> {
   const ext = r.format === 'jpg' ? 'jpg' : 'png';

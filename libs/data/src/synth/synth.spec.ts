@@ -5,7 +5,9 @@ import sharp from 'sharp';
 import { UserInputError } from '@gan-study/core';
 import { countImageFolder, loadImageFolder } from '../folder';
 import { subsetImageSet } from '../budget';
-import { synthesize, synthImageSet, synthKey, SYNTH_MANIFEST } from './index';
+import lockfile from 'proper-lockfile';
+import { ensureSynthSet } from './cached';
+import { synthCounts, synthesize, synthImageSet, synthKey, SYNTH_MANIFEST } from './index';
 import { proxyAccuracy } from './proxy';
 
 let tmp: string;
@@ -151,6 +153,48 @@ describe('synthesize', () => {
     expect(res.classes).toEqual(['bcc', 'keratosis', 'melanoma', 'nevus']);
     expect(res.counts.train).toEqual({ bcc: 3, keratosis: 4, melanoma: 2, nevus: 1 });
     expect((await countImageFolder(out)).counts.test).toEqual({ bcc: 1, keratosis: 2, melanoma: 1, nevus: 1 });
+    // What a plan needs, known before any image exists: the same as counting the folder.
+    const counted = await countImageFolder(out);
+    expect(synthCounts({ size: 16, classes: ['nevus', 'melanoma', 'bcc', 'keratosis'], counts: { train: [1, 2, 3, 4], test: [1, 1, 1, 2] } })).toEqual({ classes: counted.classes, ...counted.counts });
+    expect(() => synthCounts({ classes: ['benign', 'wart'] })).toThrow(/synthetic class "wart" has no lesion profile/);
+  });
+});
+
+describe('ensureSynthSet', () => {
+  it('makes a set once when several processes ask at once: the others wait for the lock and reuse it', async () => {
+    const out = path.join(tmp, 'cache', 'synth-x');
+    const rendered: number[] = [0, 0, 0];
+    const lines: string[] = [];
+    const results = await Promise.all(
+      rendered.map((_, k) => ensureSynthSet(out, { ...small, seed: 4 }, { cached: true, log: (l) => lines.push(l), onProgress: (done) => (rendered[k] = Math.max(rendered[k], done)) })),
+    );
+    // One caller rendered all 8 images; the others rendered none (without the lock each would).
+    expect(rendered.slice().sort((a, b) => a - b)).toEqual([0, 0, 8]);
+    expect(results.map((r) => r.reused).sort()).toEqual([false, true, true]);
+    expect(lines).toEqual([]);
+    expect((await fs.readdir(path.join(tmp, 'cache'))).sort()).toEqual(['synth-x']);
+  });
+
+  it('rebuilds a damaged cached set with a log line, and leaves a damaged set it does not own to the user', async () => {
+    const out = path.join(tmp, 'synth-y');
+    await ensureSynthSet(out, small, { cached: true, log: () => undefined });
+    await fs.rm(path.join(out, 'test', 'benign', '0001.jpg'));
+    const lines: string[] = [];
+    await expect(ensureSynthSet(out, small, { cached: false, log: (l) => lines.push(l) })).rejects.toThrow(/holds an incomplete synthetic set \(.*test\/benign\/0001\.jpg is missing\)/);
+    const again = await ensureSynthSet(out, small, { cached: true, log: (l) => lines.push(l) });
+    expect(again.reused).toBe(false);
+    expect(lines).toEqual([expect.stringMatching(/^synthetic set cache .*synth-y is damaged \(.*test\/benign\/0001\.jpg is missing\); rebuilding it$/)]);
+    expect((await countImageFolder(out)).counts.test).toEqual({ benign: 2, malignant: 1 });
+  });
+
+  it('gives up waiting for a lock held too long, naming the lock file', async () => {
+    const out = path.join(tmp, 'synth-z');
+    const release = await lockfile.lock(out, { realpath: false, lockfilePath: `${out}.lock` });
+    try {
+      await expect(ensureSynthSet(out, small, { cached: true, log: () => undefined, waitMs: 300 })).rejects.toThrow(/synth-z\.lock: another process has been making the synthetic set for over 0.3 s; if none is, remove the lock/);
+    } finally {
+      await release();
+    }
   });
 });
 
