@@ -748,6 +748,8 @@ interface StudyResult {
   peak_rss_mib: number;
   peak_processes: number;
   coordinator_cpu_s: number;
+  /** CPU of the study's other processes (the trainers), each as last sampled; absent in runs before it was measured. */
+  trainers_cpu_s?: number;
   coordinator_cpu_fraction: number;
   coordinator_cpu_fraction_after_start: number | null;
   /**
@@ -791,6 +793,8 @@ async function study(a: Args, log: (s: string) => void, cacheDir: string): Promi
   let peak = 0;
   let peakProcs = 0;
   let coordTicks = 0;
+  /** The last CPU ticks seen of each other process of the study (trainers), by pid. */
+  const otherTicks = new Map<number, number>();
   // The coordinator's CPU after its first minute (start-up: tsx compiling the sources, dataset synthesis).
   const STARTUP_MS = 60_000;
   let startTicks: number | null = null;
@@ -801,6 +805,7 @@ async function study(a: Args, log: (s: string) => void, cacheDir: string): Promi
     const rss = t.reduce((s, p) => s + p.rssKiB, 0);
     if (rss > peak) peak = rss;
     peakProcs = Math.max(peakProcs, t.length);
+    for (const p of t) if (p.pid !== pid) otherTicks.set(p.pid, p.cpuTicks);
     const me = t.find((p) => p.pid === pid);
     if (me) {
       coordTicks = me.cpuTicks;
@@ -857,6 +862,7 @@ async function study(a: Args, log: (s: string) => void, cacheDir: string): Promi
     peak_rss_mib: round(peak / 1024, 4),
     peak_processes: peakProcs,
     coordinator_cpu_s: round(coordTicks / hz, 4),
+    trainers_cpu_s: round([...otherTicks.values()].reduce((x, y) => x + y, 0) / hz, 4),
     coordinator_cpu_fraction: round(coordTicks / hz / wall),
     coordinator_cpu_fraction_after_start: startTicks === null ? null : round((coordTicks - startTicks) / hz / (wall - STARTUP_MS / 1000)),
     coordinator_cpu_split: split,
@@ -884,7 +890,8 @@ function coordinatorPhases(logFile: string, samples: Array<[number, number]>, to
   } catch {
     // no log: nothing to split by
   }
-  const notes = events.filter((e) => e.event === 'note').map((e) => e.msg ?? '');
+  // The coordinator's own notes, and what trainers log of the data set they make (job-log lines, 'job ID: ...').
+  const notes = events.filter((e) => e.event === 'note' || e.event === 'job-log').map((e) => (e.msg ?? '').replace(/^job \S+: /, ''));
   const reused = notes.some((m) => /^synthetic dataset .* reused at /.test(m));
   const made = notes.some((m) => /^synthetic dataset .* written at /.test(m));
   const hit = notes.some((m) => /^data cache hit /.test(m));
@@ -1089,10 +1096,10 @@ function report(r: Results): string {
       '',
       ranAt(studies[0].machine),
       '',
-      'Run twice: first with an empty data-set cache (STUDY_CACHE_DIR, default ~/.cache/gan-study), as the first study on a machine, which synthesises the data set and decodes it; then again, reusing both.',
+      'Run twice: first with an empty data-set cache (STUDY_CACHE_DIR, default ~/.cache/gan-study), as the first study on a machine, where the data set is synthesised and decoded (by the trainers, from the recipe the coordinator sends); then again, reusing both.',
       '',
       table(
-        ['profile', 'data-set cache', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'coordinator CPU', 'coordinator share of a core', 'after its first minute', 'start-up / while jobs run (share) / report'],
+        ['profile', 'data-set cache', 'exit', 'wall', 'peak memory (sum of RSS)', 'processes', 'trainers CPU', 'coordinator CPU', 'coordinator share of a core', 'after its first minute', 'start-up / while jobs run (share) / report'],
         studies.map((s) => [
           s.profile,
           s.data_cache,
@@ -1100,6 +1107,7 @@ function report(r: Results): string {
           `${s.wall_s} s`,
           `${s.peak_rss_mib} MiB`,
           s.peak_processes,
+          s.trainers_cpu_s === undefined ? '-' : `${s.trainers_cpu_s} s`,
           `${s.coordinator_cpu_s} s`,
           pct(s.coordinator_cpu_fraction),
           s.coordinator_cpu_fraction_after_start == null ? '-' : pct(s.coordinator_cpu_fraction_after_start),
@@ -1113,7 +1121,7 @@ function report(r: Results): string {
           `Jobs at the end (${s.data_cache} cache): ${Object.entries(s.job_counts ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'unknown'}${s.timed_out ? ' (stopped by the bench at its time limit)' : ''}.${s.orphans_left ? ` ${s.orphans_left} processes of the study were still running after it exited and were stopped by the bench.` : ''}`,
       ),
       '',
-      'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx loading the sources; with an empty cache, making and decoding the data set) and the final report. Start-up ends when the first job runs on a ready data set; the report phase starts at `study-finished` in its log.',
+      'Memory: VmRSS of the study process and all its descendants, sampled every 0.5 s. Coordinator: the `study run` process (it hosts the coordinator and forks the trainers); its CPU time includes start-up (tsx loading the sources) and the final report; a trainer that asks it for the images would add making and decoding the set (none does here). Trainers: the CPU of the other processes of the study, each as last sampled (up to 0.5 s short). Start-up ends when the first job runs on a ready data set; the report phase starts at `study-finished` in its log.',
       '',
     );
   }
