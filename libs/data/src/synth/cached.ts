@@ -41,14 +41,21 @@ export async function ensureSynthSet(out: string, recipe: SynthRecipe, opts: Ens
   let release: (() => Promise<void>) | null = null;
   try {
     await fs.mkdir(path.dirname(out), { recursive: true });
-    release = await lockfile.lock(out, {
+    const options = {
       realpath: false,
       lockfilePath: lockPath,
       stale: 30_000,
       update: 5_000,
-      retries: { forever: true, minTimeout: 50, maxTimeout: 1_000, maxRetryTime: waitMs, factor: 1.5 },
-      onCompromised: (err) => opts.log(`lock ${lockPath} lost while making the synthetic set (${err.message}); carrying on without it`),
-    });
+      onCompromised: (err: Error) => opts.log(`lock ${lockPath} lost while making the synthetic set (${err.message}); carrying on without it`),
+    };
+    try {
+      release = await lockfile.lock(out, { ...options, retries: 0 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      // Said once, so that a trainer waiting for its host's other trainer is not silent meanwhile.
+      opts.log(`waiting for another process making the synthetic set at ${out} (lock ${lockPath})`);
+      release = await lockfile.lock(out, { ...options, retries: { forever: true, minTimeout: 50, maxTimeout: 1_000, maxRetryTime: waitMs, factor: 1.5 } });
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOCKED') throw new Error(`${lockPath}: another process has been making the synthetic set for over ${waitMs >= 10_000 ? Math.round(waitMs / 1000) : (waitMs / 1000).toFixed(1)} s; if none is, remove the lock`);

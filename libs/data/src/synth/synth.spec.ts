@@ -171,7 +171,7 @@ describe('ensureSynthSet', () => {
     // One caller rendered all 8 images; the others rendered none (without the lock each would).
     expect(rendered.slice().sort((a, b) => a - b)).toEqual([0, 0, 8]);
     expect(results.map((r) => r.reused).sort()).toEqual([false, true, true]);
-    expect(lines).toEqual([]);
+    expect(lines).toEqual([expect.stringMatching(/^waiting for another process making the synthetic set at .*synth-x \(lock .*synth-x\.lock\)$/), expect.stringMatching(/^waiting for another process/)]);
     expect((await fs.readdir(path.join(tmp, 'cache'))).sort()).toEqual(['synth-x']);
   });
 
@@ -191,7 +191,9 @@ describe('ensureSynthSet', () => {
     const out = path.join(tmp, 'synth-z');
     const release = await lockfile.lock(out, { realpath: false, lockfilePath: `${out}.lock` });
     try {
-      await expect(ensureSynthSet(out, small, { cached: true, log: () => undefined, waitMs: 300 })).rejects.toThrow(/synth-z\.lock: another process has been making the synthetic set for over 0.3 s; if none is, remove the lock/);
+      const lines: string[] = [];
+      await expect(ensureSynthSet(out, small, { cached: true, log: (l) => lines.push(l), waitMs: 300 })).rejects.toThrow(/synth-z\.lock: another process has been making the synthetic set for over 0.3 s; if none is, remove the lock/);
+      expect(lines).toEqual([expect.stringMatching(/^waiting for another process making the synthetic set/)]);
     } finally {
       await release();
     }
