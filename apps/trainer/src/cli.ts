@@ -16,9 +16,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import * as os from 'os';
 import { studyCacheDir } from '@gan-study/core';
-import type { Dataset } from '@gan-study/data';
 import { createTrainerLog } from './log';
-import { TrainerService, type JobRunner, type TrainerOptions } from './service';
+import { TrainerService, type DatasetNote, type JobRunner, type TrainerOptions } from './service';
 import { dryRunRunner } from './dry-run';
 
 export interface TrainerCliOptions {
@@ -56,7 +55,7 @@ export function trainerProgram(): Command {
     .option('--peer-bind <endpoint>', 'where the ring all-reduce socket binds', 'tcp://0.0.0.0:*')
     .option('--peer-host <host>', 'host name other trainers reach this one at (default: this host name)')
     .option('--no-peer', 'no peer socket: data-parallel all-reduce goes through the coordinator')
-    .option('--data <dir>', 'read the dataset from this (shared) folder instead of receiving it from the coordinator')
+    .option('--data <dir>', 'read the dataset from this (shared) folder instead of receiving it from the coordinator (decoded sets kept in --cache-dir)')
     .option('--cache-dir <dir>', "where this trainer makes the synthetic set and keeps decoded sets; 'off': ask the coordinator for the images (default: $STUDY_CACHE_DIR, else $XDG_CACHE_HOME/gan-study, else ~/.cache/gan-study)")
     .option('--dry-run', 'run fake jobs (no model): checks the plumbing')
     .option('--dry-run-steps <n>', 'steps per dry-run job', positiveInt, 6)
@@ -79,9 +78,26 @@ export function syntheticSetMaker(cacheOpt: string | undefined, env: NodeJS.Proc
     if (own !== set.key) return { unavailable: `the recipe's key here is ${own}, the coordinator's ${set.key} (another generator or sharp build, which would write other bytes)` };
     const out = data.cachedSynthPath(cacheDir, set.recipe);
     const started = Date.now();
-    const made = await data.ensureSynthSet(out, set.recipe, { cached: true, log: note });
+    const made = await data.ensureSynthSet(out, set.recipe, { cached: true, log: (line) => note(line) });
     if (!made.reused) note(`synthetic dataset (seed ${made.seed}, ${made.size}px) written at ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return data.loadImageFolder(out, { size, cacheDir, log: note });
+    return data.loadImageFolder(out, { size, cacheDir, log: loaderLog(note) });
+  };
+}
+
+/** The image-folder loader's lines, its warnings and skipped files as warnings. */
+function loaderLog(note: DatasetNote): (line: string) => void {
+  return (line) => note(line, /^data (warning:|skip) /.test(line) ? 'warn' : 'info');
+}
+
+/**
+ * Reads the data set from a folder this trainer sees (--data), decoded sets kept in its cache
+ * (`study run` gives its local trainers the study's folder: the coordinator then decodes nothing).
+ */
+export function folderLoader(root: string, cacheOpt: string | undefined, env: NodeJS.ProcessEnv = process.env): NonNullable<TrainerOptions['localDataset']> {
+  const cacheDir = studyCacheDir(cacheOpt !== undefined ? { ...env, STUDY_CACHE_DIR: cacheOpt } : env);
+  return async (size, note) => {
+    const data = await import('@gan-study/data');
+    return data.loadImageFolder(root, { size, ...(cacheDir !== null ? { cacheDir } : {}), log: loaderLog(note) });
   };
 }
 
@@ -114,12 +130,6 @@ export async function runTrainer(opts: TrainerCliOptions): Promise<string> {
     `trainer ${id} on ${host}: backend ${backend}, device ${device}` + (process.env.CUDA_VISIBLE_DEVICES !== undefined ? ` (CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES})` : ''),
   );
   if (opts.quiet) log.level = 'warn';
-  let localDataset: ((size: number) => Promise<Dataset>) | null = null;
-  if (opts.data) {
-    const root = opts.data;
-    const data = await import('@gan-study/data');
-    localDataset = (size) => data.loadImageFolder(root, { size });
-  }
   const service = new TrainerService({
     connect: opts.connect,
     id,
@@ -128,7 +138,7 @@ export async function runTrainer(opts: TrainerCliOptions): Promise<string> {
     log,
     peerBind: opts.noPeer === true ? null : opts.peerBind,
     peerHost: opts.peerHost ?? (opts.peerBind.includes('127.0.0.1') ? '127.0.0.1' : host),
-    localDataset,
+    localDataset: opts.data ? folderLoader(opts.data, opts.cacheDir) : null,
     makeSyntheticSet: syntheticSetMaker(opts.cacheDir),
     giveUpAfterMs: opts.giveUpAfter !== undefined ? opts.giveUpAfter * 1000 : null,
   });

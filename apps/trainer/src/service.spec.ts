@@ -8,7 +8,7 @@ import * as path from 'path';
 import * as zmq from 'zeromq';
 import { Packr } from 'msgpackr';
 import { loadImageFolder, synthKey, synthesize, type Dataset } from '@gan-study/data';
-import { fakeImageSet } from '@gan-study/data/testing';
+import { fakeImageSet, writeImageFolder } from '@gan-study/data/testing';
 import {
   CoordinatorReducer,
   PROTOCOL_VERSION,
@@ -29,7 +29,7 @@ import {
   type TrainerMessage,
 } from '@gan-study/protocol';
 import { dryRunRunner } from './dry-run';
-import { syntheticSetMaker } from './cli';
+import { folderLoader, syntheticSetMaker } from './cli';
 import { TrainerService, type JobRunner, type TrainerOptions } from './service';
 
 jest.setTimeout(20_000);
@@ -130,7 +130,7 @@ describe('TrainerService', () => {
 
   async function startTrainer(
     id: string,
-    opts: { steps?: number; stepMs?: number; timeoutMs?: number; log?: EventLog; peer?: boolean; runner?: JobRunner; makeSyntheticSet?: TrainerOptions['makeSyntheticSet'] } = {},
+    opts: { steps?: number; stepMs?: number; timeoutMs?: number; log?: EventLog; peer?: boolean; runner?: JobRunner; makeSyntheticSet?: TrainerOptions['makeSyntheticSet']; localDataset?: TrainerOptions['localDataset'] } = {},
   ): Promise<TrainerService> {
     const t = new TrainerService({
       connect: coordinator.address,
@@ -142,6 +142,7 @@ describe('TrainerService', () => {
       heartbeatMs: 50,
       trainerTimeoutMs: opts.timeoutMs ?? 5000,
       makeSyntheticSet: opts.makeSyntheticSet ?? null,
+      localDataset: opts.localDataset ?? null,
     });
     trainers.push(t);
     await t.start();
@@ -217,6 +218,28 @@ describe('TrainerService', () => {
       expect(warned.msg).toMatch(/not making the synthetic set here: the recipe's key here is [0-9a-f]{16}, the coordinator's 0123456789abcdef .*asking the coordinator for its images/);
       expect(got[0].root).toBe('/fake');
       expect(fs.existsSync(path.join(tmp, 'cache'))).toBe(false);
+    });
+
+    it('reads a folder it sees (--data) itself, decoded sets in its cache, and the coordinator logs what was skipped as a warning', async () => {
+      const root = await writeImageFolder(path.join(tmp, 'folder'), [
+        ...['a', 'b', 'c'].map((n) => ({ rel: `train/benign/${n}.png` })),
+        ...['a', 'b'].map((n) => ({ rel: `train/malignant/${n}.png` })),
+        { rel: 'train/malignant/broken.jpg', bytes: 'not a jpeg' },
+        { rel: 'test/benign/a.png' },
+        { rel: 'test/malignant/a.png' },
+      ]);
+      const got: Dataset[] = [];
+      await startTrainer('t1', { runner: datasetJob(got), localDataset: folderLoader(root, path.join(tmp, 'cache'), {}) });
+      await coordinator.next('hello');
+      await coordinator.send('t1', assign(reference));
+      await coordinator.next('job-done');
+      expect(coordinator.inbox.filter((e) => e.msg.kind === 'get-dataset')).toEqual([]);
+      expect(got[0].root).toBe(root);
+      expect(got[0].train.labels.length).toBe(5);
+      expect((await coordinator.next('log', (m) => /^data skip train\/malignant\/broken\.jpg: corrupt or truncated image/.test(m.msg))).level).toBe('warn');
+      expect((await coordinator.next('log', (m) => /^data warning: skipped 1 corrupt or truncated image: /.test(m.msg))).level).toBe('warn');
+      expect((await coordinator.next('log', (m) => /^data cache write /.test(m.msg))).level).toBe('info');
+      expect(fs.readdirSync(path.join(tmp, 'cache')).filter((n) => n.endsWith('.gsdc'))).toHaveLength(1);
     });
 
     it('asks the coordinator when making the set fails (a cache it cannot write), and says why', async () => {

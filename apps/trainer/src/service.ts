@@ -61,19 +61,22 @@ export interface TrainerOptions {
   /** Heartbeat period and coordinator timeout until the coordinator's welcome says otherwise. */
   heartbeatMs?: number;
   trainerTimeoutMs?: number;
-  /** Loads the dataset locally (a shared path) instead of asking the coordinator; null: ask. */
-  localDataset?: ((size: number) => Promise<Dataset>) | null;
+  /** Loads the dataset locally (a shared path) instead of asking the coordinator; null: ask. `note` reaches the coordinator's log. */
+  localDataset?: ((size: number, note: DatasetNote) => Promise<Dataset>) | null;
   /**
    * Makes the synthetic set a welcome describes, here, and decodes it at a size; `unavailable` says
    * why it cannot (its key differs here). Then, or when it fails, the trainer asks the coordinator
    * for the images instead, with a warning. Null: always ask.
    */
-  makeSyntheticSet?: ((set: SyntheticSetRef, size: number, note: (line: string) => void) => Promise<Dataset | { unavailable: string }>) | null;
+  makeSyntheticSet?: ((set: SyntheticSetRef, size: number, note: DatasetNote) => Promise<Dataset | { unavailable: string }>) | null;
   /** Called when the trainer decides to end (shutdown message, stop()). */
   onExit?: (reason: string) => void;
   /** Gives up when no coordinator answered for this long (ms); null: keep trying forever. */
   giveUpAfterMs?: number | null;
 }
+
+/** A line about the data set (decoding, cache, skipped files), logged here and, for the job's first replica or a warning, by the coordinator. */
+export type DatasetNote = (line: string, level?: 'info' | 'warn') => void;
 
 interface Running {
   job: string;
@@ -374,18 +377,18 @@ export class TrainerService {
   }
 
   /** The dataset at `size`: from --data, made here from the synthetic set's recipe, or from the coordinator. */
-  private async datasetAt(size: number, ref: { job: string; attempt: number }, signal: AbortSignal, note: (level: 'info' | 'warn', line: string) => void): Promise<Dataset> {
-    if (this.opts.localDataset) return this.opts.localDataset(size);
+  private async datasetAt(size: number, ref: { job: string; attempt: number }, signal: AbortSignal, note: DatasetNote): Promise<Dataset> {
+    if (this.opts.localDataset) return this.opts.localDataset(size, note);
     const set = this.syntheticSet;
     const make = this.opts.makeSyntheticSet;
     if (set && make) {
       try {
-        const made = await make(set, size, (line) => note('info', line));
+        const made = await make(set, size, note);
         if (!('unavailable' in made)) return made;
-        note('warn', `not making the synthetic set here: ${made.unavailable}; asking the coordinator for its images`);
+        note(`not making the synthetic set here: ${made.unavailable}; asking the coordinator for its images`, 'warn');
       } catch (err) {
         if (signal.aborted) throw err;
-        note('warn', `could not make the synthetic set here (${(err as Error).message}); asking the coordinator for its images`);
+        note(`could not make the synthetic set here (${(err as Error).message}); asking the coordinator for its images`, 'warn');
       }
     }
     const bytes = await this.request({ kind: 'get-dataset', ...ref, req: this.nextReq++, size }, signal);
@@ -408,7 +411,7 @@ export class TrainerService {
       dataset: (size: number): Promise<Dataset> => {
         let d = this.datasets.get(size);
         if (!d) {
-          d = this.datasetAt(size, ref, signal, (level, line) => context.log(level, line));
+          d = this.datasetAt(size, ref, signal, (line: string, level: 'info' | 'warn' = 'info') => context.log(level, line));
           this.datasets.set(size, d);
           d.catch(() => this.datasets.delete(size));
         }

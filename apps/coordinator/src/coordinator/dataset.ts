@@ -14,7 +14,8 @@
  * recipe, and trainers make and decode it themselves from the recipe in the coordinator's welcome
  * (in their host's cache, one process at a time: ensureSynthSet). It is made here only when a
  * trainer asks for its images (a trainer without a cache, or whose sharp build would encode other
- * bytes), on the first such request. An image folder is counted up front and decoded here.
+ * bytes), on the first such request. An image folder is counted up front, and decoded here for
+ * trainers that ask (`study run`'s local trainers read it themselves, with --data).
  *
  * Without a cache directory (or when DIR/dataset is already a real folder, as runs made before the
  * cache have it), the set is synthesised into DIR/dataset and decoded sets go to DIR/.cache.

@@ -136,8 +136,11 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
     for (let i = 0; i < l.count; i++) {
       const id = `t${i + 1}`;
       const args = ['--connect', connectAddress(coordinator.address), '--id', id, '--backend', l.backend, '--peer-bind', 'tcp://127.0.0.1:*', '--exit-with-parent', '--quiet', '--give-up-after', String(Math.ceil((config.trainerTimeoutMs * 6) / 1000))];
-      // The coordinator's own cache: local trainers make the synthetic set where this study's link points.
-      args.push('--cache-dir', opts.cacheDir ?? 'off');
+      // The coordinator's own cache: local trainers make the synthetic set where this study's link
+      // points, or decode the study's image folder themselves (they see it: same host). Without
+      // a shared cache, a folder's decoded sets stay in the run directory, as the coordinator's do.
+      if (dataset.synthetic) args.push('--cache-dir', opts.cacheDir ?? 'off');
+      else args.push('--data', dataset.root, '--cache-dir', opts.cacheDir ?? path.join(dir.root, '.cache'));
       if (l.dryRun) args.push('--dry-run', '--dry-run-steps', String(l.dryRun.steps), '--dry-run-step-ms', String(l.dryRun.stepMs));
       const env: Record<string, string> = {};
       if (l.gpus) env.CUDA_VISIBLE_DEVICES = String(l.gpus[i]);

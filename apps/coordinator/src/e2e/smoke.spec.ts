@@ -65,4 +65,20 @@ describe('smoke study end to end (real models)', () => {
     // The trainers made (or found in the shared cache) the synthetic set from its recipe: no images went over the wire.
     expect(log.filter((l) => l.event === 'dataset-sent').map((l) => String(l.msg))).toEqual([]);
   });
+
+  it('study run --data DIR: the local trainers read the image folder themselves, the coordinator sends no images', async () => {
+    const folder = path.join(dir, 'images');
+    const made = study(['synth', '--out', folder, '--size', '16', '--seed', '5', '--counts', 'train:12,10/test:4,4']);
+    expect((await finish(made, 60_000)).code).toBe(0);
+    const runDir = path.join(dir, 'run');
+    const p = study(['run', '--profile', 'smoke', '--data', folder, '--budgets', '5', '--gans', 'dcgan', '--trainers', '2', '--run-dir', runDir]);
+    const { code } = await finish(p, 280_000);
+    expect({ code, output: code === 0 ? '' : p.output().slice(-3000) }).toEqual({ code: 0, output: '' });
+    const results = await readResults(runDir);
+    expect(results.missing).toEqual([]);
+    expect(results.rows.map((r) => r.scenario).sort()).toEqual(['baseline', 'gan', 'reference']);
+    const log = await readLog(runDir);
+    expect(log.filter((l) => l.event === 'dataset-sent').map((l) => String(l.msg))).toEqual([]);
+    expect(log.filter((l) => l.event === 'job-log' && /data cache (write|hit) /.test(String(l.msg))).length).toBeGreaterThanOrEqual(1);
+  });
 });
