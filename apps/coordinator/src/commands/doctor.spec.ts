@@ -1,5 +1,9 @@
 import { spawnSync } from 'child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
 import { join } from 'path';
+import { profileDefaults } from '@gan-study/protocol';
+import { prepareDataset } from '../coordinator/dataset';
 import { collectDoctorReport, formatDoctorReport, type DoctorReport } from './doctor';
 
 const notInstalled = (name: string) => {
@@ -8,7 +12,8 @@ const notInstalled = (name: string) => {
 
 /** The JSON contract of `study doctor --json`: every key, with its type. */
 function expectReportShape(r: DoctorReport): void {
-  expect(Object.keys(r).sort()).toEqual(['auto', 'backends', 'gpus', 'libtensorflowSeesGpu', 'node', 'platform', 'versions', 'zeromqCurve']);
+  expect(Object.keys(r).sort()).toEqual(['auto', 'backends', 'dataCache', 'gpus', 'libtensorflowSeesGpu', 'node', 'platform', 'versions', 'zeromqCurve']);
+  expect(r.dataCache.quickSetKey).toMatch(/^[0-9a-f]{16}$/);
   expect(r.node).toBe(process.version);
   expect(r.backends.map((b) => b.name)).toEqual(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
   for (const b of r.backends) {
@@ -55,6 +60,29 @@ describe('study doctor', () => {
     expect(formatDoctorReport(absent)).toContain('gpus        nvidia-smi not found');
     const failed = await collectDoctorReport({ loadModule: notInstalled, listGpus: () => ({ found: false, gpus: [], error: 'nvidia-smi exited with 9: no driver' }) });
     expect(failed.gpus.nvidiaSmi).toBe('failed');
+  });
+
+  it('names the data-set cache, whether it can be written, and the key of the quick profile\'s synthetic set', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'doctor-'));
+    try {
+      const fresh = await collectDoctorReport({ loadModule: notInstalled }, { STUDY_CACHE_DIR: join(tmp, 'not', 'yet') });
+      expect(fresh.dataCache).toEqual({ dir: join(tmp, 'not', 'yet'), writable: true, quickSetKey: expect.stringMatching(/^[0-9a-f]{16}$/) });
+      // The key a study on the quick profile sends its trainers.
+      const study = await prepareDataset(profileDefaults('quick'), join(tmp, 'run'), () => undefined, { cacheDir: join(tmp, 'cache') });
+      expect(fresh.dataCache.quickSetKey).toBe(study.syntheticSet?.key);
+      expect(formatDoctorReport(fresh)).toContain(`data cache  ${join(tmp, 'not', 'yet')} (writable)\nsynthetic set key (quick profile)  ${study.syntheticSet?.key}: hosts with the same key make the same files`);
+
+      writeFileSync(join(tmp, 'file'), 'x');
+      const blocked = await collectDoctorReport({ loadModule: notInstalled }, { STUDY_CACHE_DIR: join(tmp, 'file', 'cache') });
+      expect(blocked.dataCache).toMatchObject({ writable: false, error: `${join(tmp, 'file', 'cache')}: ENOTDIR` });
+      expect(formatDoctorReport(blocked)).toContain('not writable: ');
+
+      const off = await collectDoctorReport({ loadModule: notInstalled }, { STUDY_CACHE_DIR: 'off' });
+      expect(off.dataCache).toMatchObject({ dir: null, writable: null });
+      expect(formatDoctorReport(off)).toContain('data cache  off (STUDY_CACHE_DIR=off): trainers here ask the coordinator for synthetic images');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('`study doctor --json` prints the report as one JSON object', () => {

@@ -2,12 +2,19 @@
  * `study doctor [--json]`: what this host can run. Node version, the tfjs backends that load and
  * the one `auto` would pick (probe logic in @gan-study/models, engine/probe.ts), the GPUs
  * nvidia-smi lists and whether libtensorflow sees them, and the versions of the native pieces
- * (tfjs, zeromq with CURVE support, sharp/libvips). A library that fails to load is reported,
- * not thrown: diagnosing a broken install is the point of this command.
+ * (tfjs, zeromq with CURVE support, sharp/libvips), and the data-set cache trainers here would
+ * make the synthetic set in, with the key of the default study's set (hosts whose keys differ
+ * would write other files, so their trainers ask the coordinator for the images). A library that
+ * fails to load is reported, not thrown: diagnosing a broken install is the point of this command.
  */
+import { promises as fs, constants as fsConstants } from 'fs';
 import { createRequire } from 'module';
+import * as path from 'path';
 import { Command } from 'commander';
+import { studyCacheDir } from '@gan-study/core';
 import { probeBackends, type BackendsReport, type ProbeOptions } from '@gan-study/models';
+import { profileDefaults } from '@gan-study/protocol';
+import { syntheticRecipe } from '../coordinator/dataset';
 
 export interface LibraryVersion {
   /** Version string, or null when the library did not load. */
@@ -29,6 +36,11 @@ export interface DoctorReport {
   versions: { tfjs: string; tfjsBackendWasm: string; zeromq: LibraryVersion & { libzmq?: string }; sharp: LibraryVersion & { libvips?: string } };
   /** ZeroMQ CURVE (encryption and authentication of coordinator/trainer links). */
   zeromqCurve: boolean | null;
+  /**
+   * The data-set cache (studyCacheDir; null: off), whether this user can write it (or make it), and
+   * the key of the quick profile's synthetic set here (null when sharp did not load).
+   */
+  dataCache: { dir: string | null; writable: boolean | null; error?: string; quickSetKey: string | null };
 }
 
 function failure(err: unknown): string {
@@ -54,8 +66,31 @@ async function sharpInfo(): Promise<DoctorReport['versions']['sharp']> {
   }
 }
 
-/** Collects the report. `probe` options let tests simulate bindings and nvidia-smi. */
-export async function collectDoctorReport(probe: ProbeOptions = {}): Promise<DoctorReport> {
+async function dataCacheInfo(env: NodeJS.ProcessEnv): Promise<DoctorReport['dataCache']> {
+  const dir = studyCacheDir(env);
+  let quickSetKey: string | null = null;
+  try {
+    quickSetKey = (await import('@gan-study/data')).synthKey(syntheticRecipe(profileDefaults('quick')));
+  } catch {
+    // sharp did not load: reported on its own line
+  }
+  if (dir === null) return { dir, writable: null, quickSetKey };
+  // The folder, or the nearest existing folder above it (where it would be made): no side effects.
+  let probe = dir;
+  for (;;) {
+    try {
+      await fs.access(probe, fsConstants.W_OK);
+      return { dir, writable: true, quickSetKey };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' || path.dirname(probe) === probe) return { dir, writable: false, error: `${probe}: ${code ?? failure(err)}`, quickSetKey };
+      probe = path.dirname(probe);
+    }
+  }
+}
+
+/** Collects the report. `probe` options let tests simulate bindings and nvidia-smi; `env` sets the cache. */
+export async function collectDoctorReport(probe: ProbeOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
   const b = await probeBackends(probe);
   const zmq = await zeromqInfo();
   const gpus: DoctorReport['gpus'] = b.gpus.found
@@ -70,6 +105,7 @@ export async function collectDoctorReport(probe: ProbeOptions = {}): Promise<Doc
     libtensorflowSeesGpu: b.libtensorflowSeesGpu,
     versions: { tfjs: b.versions.tfjs, tfjsBackendWasm: b.versions.tfjsBackendWasm, zeromq: zmq.version, sharp: await sharpInfo() },
     zeromqCurve: zmq.curve,
+    dataCache: await dataCacheInfo(env),
   };
 }
 
@@ -91,13 +127,16 @@ export function formatDoctorReport(r: DoctorReport): string {
   lines.push(`zeromq      ${lib(r.versions.zeromq, r.versions.zeromq.libzmq && `libzmq ${r.versions.zeromq.libzmq}`)}`);
   lines.push(`zmq CURVE   ${yesNo(r.zeromqCurve, 'unknown (zeromq did not load)')}`);
   lines.push(`sharp       ${lib(r.versions.sharp, r.versions.sharp.libvips && `libvips ${r.versions.sharp.libvips}`)}`);
+  const c = r.dataCache;
+  lines.push(`data cache  ${c.dir === null ? 'off (STUDY_CACHE_DIR=off): trainers here ask the coordinator for synthetic images' : `${c.dir} (${c.writable ? 'writable' : `not writable: ${c.error}; trainers here ask the coordinator for synthetic images`})`}`);
+  lines.push(`synthetic set key (quick profile)  ${c.quickSetKey ?? 'n/a (sharp did not load)'}: hosts with the same key make the same files`);
   return lines.join('\n') + '\n';
 }
 
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('check this host: node, tfjs backends (and which auto picks), GPUs, zeromq/CURVE, sharp')
+    .description('check this host: node, tfjs backends (and which auto picks), GPUs, zeromq/CURVE, sharp, the data-set cache')
     .option('--json', 'print one JSON object instead of text', false)
     .action(async (opts: { json: boolean }) => {
       const report = await collectDoctorReport();

@@ -40,6 +40,16 @@ export interface PrepareOptions {
   cacheDir?: string | null;
 }
 
+/** The synthetic set a config asks for: at the largest size any of its models reads. */
+export function syntheticRecipe(config: StudyConfig): SyntheticSetRef['recipe'] {
+  return {
+    size: Math.max(config.imageSize, config.ganResolution.dcgan, config.ganResolution.pggan, config.ganResolution.cyclegan),
+    seed: config.dataset.syntheticSeed,
+    ...(config.dataset.syntheticClasses ? { classes: config.dataset.syntheticClasses } : {}),
+    ...(config.dataset.syntheticCounts ? { counts: config.dataset.syntheticCounts } : {}),
+  };
+}
+
 export async function prepareDataset(config: StudyConfig, runDir: string, log: (line: string) => void, opts: PrepareOptions = {}): Promise<StudyDataset> {
   const synthetic = config.dataset.path === null;
   let cacheDir = opts.cacheDir ?? null;
@@ -65,13 +75,8 @@ export async function prepareDataset(config: StudyConfig, runDir: string, log: (
     const counted = await countImageFolder(root);
     return { root, synthetic, syntheticSet: null, counts: { classes: counted.classes, train: counted.counts.train, test: counted.counts.test }, load: decoder(root) };
   }
-  const size = Math.max(config.imageSize, config.ganResolution.dcgan, config.ganResolution.pggan, config.ganResolution.cyclegan);
-  const recipe: SyntheticSetRef['recipe'] = {
-    size,
-    seed: config.dataset.syntheticSeed,
-    ...(config.dataset.syntheticClasses ? { classes: config.dataset.syntheticClasses } : {}),
-    ...(config.dataset.syntheticCounts ? { counts: config.dataset.syntheticCounts } : {}),
-  };
+  const recipe = syntheticRecipe(config);
+  const size = recipe.size;
   const key = synthKey(recipe);
   const inRun = path.join(runDir, 'dataset');
   const linked = await fs.lstat(inRun).then(
