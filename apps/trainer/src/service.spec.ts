@@ -242,6 +242,30 @@ describe('TrainerService', () => {
       expect(fs.readdirSync(path.join(tmp, 'cache')).filter((n) => n.endsWith('.gsdc'))).toHaveLength(1);
     });
 
+    it('forgets the data sets it holds when a welcome names another study or another set', async () => {
+      const got: Dataset[] = [];
+      const made: string[] = [];
+      const make: TrainerOptions['makeSyntheticSet'] = async (set) => {
+        made.push(set.key);
+        return { root: `/made/${set.key}`, classes: ['benign', 'malignant'], train: fakeImageSet({ size: 16, perClass: [12, 8] }), test: fakeImageSet({ size: 16, perClass: [4, 4], split: 'test' }), hash: set.key, warnings: [] };
+      };
+      await startTrainer('t1', { runner: datasetJob(got), makeSyntheticSet: make });
+      await coordinator.next('hello');
+      const welcome = (run: string, key: string): Body<CoordinatorMessage> => ({ kind: 'welcome', heartbeatMs: 50, trainerTimeoutMs: 5000, run, syntheticSet: { key, recipe } });
+      const runJob = async (attempt: number): Promise<void> => {
+        await coordinator.send('t1', assign(reference, { attempt }));
+        await coordinator.next('job-done', (m) => m.attempt === attempt);
+      };
+      await coordinator.send('t1', welcome('a', 'aaaaaaaaaaaaaaaa'));
+      await runJob(1);
+      await coordinator.send('t1', welcome('a', 'aaaaaaaaaaaaaaaa')); // the same study again (a resumed coordinator): kept
+      await runJob(2);
+      await coordinator.send('t1', welcome('b', 'bbbbbbbbbbbbbbbb'));
+      await runJob(3);
+      expect(made).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
+      expect(got.map((d) => d.root)).toEqual(['/made/aaaaaaaaaaaaaaaa', '/made/aaaaaaaaaaaaaaaa', '/made/bbbbbbbbbbbbbbbb']);
+    });
+
     it('asks the coordinator when making the set fails (a cache it cannot write), and says why', async () => {
       const got: Dataset[] = [];
       const file = path.join(tmp, 'a-file');

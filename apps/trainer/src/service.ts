@@ -117,6 +117,8 @@ export class TrainerService {
   private welcomed = false;
   /** The study's synthetic set, as the last welcome described it (null: an image folder). */
   private syntheticSet: SyntheticSetRef | null = null;
+  /** The run and synthetic set of the last welcome, as a string to compare. */
+  private welcomedStudy: string | null = null;
   private silentSince: number | null = null;
   private suspect = false;
   private heartbeat: HeartbeatThread | null = null;
@@ -267,6 +269,12 @@ export class TrainerService {
         this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
         this.heartbeat?.setPeriod(this.heartbeatMs);
         this.welcomed = true;
+        {
+          // Another study (a new coordinator at the same address) or another set: forget the data sets held.
+          const study = JSON.stringify([m.run, m.syntheticSet]);
+          if (this.welcomedStudy !== null && this.welcomedStudy !== study) this.datasets.clear();
+          this.welcomedStudy = study;
+        }
         this.syntheticSet = m.syntheticSet;
         this.silentSince = null;
         this.opts.log.info({ ...this.fields(), event: 'welcomed', run: m.run }, `trainer ${this.opts.id} joined run ${m.run} (heartbeat ${m.heartbeatMs} ms, timeout ${m.trainerTimeoutMs} ms)`);
