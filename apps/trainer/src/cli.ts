@@ -17,7 +17,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import * as os from 'os';
 import { studyCacheDir } from '@gan-study/core';
 import { createTrainerLog } from './log';
-import { TrainerService, type DatasetNote, type JobRunner, type TrainerOptions } from './service';
+import { TrainerService, type JobRunner, type TrainerOptions } from './service';
 import { dryRunRunner } from './dry-run';
 
 export interface TrainerCliOptions {
@@ -69,24 +69,23 @@ export function trainerProgram(): Command {
 
 /** Makes the welcome's synthetic set in the trainer's cache (null without one: the trainer asks the coordinator). */
 export function syntheticSetMaker(cacheOpt: string | undefined, env: NodeJS.ProcessEnv = process.env): TrainerOptions['makeSyntheticSet'] {
-  // The same rules as `study run`'s cache; --cache-dir stands for $STUDY_CACHE_DIR.
-  const cacheDir = studyCacheDir(cacheOpt !== undefined ? { ...env, STUDY_CACHE_DIR: cacheOpt } : env);
+  const cacheDir = trainerCacheDir(cacheOpt, env);
   if (cacheDir === null) return null;
   return async (set, size, note) => {
     const data = await import('@gan-study/data');
     const own = data.synthKey(set.recipe);
     if (own !== set.key) return { unavailable: `the recipe's key here is ${own}, the coordinator's ${set.key} (another generator or sharp build, which would write other bytes)` };
-    const out = data.cachedSynthPath(cacheDir, set.recipe);
+    const out = data.cachedSynthPath(cacheDir, set.key);
     const started = Date.now();
     const made = await data.ensureSynthSet(out, set.recipe, { cached: true, log: (line) => note(line) });
     if (!made.reused) note(`synthetic dataset (seed ${made.seed}, ${made.size}px) written at ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return data.loadImageFolder(out, { size, cacheDir, log: loaderLog(note) });
+    return data.loadImageFolder(out, { size, cacheDir, log: note });
   };
 }
 
-/** The image-folder loader's lines, its warnings and skipped files as warnings. */
-function loaderLog(note: DatasetNote): (line: string) => void {
-  return (line) => note(line, /^data (warning:|skip) /.test(line) ? 'warn' : 'info');
+/** The trainer's cache: the same rules as `study run`'s, --cache-dir standing for $STUDY_CACHE_DIR. */
+function trainerCacheDir(cacheOpt: string | undefined, env: NodeJS.ProcessEnv): string | null {
+  return studyCacheDir(cacheOpt !== undefined ? { ...env, STUDY_CACHE_DIR: cacheOpt } : env);
 }
 
 /**
@@ -94,10 +93,10 @@ function loaderLog(note: DatasetNote): (line: string) => void {
  * (`study run` gives its local trainers the study's folder: the coordinator then decodes nothing).
  */
 export function folderLoader(root: string, cacheOpt: string | undefined, env: NodeJS.ProcessEnv = process.env): NonNullable<TrainerOptions['localDataset']> {
-  const cacheDir = studyCacheDir(cacheOpt !== undefined ? { ...env, STUDY_CACHE_DIR: cacheOpt } : env);
+  const cacheDir = trainerCacheDir(cacheOpt, env);
   return async (size, note) => {
     const data = await import('@gan-study/data');
-    return data.loadImageFolder(root, { size, ...(cacheDir !== null ? { cacheDir } : {}), log: loaderLog(note) });
+    return data.loadImageFolder(root, { size, ...(cacheDir !== null ? { cacheDir } : {}), log: note });
   };
 }
 

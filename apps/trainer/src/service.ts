@@ -269,13 +269,7 @@ export class TrainerService {
         this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
         this.heartbeat?.setPeriod(this.heartbeatMs);
         this.welcomed = true;
-        {
-          // Another study (a new coordinator at the same address) or another set: forget the data sets held.
-          const study = JSON.stringify([m.run, m.syntheticSet]);
-          if (this.welcomedStudy !== null && this.welcomedStudy !== study) this.datasets.clear();
-          this.welcomedStudy = study;
-        }
-        this.syntheticSet = m.syntheticSet;
+        this.joinStudy(m);
         this.silentSince = null;
         this.opts.log.info({ ...this.fields(), event: 'welcomed', run: m.run }, `trainer ${this.opts.id} joined run ${m.run} (heartbeat ${m.heartbeatMs} ms, timeout ${m.trainerTimeoutMs} ms)`);
         return;
@@ -382,6 +376,14 @@ export class TrainerService {
         this.peers?.endAttempt(m.job, m.attempt);
         this.reduced.drop(`${key}:`, 'attempt ended');
       });
+  }
+
+  /** Another study (a new coordinator at the same address) or another set: the data sets held are dropped. */
+  private joinStudy(m: Extract<CoordinatorMessage, { kind: 'welcome' }>): void {
+    const study = JSON.stringify([m.run, m.syntheticSet]);
+    if (this.welcomedStudy !== null && this.welcomedStudy !== study) this.datasets.clear();
+    this.welcomedStudy = study;
+    this.syntheticSet = m.syntheticSet;
   }
 
   /** The dataset at `size`: from --data, made here from the synthetic set's recipe, or from the coordinator. */

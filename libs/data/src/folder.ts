@@ -278,7 +278,7 @@ export async function loadImageFolder(rootIn: string, opts: LoadOptions): Promis
         const reason = (err as Error).message.split('\n')[0];
         if (onCorrupt === 'error') throw new UserInputError(`${f.abs}: corrupt or truncated image (${reason})`);
         skipped.push({ file: f.rel, reason });
-        log(`${LOG_PREFIX} skip ${f.rel}: corrupt or truncated image (${reason})`);
+        log(`${LOG_PREFIX} skip ${f.rel}: corrupt or truncated image (${reason})`, 'warn');
       }
       progress(++done, list.length, `decode ${split}`);
     });
@@ -306,7 +306,7 @@ export async function loadImageFolder(rootIn: string, opts: LoadOptions): Promis
     const only = [...dims.keys()][0];
     if (only !== `${size}x${size}`) log(`${LOG_PREFIX} all images are ${only}; resized to ${size}x${size} (fit ${fit})`);
   }
-  for (const w of warnings) log(`${LOG_PREFIX} warning: ${w}`);
+  for (const w of warnings) log(`${LOG_PREFIX} warning: ${w}`, 'warn');
 
   const hash = contentHash(fileHashes);
   const dataset: Dataset = { root: scan.root, classes: scan.classes, train: sets.train as ImageSet, test: sets.test as ImageSet, hash, warnings };

@@ -47,7 +47,8 @@ export interface LoadOptions {
   /** A corrupt or truncated image: 'skip' (default; counted, logged, listed in warnings) or 'error'. */
   onCorrupt?: 'skip' | 'error';
   onProgress?: (done: number, total: number, stage: string) => void;
-  log?: (line: string) => void;
+  /** Each line of what the loader did; a skipped file and the set's warnings come with level 'warn'. */
+  log?: (line: string, level?: 'info' | 'warn') => void;
 }
 
 export type Split = 'train' | 'test';

@@ -83,7 +83,7 @@ export async function prepareDataset(config: StudyConfig, runDir: string, log: (
     (st) => !st.isDirectory(),
     () => true,
   );
-  const root = cacheDir !== null && linked ? cachedSynthPath(cacheDir, recipe) : inRun;
+  const root = cacheDir !== null && linked ? cachedSynthPath(cacheDir, key) : inRun;
   // A link left by a cached run whose cache is gone, now without a cache: the set goes here again.
   if (root === inRun && linked && (await fs.stat(inRun).catch(() => null)) === null) await fs.rm(inRun, { force: true });
   if (root !== inRun) await linkInto(inRun, root, log);

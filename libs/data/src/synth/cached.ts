@@ -10,14 +10,14 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import lockfile from 'proper-lockfile';
 import { UserInputError } from '@gan-study/core';
-import { IncompleteSynthSetError, synthKey, synthesize, type SynthOptions, type SynthResult } from './index';
+import { IncompleteSynthSetError, synthesize, type SynthOptions, type SynthResult } from './index';
 
 /** What a synthetic set's pixels depend on (everything of SynthOptions but where and how it is written). */
 export type SynthRecipe = Omit<SynthOptions, 'out' | 'onProgress' | 'concurrency'>;
 
-/** The folder of the set `recipe` describes inside `cacheDir`. */
-export function cachedSynthPath(cacheDir: string, recipe: SynthRecipe): string {
-  return path.join(cacheDir, `synth-${synthKey(recipe)}`);
+/** The folder of the set with this key (synthKey) inside `cacheDir`. */
+export function cachedSynthPath(cacheDir: string, key: string): string {
+  return path.join(cacheDir, `synth-${key}`);
 }
 
 export interface EnsureSynthOptions {
