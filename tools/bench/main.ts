@@ -477,8 +477,10 @@ async function peerWorker(): Promise<void> {
       // as the backward pass finishes it, and each range goes to the other replica at once
       // (beginExchange, as the trainer's beginAllReduce does for two replicas); the sum goes to a third.
       // "Exchange" is what is left of it after the backward pass: waiting for the rest, and the sum.
-      const flats = [new Float32Array(model.paramCount + 1), new Float32Array(model.paramCount + 1)];
-      const sum = new Float32Array(model.paramCount + 1);
+      // The exchanged vector: the gradients, and fc1 as its factors (Classifier.exchange).
+      const flats = [new Float32Array(model.exchange.length + 1), new Float32Array(model.exchange.length + 1)];
+      const sum = new Float32Array(model.exchange.length + 1);
+      const rows = { offset: lo, total: G };
       for (let i = 0; i < m.warmup + m.reps; i++) {
         const t0 = performance.now();
         const c0 = cpuMs();
@@ -491,7 +493,7 @@ async function peerWorker(): Promise<void> {
           // As the job runs two replicas that share memory (JobContext.pairExchange): gradients from
           // the heap to the other's file and back into tensors, added and applied on the device.
           // "Exchange": from the end of the backward pass to the other's vector read onto the heap.
-          await model.pairStep(x, y, hi - lo, G, async (ours) => {
+          await model.pairStep(x, y, hi - lo, G, rows, async (ours) => {
             t1 = performance.now();
             const incoming = await link.swap(ours, { job: 'bench', attempt: 1, seq: m.round * 100_000 + i, rank, peers: m.peers, timeoutMs: 600_000 });
             return {
@@ -505,13 +507,13 @@ async function peerWorker(): Promise<void> {
           const flat = flats[i % 2];
           const last = flat.length - 1;
           const pending = link.beginExchange(flat, { job: 'bench', attempt: 1, seq: m.round * 100_000 + i, rank, peers: m.peers, timeoutMs: 600_000, into: sum });
-          const { lossSum } = model.gradients(x, y, hi - lo, G, flat.subarray(0, last), (from, to) => pending.ready(from, to));
+          const { lossSum } = model.exchangeGradients(x, y, hi - lo, G, rows, flat.subarray(0, last), (from, to) => pending.ready(from, to));
           flat[last] = lossSum;
           pending.ready(last, last + 1);
           t1 = performance.now();
           const reduced = await pending.finish();
           t2 = performance.now();
-          model.applyGradients(reduced.subarray(0, reduced.length - 1));
+          model.applyExchanged(reduced.subarray(0, reduced.length - 1), G);
         }
         if (i >= m.warmup) {
           step.push(performance.now() - t0);
@@ -520,8 +522,9 @@ async function peerWorker(): Promise<void> {
         }
       }
       const paramCount = model.paramCount;
+      const exchangeLength = model.exchange.length;
       model.dispose();
-      process.send?.({ type: 'done', step, exchange, cpu, paramCount });
+      process.send?.({ type: 'done', step, exchange, cpu, paramCount, exchangeLength });
     })().catch((err: unknown) => {
       console.error(err);
       process.exit(1);
@@ -659,6 +662,8 @@ interface ParallelRow {
   images_per_s: number;
   cpu_ms_per_trainer: number;
   gradient_bytes: number;
+  /** What each trainer sends per step (the exchanged vector and the loss: fc1 as its factors); 0 without an exchange. */
+  exchanged_bytes?: number;
   reps: number;
 }
 
@@ -678,7 +683,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
   ];
   for (const { world, how, exchange, env, batch = BATCH } of runs) {
-    await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number }>(world, async (go) => {
+    await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number; exchangeLength: number }>(world, async (go) => {
       const replies = await go({ what: 'parallel', how, size: 0, reps, warmup: 3, batch });
       const step = replies[0].step.map((_, i) => Math.max(...replies.map((r) => r.step[i])));
       const row: ParallelRow = {
@@ -690,6 +695,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
         images_per_s: round(batch / (median(step) / 1000)),
         cpu_ms_per_trainer: round(median(replies.map((r) => median(r.cpu)))),
         gradient_bytes: (replies[0].paramCount + 1) * 4,
+        exchanged_bytes: world === 1 || how === 'alone' ? 0 : (replies[0].exchangeLength + 1) * 4,
         reps,
       };
       log(`parallel trainers=${world} (${exchange}): ${row.step_ms} ms/step (exchange ${row.exchange_ms} ms) ${row.images_per_s} img/s, cpu ${row.cpu_ms_per_trainer} ms per trainer`);
@@ -1059,11 +1065,11 @@ function report(r: Results): string {
       '',
       ranAt(r.parallel.machine),
       '',
-      'Each step as the classifier job takes it. Two trainers on one host (shared memory): each gradient goes from the wasm heap into the other\'s file in /dev/shm, the other\'s comes from its own file straight into tensors on the heap, and the two are added there before Adam (Classifier.pairStep). Over zeromq tcp (trainers on different hosts): each parameter\'s gradient is read to the host as the backward pass finishes it and sent at once, the sum is made on the host and uploaded for Adam.',
+      'Each step as the classifier job takes it. What travels is the exchanged vector (Classifier.exchange): the gradients, except fc1 (16384 x 128 weights), which goes as its factors, the shard\'s rows of its input and of the gradient of its output in slots of the global batch\'s rows (zeros in the other replica\'s rows); each trainer then makes fc1\'s weight gradient for the whole batch from them, as one trainer does. Two trainers on one host (shared memory): the vector goes from the wasm heap into the other\'s file in /dev/shm, the other\'s comes from its own file straight into tensors on the heap, and the two are merged there before Adam (Classifier.pairStep). Over zeromq tcp (trainers on different hosts): each range of the vector is read to the host as the pass makes it and sent at once, the sum is made on the host and uploaded for Adam.',
       '',
       table(
-        ['trainers', 'exchange', 'global batch', 'ms/step', 'of which exchange after the backward pass', 'img/s', 'CPU ms/step per trainer', 'gradient bytes', 'steps'],
-        r.parallel.rows.map((x) => [x.trainers, x.exchange ?? (x.trainers === 1 ? 'none' : 'zeromq tcp'), x.global_batch ?? BATCH, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes, x.reps]),
+        ['trainers', 'exchange', 'global batch', 'ms/step', 'of which exchange after the backward pass', 'img/s', 'CPU ms/step per trainer', 'gradient bytes', 'bytes sent per trainer and step', 'steps'],
+        r.parallel.rows.map((x) => [x.trainers, x.exchange ?? (x.trainers === 1 ? 'none' : 'zeromq tcp'), x.global_batch ?? BATCH, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes, x.exchanged_bytes ?? (x.trainers === 1 ? 0 : x.gradient_bytes), x.reps]),
       ),
       '',
       'ms/step is the median over the steps of the slower trainer\'s step. The trainers are not pinned to cores (as in a study). Exchange: from the end of the backward pass until the other\'s vector is in (shared memory: on the heap; tcp: summed on the host), waiting for the slower trainer included.',

@@ -124,6 +124,25 @@ describe('classifier', () => {
     checkGradientsAsReady();
   });
 
+  it('exchangeGradients: a shard\'s rows of the factored layers, zeros elsewhere, each range reported once as it is written (cpu)', () => {
+    checkExchangeAsReady();
+  });
+
+  it('exchanges a dense layer as its factors only where they are smaller than its gradient', () => {
+    // 64 px, batch 32: fc1 (16384 x 128) as 32 x (16384 + 128) floats; the output layer (128 x 2) as its gradient.
+    const big = createClassifier({ inputSize: 64, batchSize: 32 }, 1);
+    expect(big.exchange.factored.map((f) => [f.layer, f.nin, f.nout])).toEqual([['fc1', 16384, 128]]);
+    expect(big.exchange.length).toBe(big.paramCount - 16384 * 128 + 32 * (16384 + 128));
+    expect(big.exchange.length / big.paramCount).toBeLessThan(0.3);
+    big.dispose();
+    // A batch as large as fc1's widths: nothing factored, the vector is the gradient.
+    const wide = createClassifier({ ...TINY, batchSize: 64 }, 1);
+    expect(wide.exchange.factored).toEqual([]);
+    expect(wide.exchange.length).toBe(wide.paramCount);
+    expect(wide.exchange.gradients.map((g) => g.offset + g.size).pop()).toBe(wide.paramCount);
+    wide.dispose();
+  });
+
   it('gives the same weights for the same seed and different ones for another seed', () => {
     const run = (seed: number) => {
       const m = createClassifier(TINY, seed);
@@ -225,26 +244,37 @@ function pairOfSwaps(): [VectorSwap, VectorSwap] {
 }
 
 /**
- * pairStep on two replicas ends bit for bit where `gradients` of both shards, summed on the host
- * (in float32), then `applyGradients` ends, with the same loss sums; an empty shard adds zeros (the
- * other replica's step equals a trainStep on the whole batch); no tensor is left behind.
+ * pairStep on two replicas ends bit for bit where `exchangeGradients` of both shards, summed on the
+ * host (in float32), then `applyExchanged` ends, with the same loss sums, and close to one trainer's
+ * trainStep on the whole batch (fc1 goes as its factors); a short last batch (fewer rows than
+ * batchSize) alike; an empty shard adds zeros (the other replica's step equals a trainStep on the
+ * whole batch, bit for bit); no tensor is left behind.
  */
 async function checkPairStep(): Promise<void> {
   const B = 8;
   const cfg = { ...TINY, hidden: [32] };
-  const [a, b, viaHost] = [0, 1, 2].map(() => createClassifier(cfg, 17));
+  const [a, b, viaHost, single] = [0, 1, 2, 3].map(() => createClassifier(cfg, 17));
+  const L = viaHost.exchange;
+  expect(L.factored.map((f) => f.layer)).toEqual(['fc1']); // 8 x (32 + 32) < 32 x 32; out (32 x 2) is not worth it
+  expect(L.length).toBe(viaHost.paramCount - 32 * 32 + B * (32 + 32));
   const [swapA, swapB] = pairOfSwaps();
   const rng = new Rng(18);
   let tensors = -1;
-  for (let s = 0; s < 4; s++) {
-    const { x, labels } = toyBatch(rng, B);
+  for (let s = 0; s < 5; s++) {
+    const g = s === 4 ? 6 : B; // the last: a short batch
+    const { x, labels } = toyBatch(rng, g);
+    const rowsA = { offset: 0, total: g };
+    const rowsB = { offset: 3, total: g };
     const [ra, rb] = await Promise.all([
-      a.pairStep(x.subarray(0, 3 * PER), labels.subarray(0, 3), 3, B, swapA),
-      b.pairStep(x.subarray(3 * PER), labels.subarray(3), 5, B, swapB),
+      a.pairStep(x.subarray(0, 3 * PER), labels.subarray(0, 3), 3, g, rowsA, swapA),
+      b.pairStep(x.subarray(3 * PER), labels.subarray(3), g - 3, g, rowsB, swapB),
     ]);
-    const g1 = viaHost.gradients(x.subarray(0, 3 * PER), labels.subarray(0, 3), 3, B);
-    const g2 = viaHost.gradients(x.subarray(3 * PER), labels.subarray(3), 5, B);
-    viaHost.applyGradients(g1.grads.map((g, i) => g + g2.grads[i]));
+    const [v1, v2] = [0, 1].map(() => new Float32Array(L.length).fill(NaN));
+    const g1 = viaHost.exchangeGradients(x.subarray(0, 3 * PER), labels.subarray(0, 3), 3, g, rowsA, v1);
+    const g2 = viaHost.exchangeGradients(x.subarray(3 * PER), labels.subarray(3), g - 3, g, rowsB, v2);
+    expect(v1.some(Number.isNaN) || v2.some(Number.isNaN)).toBe(false); // every value written, zeros included
+    viaHost.applyExchanged(v1.map((v, i) => v + v2[i]), g);
+    single.trainStep(x, labels, g);
     const fr = Math.fround;
     expect(ra.lossSum).toBe(fr(fr(g1.lossSum) + fr(g2.lossSum)));
     expect(rb.lossSum).toBe(ra.lossSum);
@@ -252,23 +282,60 @@ async function checkPairStep(): Promise<void> {
     else expect(tf.memory().numTensors).toBe(tensors);
   }
   const w = viaHost.weightsFlat();
-  expect(a.step).toBe(4);
+  expect(a.step).toBe(5);
   expect(maxAbsDiff(w, createClassifier(cfg, 17).weightsFlat())).toBeGreaterThan(1e-4); // the steps moved the weights
   expect(Array.from(a.weightsFlat())).toEqual(Array.from(w));
   expect(Array.from(b.weightsFlat())).toEqual(Array.from(w));
+  expect(maxAbsDiff(single.weightsFlat(), w)).toBeLessThan(1e-5);
 
   // An empty shard on one replica: the other's whole-batch gradient plus zeros, i.e. a trainStep.
   const [c, d, whole] = [0, 1, 2].map(() => createClassifier(cfg, 19));
   const [swapC, swapD] = pairOfSwaps();
   const { x, labels } = toyBatch(rng, B);
-  const [empty, full] = await Promise.all([c.pairStep(null, labels.subarray(0, 0), 0, B, swapC), d.pairStep(x, labels, B, B, swapD)]);
+  const all = { offset: 0, total: B };
+  const [empty, full] = await Promise.all([c.pairStep(null, labels.subarray(0, 0), 0, B, all, swapC), d.pairStep(x, labels, B, B, all, swapD)]);
   const loss = whole.trainStep(x, labels, B).loss;
   expect(empty.lossSum).toBe(full.lossSum);
   expect(full.lossSum / B).toBeCloseTo(loss, 5);
   expect(Array.from(c.weightsFlat())).toEqual(Array.from(whole.weightsFlat()));
   expect(Array.from(d.weightsFlat())).toEqual(Array.from(whole.weightsFlat()));
-  await expect(c.pairStep(null, labels, 3, B, swapC)).rejects.toThrow('classifier input must be a Float32Array of 3 x 8x8x3 = 576 values, got 0');
-  for (const m of [a, b, viaHost, c, d, whole]) m.dispose();
+  await expect(c.pairStep(null, labels, 3, B, all, swapC)).rejects.toThrow('classifier input must be a Float32Array of 3 x 8x8x3 = 576 values, got 0');
+  await expect(c.pairStep(x, labels, 3, B, { offset: 6, total: B }, swapC)).rejects.toThrow('classifier shard rows: 3 rows at offset 6 must lie within a global batch of 8 rows, at most batchSize 8');
+  for (const m of [a, b, viaHost, single, c, d, whole]) m.dispose();
+}
+
+/** exchangeGradients reports every range of its vector once, the factors' x slot before any gradient, with the values it gives without reporting. */
+function checkExchangeAsReady(): void {
+  const B = 8;
+  const { x, labels } = toyBatch(new Rng(16), B);
+  const model = createClassifier(TINY, 3);
+  const L = model.exchange;
+  expect(L.factored.map((f) => f.layer)).toEqual(['fc1']);
+  const rows = { offset: 2, total: B };
+  const plain = new Float32Array(L.length);
+  const p = model.exchangeGradients(x.subarray(2 * PER, 6 * PER), labels.subarray(2, 6), 4, B, rows, plain);
+  const into = new Float32Array(L.length).fill(NaN);
+  const ranges: Array<[number, number]> = [];
+  const early = model.exchangeGradients(x.subarray(2 * PER, 6 * PER), labels.subarray(2, 6), 4, B, rows, into, (from, to) => {
+    for (let i = from; i < to; i++) if (Number.isNaN(into[i])) throw new Error(`value ${i} reported before it was written`);
+    ranges.push([from, to]);
+  });
+  expect(Buffer.from(into.buffer).equals(Buffer.from(plain.buffer))).toBe(true);
+  expect(early.lossSum).toBe(p.lossSum);
+  const sorted = [...ranges].sort((r, q) => r[0] - q[0]);
+  expect(sorted[0][0]).toBe(0);
+  for (let i = 1; i < sorted.length; i++) expect(sorted[i][0]).toBe(sorted[i - 1][1]); // no gap, no overlap
+  expect(sorted[sorted.length - 1][1]).toBe(L.length);
+  const f = L.factored[0];
+  expect(ranges[0]).toEqual([f.x, f.x + B * f.nin]); // the layer's input, during the forward pass
+  // This shard's rows of the x slot hold fc1's input, the others zeros.
+  expect(into.subarray(f.x, f.x + 2 * f.nin).every((v) => v === 0)).toBe(true);
+  expect(into.subarray(f.x + 6 * f.nin, f.x + B * f.nin).every((v) => v === 0)).toBe(true);
+  expect(into.subarray(f.x + 2 * f.nin, f.x + 6 * f.nin).some((v) => v !== 0)).toBe(true);
+  expect(() => model.exchangeGradients(x, labels, B, B, rows, into)).toThrow('classifier shard rows: 8 rows at offset 2 must lie within a global batch of 8 rows');
+  expect(() => model.exchangeGradients(x, labels, B, B, { offset: 0, total: B }, new Float32Array(3))).toThrow(`'into' must be a Float32Array of ${L.length} values (exchange.length), got 3`);
+  expect(() => model.applyExchanged(new Float32Array(3), B)).toThrow(`exchanged vector must be a Float32Array of ${L.length} values`);
+  model.dispose();
 }
 
 function checkGradientsAsReady(): void {
@@ -309,6 +376,10 @@ describe('classifier on wasm', () => {
     await checkPairStep();
   });
 
+  it('exchangeGradients: a shard\'s rows of the factored layers, zeros elsewhere, each range reported once as it is written (wasm)', () => {
+    checkExchangeAsReady();
+  });
+
   it('pairStep on wasm reads the gradient from the heap and writes the other replica\'s onto it: no upload of the gradient', async () => {
     const cfg = { ...TINY, hidden: [256] };
     const [a, b] = [0, 1].map(() => createClassifier(cfg, 43));
@@ -317,16 +388,21 @@ describe('classifier on wasm', () => {
     const xa = tf.tensor4d(x.subarray(0, 4 * PER), [4, S, S, 3]);
     const xb = tf.tensor4d(x.subarray(4 * PER), [4, S, S, 3]);
     const n = a.paramCount;
+    const L = a.exchange;
     let other: Promise<unknown> = Promise.resolve();
     const t = await countTransfers(async () => {
-      other = b.pairStep(xb, labels.subarray(4), 4, 8, swapB);
-      await a.pairStep(xa, labels.subarray(0, 4), 4, 8, swapA);
+      other = b.pairStep(xb, labels.subarray(4), 4, 8, { offset: 4, total: 8 }, swapB);
+      await a.pairStep(xa, labels.subarray(0, 4), 4, 8, { offset: 0, total: 8 }, swapA);
     });
     await other;
     expect(n).toBeGreaterThan(9000);
-    // Read: each parameter's gradient (heap views) and the loss, of both replicas (they ran inside).
-    expect(t.read).toBe(2 * (n + 1));
-    // Written: labels and the ops' scalar constants only; the other's gradient went straight onto the heap.
+    expect(L.factored.map((f) => f.layer)).toEqual(['fc1']);
+    // Read (heap views), by both replicas (they ran inside): each gradient, the loss, and the shard's
+    // 4 rows of fc1's factors twice (sent, then added into the merged slots).
+    const gradients = L.gradients.reduce((sum, g) => sum + g.size, 0);
+    const rows = L.factored.reduce((sum, f) => sum + 4 * (f.nin + f.nout), 0);
+    expect(t.read).toBe(2 * (gradients + 1 + 2 * rows));
+    // Written: labels and the ops' scalar constants only; the other's vector went straight onto the heap.
     expect(t.written).toBeLessThan(n / 10);
     expect(Array.from(a.weightsFlat())).toEqual(Array.from(b.weightsFlat()));
     tf.dispose([xa, xb]);

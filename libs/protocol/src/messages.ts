@@ -29,8 +29,9 @@ import { z } from 'zod';
  * 3: `grad-range`: two replicas exchange their vectors range by range as the ranges become final.
  * 4: `grad-shared`: two replicas on one host exchange their vectors through shared memory.
  * 5: `welcome.syntheticSet`: trainers may make the synthetic set themselves from its recipe.
+ * 6: a data-parallel classifier's vector carries a large dense layer as its factors (Classifier.exchange).
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** The header key listing, in order, the fields whose bytes follow the header as frames of their own. */
 export const PAYLOAD_FRAMES_KEY = '$frames';

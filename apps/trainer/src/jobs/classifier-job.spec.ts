@@ -140,8 +140,9 @@ describe('classifier job', () => {
   });
 
   it('two data-parallel replicas end with the weights of one', async () => {
-    // Batch 7 over 28 examples: every global batch splits unevenly (3 + 4).
-    const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 7 } };
+    // Batch 7 over 28 examples: every global batch splits unevenly (3 + 4). hidden 64: fc1 (16 x 64)
+    // travels as its factors, 7 x (16 + 64) floats (Classifier.exchange).
+    const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 7, hidden: [64] } };
     const single = new MemoryJobContext({ spec: s, dataset });
     const one = (await runJob(single)) as ClassifierJobResult;
     const reduce = new InProcessAllReduce(2);
@@ -158,20 +159,24 @@ describe('classifier job', () => {
     for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
     expect(maxDiff).toBeLessThan(1e-5);
     expect(w2.step).toBe(w1.step);
-    // With a peer, each replica reads its shard's gradient once per step for the exchange, parameter
+    // With a peer, each replica reads its shard's vector once per step for the exchange, parameter
     // by parameter as the backward pass finishes them (each range readied at once), then the loss.
+    const L = w2.exchange;
+    expect(L.factored.map((f) => f.layer)).toEqual(['fc1']);
     for (const c of ctxs) {
       expect(c.readied).toHaveLength(one.steps);
       for (const ranges of c.readied) {
-        expect(ranges).toHaveLength(9); // 4 layers' weights and biases, then the loss
-        expect(ranges[ranges.length - 1]).toEqual([a.length, a.length + 1]);
-        expect(ranges.reduce((sum, [from, to]) => sum + to - from, 0)).toBe(a.length + 1);
+        expect(ranges).toHaveLength(10); // 3 layers' weights and biases, fc1's bias, fc1's x and dz slots, then the loss
+        expect(ranges[0]).toEqual([L.factored[0].x, L.factored[0].dz]); // fc1's input, in the forward pass
+        expect(ranges[ranges.length - 1]).toEqual([L.length, L.length + 1]);
+        expect(ranges.reduce((sum, [from, to]) => sum + to - from, 0)).toBe(L.length + 1);
       }
     }
-    const largest = Math.max(...ctxs[0].readied[0].map(([from, to]) => to - from));
+    const largest = Math.max(...L.gradients.map((g) => g.size)); // the largest parameter exchanged as its gradient
     // (Checkpoints read the same parameter and its Adam moments too: at least, not exactly.)
     expect(t.reads.filter((k) => k === largest).length).toBeGreaterThanOrEqual(2 * one.steps);
-    expect(t.reads.filter((k) => k >= a.length).length).toBe(0); // never the whole gradient at once
+    expect(t.reads.filter((k) => k === L.length || k === L.length + 1 || k >= a.length).length).toBe(0); // never the whole vector (or gradient) at once
+    expect(L.length).toBeLessThan(a.length); // and it is smaller than the gradient
     w1.dispose();
     w2.dispose();
     expect(two[0].replicas).toBe(2);
@@ -183,7 +188,8 @@ describe('classifier job', () => {
 
   it('data-parallel with pairExchange: the bits of the all-reduce path, an empty shard included, without uploading the gradient', async () => {
     // 28 examples in batches of 9: the last batch has one image, so rank 0's shard of it is empty.
-    const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 9 } };
+    // hidden 64: fc1 travels as its factors (Classifier.exchange).
+    const s = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 9, hidden: [64] } };
     const run = async (how: 'all-reduce' | 'swap') => {
       const reduce = new InProcessAllReduce(2);
       const pairs = new InProcessPairExchange();
@@ -193,9 +199,9 @@ describe('classifier job', () => {
       const t = await countTransfers(async () => (results = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[]));
       const model = restoreClassifier(artifacts.get(`${s.id}/model.bin`)!);
       const w = model.weightsFlat();
-      const paramCount = model.paramCount;
+      const layout = model.exchange;
       model.dispose();
-      return { w, results, t, calls: pairs.calls, paramCount, logs: ctxs[0].logs.map((l) => l.msg) };
+      return { w, results, t, calls: pairs.calls, layout, logs: ctxs[0].logs.map((l) => l.msg) };
     };
     const reduced = await run('all-reduce');
     const swapped = await run('swap');
@@ -205,12 +211,18 @@ describe('classifier job', () => {
     expect(Buffer.from(swapped.w.buffer).equals(Buffer.from(reduced.w.buffer))).toBe(true);
     expect(swapped.results[0].finalLoss).toBe(reduced.results[0].finalLoss);
     expect(swapped.results[1].metrics).toEqual(reduced.results[0].metrics);
-    // The all-reduce path uploads the summed gradient every step (empty shard or not); the swap reads the other's onto the heap.
-    const steps = 2 * 8;
-    expect(reduced.t.written).toBeGreaterThan(steps * swapped.paramCount);
-    expect(swapped.t.written).toBe(reduced.t.written - steps * swapped.paramCount); // the rest (training sets, labels, constants) alike
-    expect(swapped.logs).toContain(`job ${s.id}: rank 0 of 2, gradients swapped with the other replica through shared memory and summed on the device`);
-    expect(reduced.logs).toContain(`job ${s.id}: rank 0 of 2, gradients all-reduced on the host`);
+    // The all-reduce path uploads the summed vector every step (empty shard or not): the gradients,
+    // and the factored layer's x and dz rows of the global batch (9, 9, 9, 1 per epoch). The swap
+    // reads the other's onto the heap.
+    const L = swapped.layout;
+    expect(L.factored.map((f) => f.layer)).toEqual(['fc1']);
+    const gradients = L.gradients.reduce((sum, g) => sum + g.size, 0);
+    const perRow = L.factored.reduce((sum, f) => sum + f.nin + f.nout, 0);
+    const uploaded = 2 * 2 * (4 * gradients + (9 + 9 + 9 + 1) * perRow); // 2 replicas, 2 epochs
+    expect(swapped.t.written).toBe(reduced.t.written - uploaded); // the rest (training sets, labels, constants) alike
+    const floats = `${L.length + 1} floats per step (fc1 as factors)`;
+    expect(swapped.logs).toContain(`job ${s.id}: rank 0 of 2, gradients swapped with the other replica through shared memory and summed on the device: ${floats}`);
+    expect(reduced.logs).toContain(`job ${s.id}: rank 0 of 2, gradients all-reduced on the host: ${floats}`);
   });
 
   it('data-parallel: two all-reduce arrays per job used in turn, unchanged while a call is in flight, the sum in place or not', async () => {

@@ -17,10 +17,13 @@
  * (Rng(seed).fork('epoch/<e>')), cuts the same global batches of `batchSize`, and takes its
  * contiguous shard [floor(G*r/K), floor(G*(r+1)/K)) of each. It computes the gradient of its shard's
  * summed loss divided by the GLOBAL batch size G and reads it back (the step's one read-back), the
- * replicas' gradients are summed (ctx.allReduce), and each applies the sum: the full-batch mean
- * gradient, so K replicas end with the weights of K=1 up to float summation order. The batch's loss
- * sum rides along as the last element of the reduced array. Both paths apply the same float32
- * gradient with the same Adam ops: K=1 gives the same weights either way.
+ * replicas' vectors are summed (ctx.allReduce), and each applies the sum: the full-batch mean
+ * gradient, so K replicas end with the weights of K=1 up to float summation order. A large dense
+ * layer (fc1) travels as its factors, the shard's rows of its input and output gradient, from which
+ * each replica makes the whole batch's weight gradient (Classifier.exchange): 2.2 M floats per step
+ * instead of 8.5 M at 64 px. The batch's loss sum rides along as the last element of the reduced
+ * array. Both paths apply the same float32 gradient with the same Adam ops: K=1 gives the same
+ * weights either way.
  *
  * Checkpoints (rank 0, every spec.checkpointEvery steps and at the end of training): the classifier's
  * full state (weights, Adam moments, step) plus the loop position; the permutation of an epoch is a
@@ -178,7 +181,16 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
 
   if (worldSize > 1) {
     const exchange = ctx.pairExchange ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
-    ctx.log('info', `job ${spec.id}: rank ${rank} of ${worldSize}, gradients ${exchange}`, { job: spec.id, rank, worldSize, exchange: ctx.pairExchange ? 'pair-shared' : 'all-reduce' });
+    const L = model.exchange;
+    const factored = L.factored.length > 0 ? ` (${L.factored.map((f) => f.layer).join(', ')} as factors)` : '';
+    ctx.log('info', `job ${spec.id}: rank ${rank} of ${worldSize}, gradients ${exchange}: ${L.length + 1} floats per step${factored}`, {
+      job: spec.id,
+      rank,
+      worldSize,
+      exchange: ctx.pairExchange ? 'pair-shared' : 'all-reduce',
+      floats: L.length + 1,
+      factored: L.factored.map((f) => f.layer),
+    });
   }
   let images: DeviceImages | undefined;
   try {
@@ -191,13 +203,13 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     let step = startStep;
     let imagesSince = 0;
     let since = Date.now();
-    // The exchanged arrays (this shard's gradient, then its loss sum), allocated once per job: a
-    // fresh one per step costs 4 B per parameter of new memory (8.4 MB for the default classifier:
+    // The exchanged arrays (this shard's vector, then its loss sum), allocated once per job: a
+    // fresh one per step costs 4 B per value of new memory (8.4 MB for the default classifier's gradient:
     // ~35 ms of page faults per step on our VM). Two, used in turn: the gradient's ranges go on the
     // wire while the backward pass still runs (beginAllReduce), and a slower peer may still be
     // receiving one step's array when this replica's sum is done, but never two steps' (it cannot
     // send its next step's gradient, which this replica needs, before it has all of this one's).
-    const flats = worldSize > 1 && !ctx.pairExchange ? [new Float32Array(model.paramCount + 1), new Float32Array(model.paramCount + 1)] : [];
+    const flats = worldSize > 1 && !ctx.pairExchange ? [new Float32Array(model.exchange.length + 1), new Float32Array(model.exchange.length + 1)] : [];
     const checkpoint = async (s: number) => {
       if (rank !== 0) return;
       const bytes = encodeEnvelope({ job: spec.id, kind: 'classifier', step: s, epochLossSum, epochCount, lastEpochLoss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : null }, await model.checkpoint());
@@ -229,7 +241,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           // from there, and its come back there, where the two are added (Classifier.pairStep).
           const x = shard > 0 ? images.gather(order.subarray(lo, hi)) : null;
           try {
-            ({ lossSum } = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, ctx.pairExchange));
+            ({ lossSum } = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, { offset: lo - from, total: g }, ctx.pairExchange));
           } finally {
             x?.dispose();
           }
@@ -240,9 +252,10 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           if (shard > 0) {
             const x = images.gather(order.subarray(lo, hi));
             try {
-              // Each parameter's gradient is read straight into the job's array (no copy) as the
-              // backward pass finishes it, and goes on the wire at once; the loss sum rides last.
-              const { lossSum: shardLoss } = model.gradients(x, labelsOf(set, order, lo, hi), shard, g, flat.subarray(0, last), (from, to) => pending.ready(from, to));
+              // Each parameter's gradient (and a factored layer's rows, see Classifier.exchange) is
+              // read straight into the job's array (no copy) as the pass makes it, and goes on the
+              // wire at once; the loss sum rides last.
+              const { lossSum: shardLoss } = model.exchangeGradients(x, labelsOf(set, order, lo, hi), shard, g, { offset: lo - from, total: g }, flat.subarray(0, last), (from, to) => pending.ready(from, to));
               flat[last] = shardLoss;
             } finally {
               x.dispose();
@@ -256,7 +269,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
           lossSum = reduced[reduced.length - 1];
           if (!Number.isFinite(lossSum)) throw badLoss(lossSum);
-          model.applyGradients(reduced.subarray(0, reduced.length - 1));
+          model.applyExchanged(reduced.subarray(0, reduced.length - 1), g);
         }
         // One trainer learns the loss after its step: the job fails before any checkpoint of that step.
         if (!Number.isFinite(lossSum)) throw badLoss(lossSum);

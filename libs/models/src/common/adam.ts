@@ -58,7 +58,7 @@ export class Adam {
 
   /**
    * Applies one update. Every parameter must have a gradient of its shape. Disposes nothing it was
-   * given. With `addends`, each parameter's gradient is grads + addends (the same floats as tf.add
+   * given. With `addends`, a parameter that has one gets grads + addends (the same floats as tf.add
    * first; on wasm added inside the update's pass): two replicas' gradients, say.
    */
   apply(grads: Record<string, tf.Tensor>, lr = this.config.lr, addends?: Record<string, tf.Tensor>): void {
@@ -66,6 +66,7 @@ export class Adam {
       for (const [what, set] of [['gradient', grads], ['second gradient', addends]] as const) {
         if (!set) continue;
         const g = set[name];
+        if (!g && set === addends) continue; // addends: for some parameters only
         if (!g) throw new Error(`no ${what} for parameter '${name}'`);
         if (!tf.util.arraysEqual(g.shape, p.shape)) throw new Error(`${what} for parameter '${name}' has shape [${g.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
       }
