@@ -1081,6 +1081,11 @@ function report(r: Results): string {
         `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${eff(two)} (${two.exchange ?? 'zeromq tcp'}; target 90%)${tcp && tcp !== two ? `; over zeromq tcp ${eff(tcp)}` : ''}.`,
         `By CPU time: ${one.cpu_ms_per_trainer} ms for the whole batch on 1 trainer, ${two.cpu_ms_per_trainer} ms per trainer for half of it on 2: work efficiency ${pct(one.cpu_ms_per_trainer / (2 * two.cpu_ms_per_trainer))}.`,
         `The exchange adds ${pct(two.exchange_ms / two.step_ms)} to the 2-trainer step (target < 10%): what is left after the backward pass (writing and reading the vectors, waiting for the slower trainer).`,
+        ...(two.exchanged_bytes
+          ? [
+              `Each trainer sends ${(two.exchanged_bytes / 1e6).toFixed(2)} MB per step, against ${(two.gradient_bytes / 1e6).toFixed(2)} MB for the whole gradient: fc1 goes as its factors. The price is fc1's weight gradient made from the whole batch's rows on each trainer after the exchange (a product over ${two.global_batch ?? BATCH} rows instead of the shard's), counted in the step, not in the exchange.`,
+            ]
+          : []),
         ...(alone
           ? [
               `What the machine gives two trainers at all: two that do not exchange, each stepping on its half of the batch at the same time, reach ${eff(alone)} (${alone.step_ms} ms per step, ${alone.cpu_ms_per_trainer} ms CPU each). Below 100% with nothing exchanged: the two cores share memory bandwidth and the last-level cache, which this step leans on. That is the ceiling for data parallelism on this machine; against it the 2 exchanging trainers reach ${pct(two.images_per_s / alone.images_per_s)}.`,
