@@ -8,17 +8,21 @@
  * weights and biases), Adam with torch's defaults.
  *
  * No dropout and no batch norm: a step is a pure function of (weights, batch), so a data-parallel run
- * (shards' `gradients` with denominator = global batch, summed, then `applyGradients`) equals the
- * single-process run up to float summation order.
+ * (shards' gradients with denominator = global batch, summed, then applied) equals the single-process
+ * run up to float summation order.
  *
- * Two ways to take a step:
+ * Ways to take a step:
  * - `trainStep` (one trainer, no peers): the tape's gradients go straight into Adam on the device; the
  *   step's only read-back is the loss (one float), so a GPU backend syncs once per step.
- * - `gradients` + `applyGradients` (data-parallel): gradients travel as ONE flat Float32Array over all
- *   trainable parameters in creation order (conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, ...,
- *   out.w, out.b), so trainers can all-reduce them as raw bytes: 4 B per parameter each way, paid only
- *   when there are peers to exchange with.
- * Both apply the same float32 gradient with the same Adam ops, so they give the same weights.
+ * - `gradients` + `applyGradients`: the gradient as ONE flat Float32Array over all trainable
+ *   parameters in creation order (conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, ..., out.w, out.b).
+ * - `exchangeGradients` + `applyExchanged` (data-parallel, summed by an all-reduce) and `pairStep`
+ *   (two replicas on one host): ONE flat vector as well, so trainers can all-reduce it as raw bytes,
+ *   but a large dense layer goes as its factors, the shard's rows of its input and output gradient,
+ *   from which each replica makes the whole batch's weight gradient (ExchangeLayout): 2.2 M floats
+ *   instead of 8.5 M for the 64 px classifier, paid only when there are peers to exchange with.
+ * All apply the same float32 gradient with the same Adam ops, so they give the same weights (up to
+ * summation order across shards).
  *
  * Images come either as a host Float32Array (uploaded for the call) or as a tensor already on the
  * device, e.g. a batch gathered from a training set uploaded once (common/device-images.ts).
@@ -548,8 +552,8 @@ class CnnClassifier implements Classifier {
       const theirLoss = new Float32Array(1);
       // The other's factor slots (zeros in this shard's rows) get this shard's rows copied in. Where
       // the host-side sum has 0 + a, this has a: the same except a zero's sign (-0 here, +0 there),
-      // which changes no weight and no moment (Adam's m = 0.9 m + 0.1 g is +0 for g = -0 and m = +0).
-      // A copy: adding in a JavaScript loop took 0.8 ms per step for the 64 px classifier's fc1.
+      // which changes no weight (p - lr * (+-0) = p), at most the sign of a zero moment. A copy:
+      // adding in a JavaScript loop took 0.8 ms per step for the 64 px classifier's fc1.
       const copyOurs = (slot: Float32Array, t: tf.Tensor | undefined, width: number) => {
         if (t) slot.set(readBack(t), rows.offset * width);
       };
