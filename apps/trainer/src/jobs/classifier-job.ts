@@ -174,7 +174,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     epochCount = headerInt(header, 'epochCount');
     lastEpochLoss = typeof header.lastEpochLoss === 'number' ? header.lastEpochLoss : NaN;
     model = restoreClassifier(bytes);
-    ctx.log('info', `job ${spec.id} resumed at step ${startStep}`, { job: spec.id, step: startStep });
+    ctx.log('info', `resumed at step ${startStep}`, { job: spec.id, step: startStep });
   } else {
     model = createClassifier({ ...cfg }, spec.seed);
   }
@@ -183,7 +183,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     const exchange = ctx.pairExchange ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
     const L = model.exchange;
     const factored = L.factored.length > 0 ? ` (${L.factored.map((f) => f.layer).join(', ')} as factors)` : '';
-    ctx.log('info', `job ${spec.id}: rank ${rank} of ${worldSize}, gradients ${exchange}: ${L.length + 1} floats per step${factored}`, {
+    ctx.log('info', `rank ${rank} of ${worldSize}, gradients ${exchange}: ${L.length + 1} floats per step${factored}`, {
       job: spec.id,
       rank,
       worldSize,
@@ -307,7 +307,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
       const pick = (c: { lower: number; upper: number; confidence: number }) => ({ lower: c.lower, upper: c.upper, confidence: c.confidence });
       cis = { accuracy: pick(b.accuracy), auc: pick(b.auc), balancedAccuracy: pick(b.balancedAccuracy), macroF1: pick(b.macroF1) };
     } catch (err) {
-      ctx.log('warn', `job ${spec.id}: no bootstrap intervals (${(err as Error).message})`, { job: spec.id });
+      ctx.log('warn', `no bootstrap intervals (${(err as Error).message})`, { job: spec.id });
     }
     if (rank === 0) {
       await ctx.putArtifact(CLASSIFIER_ARTIFACTS.model, await model.checkpoint());

@@ -123,7 +123,7 @@ export async function runGanJob(ctx: JobContext, spec: GanJobSpec): Promise<GanJ
   if (ctx.resumeFrom) {
     const { model } = decodeEnvelope(ctx.resumeFrom, { job: spec.id, kind: 'gan' });
     gan = restoreGan(spec.gan, model, data);
-    ctx.log('info', `job ${spec.id} resumed at step ${gan.step}`, { job: spec.id, step: gan.step });
+    ctx.log('info', `resumed at step ${gan.step}`, { job: spec.id, step: gan.step });
   } else {
     try {
       gan = createGan(spec.gan, { ...spec.overrides, resolution: spec.resolution }, data, spec.seed);
@@ -189,7 +189,7 @@ export async function runGanJob(ctx: JobContext, spec: GanJobSpec): Promise<GanJ
     if (budgetIdx.length >= 2 && spec.generate >= 2) {
       quality = await qualityOf(ctx, spec, realAtClassifier, budgetIdx.length, atClassifier, spec.generate, ds.classes.length);
     } else {
-      ctx.log('warn', `job ${spec.id}: no image-quality metrics with ${budgetIdx.length} real and ${spec.generate} generated images (need 2 each)`, { job: spec.id });
+      ctx.log('warn', `no image-quality metrics with ${budgetIdx.length} real and ${spec.generate} generated images (need 2 each)`, { job: spec.id });
     }
     const tEnd = Date.now();
     return {
