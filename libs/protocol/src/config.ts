@@ -80,7 +80,7 @@ const BASE: Omit<StudyConfig, 'profile'> = {
   trainers: 2, // one per core on the machines we test on
   gpus: null, // no pinning
   dataParallel: 1, // trainers per classifier job
-  allReduce: 'ring', // measured on one host, 2 trainers (tools/bench/allreduce.ts, protocol 2): 8.4 MB (the 64 px classifier) ring 63-72 ms vs coordinator 156-173 ms p50, 4 MB alike, 1 MB and less the coordinator is a little faster (7-21 vs 12-34 ms); a replica without a peer address falls back to the coordinator
+  allReduce: 'ring', // measured on one host, 2 trainers (tools/bench/allreduce.ts, protocol 2): 8.4 MB (the 64 px classifier) ring 63-72 ms vs coordinator 156-173 ms p50, 4 MB alike, 1 MB and less the coordinator is a little faster (7-21 vs 12-34 ms); 2.2 MB (the 64 px classifier's vector with fc1 as factors, protocol 6) ring 7.8 vs 9.1 ms at K=2, 14.1 vs 18.8 ms at K=3; a replica without a peer address falls back to the coordinator
   checkpointEvery: 200, // steps between checkpoints: bounded loss on a crash, small I/O
   heartbeatMs: 500, // liveness both ways
   trainerTimeoutMs: 5000, // a silent trainer is declared lost after this
