@@ -300,6 +300,33 @@ describe('the decoded-set cache', () => {
     expect(fifth.train.labels.length).toBe(6);
   });
 
+  it('decodes a folder once when several loads ask at once: the others wait for the lock and read the cache', async () => {
+    const root = await writeImageFolder(path.join(tmp, 'ds'), basic());
+    const cacheDir = path.join(tmp, 'cache');
+    const lines: string[][] = [[], [], []];
+    const decoded = [0, 0, 0];
+    const sets = await Promise.all(
+      lines.map((mine, k) =>
+        loadImageFolder(root, {
+          size: 8,
+          cacheDir,
+          log: (l) => void mine.push(l),
+          onProgress: (done, _total, stage) => {
+            if (stage.startsWith('decode') && done > 0) decoded[k]++;
+          },
+        }),
+      ),
+    );
+    // One load decoded the 10 images and wrote the cache; the others decoded none (without the lock each would).
+    expect([...decoded].sort((a, b) => a - b)).toEqual([0, 0, 10]);
+    const all = lines.flat();
+    expect(all.filter((l) => /cache write/.test(l))).toHaveLength(1);
+    expect(all.filter((l) => /cache hit/.test(l))).toHaveLength(2);
+    expect(all.filter((l) => /^data waiting for another process decoding the image folder at .*\.gsdc \(lock .*\.gsdc\.lock\)$/.test(l))).toHaveLength(2);
+    for (const d of sets.slice(1)) expect(d.train.images).toEqual(sets[0].train.images);
+    expect((await fs.readdir(cacheDir)).filter((f) => f.endsWith('.lock'))).toEqual([]); // released
+  });
+
   it('discards a corrupt cache file with a log line and rebuilds it', async () => {
     const root = await writeImageFolder(path.join(tmp, 'ds'), basic());
     const cacheDir = path.join(tmp, 'cache');

@@ -19,6 +19,7 @@ import { decodeJpegWasm } from './jpeg-wasm';
 import { UserInputError } from '@gan-study/core';
 import { forEachLimit } from './pool';
 import { readCache, writeCache, cacheFileFor } from './cache';
+import { inLockTurn } from './lock';
 import type { Dataset, ImageSet, LoadOptions, Split } from './types';
 import { SPLITS } from './types';
 
@@ -241,9 +242,12 @@ export async function loadImageFolder(rootIn: string, opts: LoadOptions): Promis
 
   const scan = await scanImageFolder(rootIn);
   const fingerprint = statFingerprint(scan, size, fit);
-  let cacheFile: string | null = null;
-  if (opts.cacheDir !== undefined) {
-    cacheFile = cacheFileFor(opts.cacheDir, scan.root, size, fit, fingerprint);
+  if (opts.cacheDir === undefined) return decodeFolder(scan, fingerprint, { size, fit, onCorrupt, concurrency, log, progress }, null);
+  const cacheFile = cacheFileFor(opts.cacheDir, scan.root, size, fit, fingerprint);
+  // A host's trainers that need the same folder at once take turns: one decodes it, the others
+  // wait and read what it wrote (writeCache is atomic: without the lock only the work is repeated).
+  const turn = { what: 'decoding the image folder', log: (line: string) => log(`${LOG_PREFIX} ${line}`), waitMs: opts.lockWaitMs ?? 30 * 60_000 };
+  return inLockTurn(cacheFile, turn, async () => {
     const hit = await readCache(cacheFile, fingerprint, log);
     if (hit !== null) {
       if (onCorrupt === 'error' && hit.skipped.length > 0) {
@@ -252,8 +256,22 @@ export async function loadImageFolder(rootIn: string, opts: LoadOptions): Promis
       log(`${LOG_PREFIX} cache hit ${cacheFile} train=${hit.train.labels.length} test=${hit.test.labels.length} size=${size}`);
       return { root: scan.root, classes: scan.classes, train: hit.train, test: hit.test, hash: hit.hash, warnings: hit.warnings };
     }
-  }
+    return decodeFolder(scan, fingerprint, { size, fit, onCorrupt, concurrency, log, progress }, cacheFile);
+  });
+}
 
+interface DecodeSettings {
+  size: number;
+  fit: 'cover' | 'fill';
+  onCorrupt: 'skip' | 'error';
+  concurrency: number;
+  log: NonNullable<LoadOptions['log']>;
+  progress: NonNullable<LoadOptions['onProgress']>;
+}
+
+/** Decodes every image of the scanned folder; writes the decoded-folder cache when `cacheFile` is given. */
+async function decodeFolder(scan: FolderScan, fingerprint: string, settings: DecodeSettings, cacheFile: string | null): Promise<Dataset> {
+  const { size, fit, onCorrupt, concurrency, log, progress } = settings;
   const fileHashes = new Map<string, string>();
   const skipped: Array<{ file: string; reason: string }> = [];
   const dims = new Map<string, number>();

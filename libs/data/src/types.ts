@@ -35,8 +35,14 @@ export interface Dataset {
 export interface LoadOptions {
   /** Output height = width, pixels. */
   size: number;
-  /** Where decoded sets are cached (one binary file per folder and size); no cache when absent. */
+  /**
+   * Where decoded sets are cached (one binary file per folder and size); no cache when absent.
+   * Processes loading the same folder into the same cache at once take turns (CACHEFILE.lock): one
+   * decodes, the others wait and read its file.
+   */
   cacheDir?: string;
+  /** How long to wait for another process decoding the same folder into the cache (default 30 min). */
+  lockWaitMs?: number;
   /** Images decoded at once; default os.cpus().length * 2. */
   concurrency?: number;
   /**
