@@ -657,7 +657,10 @@ interface ParallelRow {
   exchange?: string;
   /** Images per step over all trainers (absent in older results: BATCH). */
   global_batch?: number;
+  /** The median over the rounds of each round's median step (the rounds run one after another). */
   step_ms: number;
+  /** Each round's median step, in order (absent in older results: one round). */
+  step_ms_by_round?: number[];
   exchange_ms: number;
   images_per_s: number;
   cpu_ms_per_trainer: number;
@@ -668,8 +671,11 @@ interface ParallelRow {
 }
 
 async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[]> {
-  const rows: ParallelRow[] = [];
   const reps = a.quick ? 6 : 30;
+  // The machine's speed drifts by the minute (a 2-trainer step took 42-55 ms within an hour here),
+  // so every configuration runs once per round, the rounds one after another, and each figure is
+  // the median over the rounds; the report gives the range of the rounds' efficiencies too.
+  const rounds = a.quick ? 1 : 3;
   // One trainer; two as a study runs them (shared memory on one host); two over zeromq tcp, as
   // trainers on different hosts would exchange; two that do not exchange at all (each steps on its
   // half of the batch): what the two cores give two trainers at all, the ceiling for the others.
@@ -682,27 +688,36 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
     { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: {} },
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
   ];
-  for (const { world, how, exchange, env, batch = BATCH } of runs) {
-    await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number; exchangeLength: number }>(world, async (go) => {
-      const replies = await go({ what: 'parallel', how, size: 0, reps, warmup: 3, batch });
-      const step = replies[0].step.map((_, i) => Math.max(...replies.map((r) => r.step[i])));
-      const row: ParallelRow = {
-        trainers: world,
-        exchange,
-        global_batch: batch,
-        step_ms: round(median(step)),
-        exchange_ms: round(median(replies[0].exchange)),
-        images_per_s: round(batch / (median(step) / 1000)),
-        cpu_ms_per_trainer: round(median(replies.map((r) => median(r.cpu)))),
-        gradient_bytes: (replies[0].paramCount + 1) * 4,
-        exchanged_bytes: world === 1 || how === 'alone' ? 0 : (replies[0].exchangeLength + 1) * 4,
-        reps,
-      };
-      log(`parallel trainers=${world} (${exchange}): ${row.step_ms} ms/step (exchange ${row.exchange_ms} ms) ${row.images_per_s} img/s, cpu ${row.cpu_ms_per_trainer} ms per trainer`);
-      rows.push(row);
-    }, env);
+  type Round = { step: number; exchange: number; cpu: number; paramCount: number; exchangeLength: number };
+  const measured: Round[][] = runs.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [k, { world, how, exchange, env, batch = BATCH }] of runs.entries()) {
+      await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number; exchangeLength: number }>(world, async (go) => {
+        const replies = await go({ what: 'parallel', how, size: 0, reps, warmup: 3, batch });
+        const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
+        const m: Round = { step: median(step), exchange: median(replies[0].exchange), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
+        measured[k].push(m);
+        log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
+      }, env);
+    }
   }
-  return rows;
+  return runs.map(({ world, how, exchange, batch = BATCH }, k) => {
+    const ms = measured[k];
+    const step = median(ms.map((m) => m.step));
+    return {
+      trainers: world,
+      exchange,
+      global_batch: batch,
+      step_ms: round(step),
+      step_ms_by_round: ms.map((m) => round(m.step)),
+      exchange_ms: round(median(ms.map((m) => m.exchange))),
+      images_per_s: round(batch / (step / 1000)),
+      cpu_ms_per_trainer: round(median(ms.map((m) => m.cpu))),
+      gradient_bytes: (ms[0].paramCount + 1) * 4,
+      exchanged_bytes: world === 1 || how === 'alone' ? 0 : (ms[0].exchangeLength + 1) * 4,
+      reps: reps * rounds,
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1072,13 +1087,20 @@ function report(r: Results): string {
         r.parallel.rows.map((x) => [x.trainers, x.exchange ?? (x.trainers === 1 ? 'none' : 'zeromq tcp'), x.global_batch ?? BATCH, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes, x.exchanged_bytes ?? (x.trainers === 1 ? 0 : x.gradient_bytes), x.reps]),
       ),
       '',
-      'ms/step is the median over the steps of the slower trainer\'s step. The trainers are not pinned to cores (as in a study). Exchange: from the end of the backward pass until the other\'s vector is in (shared memory: on the heap; tcp: summed on the host), waiting for the slower trainer included.',
+      'ms/step: in each round, the median over the steps of the slower trainer\'s step; the rounds (every configuration once per round, one round after another, as the machine\'s speed drifts) give the median of those. steps: over all rounds. The trainers are not pinned to cores (as in a study). Exchange: from the end of the backward pass until the other\'s vector is in (shared memory: on the heap; tcp: summed on the host), waiting for the slower trainer included.',
       '',
     );
     if (one && two) {
       const eff = (row: ParallelRow) => pct(row.images_per_s / (2 * one.images_per_s));
+      // Efficiency in each round, against that round's one trainer (same global batch): null for a single round.
+      const byRound = (row: ParallelRow): string | null => {
+        const a1 = one.step_ms_by_round;
+        const a2 = row.step_ms_by_round;
+        if (!a1 || !a2 || a1.length < 2 || a2.length !== a1.length) return null;
+        return a2.map((t, i) => pct(a1[i] / (2 * t))).join(', ');
+      };
       lines.push(
-        `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${eff(two)} (${two.exchange ?? 'zeromq tcp'}; target 90%)${tcp && tcp !== two ? `; over zeromq tcp ${eff(tcp)}` : ''}.`,
+        `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${eff(two)} (${two.exchange ?? 'zeromq tcp'}; target 90%)${tcp && tcp !== two ? `; over zeromq tcp ${eff(tcp)}` : ''}.${byRound(two) ? ` Round by round (each against its own round's 1 trainer): ${byRound(two)}${tcp && tcp !== two && byRound(tcp) ? `; over tcp ${byRound(tcp)}` : ''}.` : ''}`,
         `By CPU time: ${one.cpu_ms_per_trainer} ms for the whole batch on 1 trainer, ${two.cpu_ms_per_trainer} ms per trainer for half of it on 2: work efficiency ${pct(one.cpu_ms_per_trainer / (2 * two.cpu_ms_per_trainer))}.`,
         `The exchange adds ${pct(two.exchange_ms / two.step_ms)} to the 2-trainer step (target < 10%): what is left after the backward pass (writing and reading the vectors, waiting for the slower trainer).`,
         ...(two.exchanged_bytes
