@@ -145,6 +145,7 @@ describe('loadImageFolder', () => {
     const root = await writeImageFolder(path.join(tmp, 'ds'), basic());
     await expectUserError(loadImageFolder(root, { size: 0 }), /size must be an integer in \[1, 4096\], got 0/);
     await expectUserError(loadImageFolder(root, { size: 8, concurrency: 0 }), /concurrency must be a positive integer, got 0/);
+    await expectUserError(loadImageFolder(root, { size: 8, lockWaitMs: -1 }), /lockWaitMs must be a positive number of milliseconds, got -1/);
   });
 });
 

@@ -237,6 +237,7 @@ export async function loadImageFolder(rootIn: string, opts: LoadOptions): Promis
   if (onCorrupt !== 'skip' && onCorrupt !== 'error') throw new UserInputError(`onCorrupt must be 'skip' or 'error', got ${String(onCorrupt)}`);
   const concurrency = opts.concurrency ?? Math.max(1, os.cpus().length * 2);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UserInputError(`concurrency must be a positive integer, got ${concurrency}`);
+  if (opts.lockWaitMs !== undefined && !(opts.lockWaitMs > 0 && Number.isFinite(opts.lockWaitMs))) throw new UserInputError(`lockWaitMs must be a positive number of milliseconds, got ${opts.lockWaitMs}`);
   const log = opts.log ?? (() => undefined);
   const progress = opts.onProgress ?? (() => undefined);
 
