@@ -257,8 +257,8 @@ export interface ShardRows {
 export interface ExchangeLayout {
   /** Floats in the vector (the loss sum, where a job sends it, comes after). */
   length: number;
-  /** Parameters exchanged as gradients: store name and offset. */
-  gradients: ReadonlyArray<{ name: string; offset: number; size: number }>;
+  /** Parameters exchanged as gradients: store name, shape and offset. */
+  gradients: ReadonlyArray<{ name: string; shape: readonly number[]; offset: number; size: number }>;
   /** Dense layers exchanged as factors: layer name, widths, and the offsets of their x and dz slots (batchSize rows each). */
   factored: ReadonlyArray<{ layer: string; nin: number; nout: number; x: number; dz: number }>;
   /** Rows of each factor slot: the configured batch size. */
@@ -340,6 +340,9 @@ class CnnClassifier implements Classifier {
   /** The factored layers (tapped in an exchange) and their weights (which the tape then leaves out). */
   private readonly tapLayers: ReadonlySet<string>;
   private readonly factoredWeights: ReadonlySet<string>;
+  /** Where each variable's gradient goes (by variable name): in the flat gradient, and in the exchanged vector. */
+  private readonly gradientSlots: ReadonlyMap<string, { offset: number; size: number }>;
+  private readonly exchangeSlots: ReadonlyMap<string, { offset: number; size: number }>;
   /** Zeros for the rows of a factor slot that other replicas fill (host memory, never written). */
   private zeros: Float32Array | null = null;
   private disposed = false;
@@ -357,6 +360,15 @@ class CnnClassifier implements Classifier {
     this.exchange = exchangeLayout(config.batchSize, this.net, this.params);
     this.tapLayers = new Set(this.exchange.factored.map((f) => f.layer));
     this.factoredWeights = new Set(this.exchange.factored.map((f) => weightOf(f.layer)));
+    let offset = 0;
+    this.gradientSlots = new Map(
+      this.params.map((p) => {
+        offset += p.v.size;
+        return [p.v.name, { offset: offset - p.v.size, size: p.v.size }];
+      }),
+    );
+    const varName = new Map(this.params.map((p) => [p.name, p.v.name]));
+    this.exchangeSlots = new Map(this.exchange.gradients.map((g) => [varName.get(g.name)!, { offset: g.offset, size: g.size }]));
   }
 
   get step(): number {
@@ -395,13 +407,7 @@ class CnnClassifier implements Classifier {
    * it have run, so the backward pass reaches it as soon as that layer's gradient is done.
    */
   private gradientsAsReady(x: ClassifierImages, labels: Int32Array, count: number, denominator: number, grads: Float32Array, onReady: GradientReady): { lossSum: number; grads: Float32Array } {
-    const at = new Map<string, { offset: number; size: number }>();
-    let offset = 0;
-    for (const p of this.params) {
-      at.set(p.v.name, { offset, size: p.v.size });
-      offset += p.v.size;
-    }
-    return { lossSum: this.hookedPass(x, labels, count, denominator, grads, at, onReady), grads };
+    return { lossSum: this.hookedPass(x, labels, count, denominator, grads, this.gradientSlots, onReady), grads };
   }
 
   /**
@@ -453,7 +459,6 @@ class CnnClassifier implements Classifier {
     if (!(into instanceof Float32Array) || into.length !== L.length) {
       throw new Error(`classifier exchangeGradients: 'into' must be a Float32Array of ${L.length} values (exchange.length), got ${into instanceof Float32Array ? into.length : typeof into}`);
     }
-    const at = new Map(L.gradients.map((g) => [this.variable(g.name).name, { offset: g.offset, size: g.size }]));
     const slots = new Map(L.factored.map((f) => [f.layer, f]));
     // The rows other replicas fill are zeros here, so that the replicas' vectors sum to the whole batch's.
     for (const f of L.factored) {
@@ -475,7 +480,7 @@ class CnnClassifier implements Classifier {
         onReady(f.dz, f.dz + L.rows * f.nout);
       },
     };
-    return { lossSum: this.hookedPass(x, labels, count, denominator, into, at, onReady, tap) };
+    return { lossSum: this.hookedPass(x, labels, count, denominator, into, this.exchangeSlots, onReady, tap) };
   }
 
   applyExchanged(sum: Float32Array, rows: number): void {
@@ -485,13 +490,9 @@ class CnnClassifier implements Classifier {
     this.checkRows({ offset: 0, total: rows }, 0);
     const grads: Record<string, tf.Tensor> = {};
     try {
-      for (const g of L.gradients) grads[g.name] = tf.tensor(sum.subarray(g.offset, g.offset + g.size), this.variable(g.name).shape, 'float32');
+      for (const g of L.gradients) grads[g.name] = tf.tensor(sum.subarray(g.offset, g.offset + g.size), [...g.shape], 'float32');
       for (const f of L.factored) {
-        grads[weightOf(f.layer)] = tf.tidy(() => {
-          const xs = tf.tensor2d(sum.subarray(f.x, f.x + rows * f.nin), [rows, f.nin]);
-          const dz = tf.tensor2d(sum.subarray(f.dz, f.dz + rows * f.nout), [rows, f.nout]);
-          return tf.matMul(xs, dz, true, false); // as tfjs's gradient of matMul(x, w) with respect to w
-        });
+        grads[weightOf(f.layer)] = tf.tidy(() => weightGradient(tf.tensor2d(sum.subarray(f.x, f.x + rows * f.nin), [rows, f.nin]), tf.tensor2d(sum.subarray(f.dz, f.dz + rows * f.nout), [rows, f.nout])));
       }
       this.opt.apply(grads);
     } finally {
@@ -527,12 +528,12 @@ class CnnClassifier implements Classifier {
     };
     // Zeros made on the device (tf.zeros would upload them).
     const ours = tf.tidy(() => {
-      if (x === null) return { value: tf.fill([], 0), grads: L.gradients.map((g) => tf.fill(this.variable(g.name).shape, 0)) };
+      if (x === null) return { value: tf.fill([], 0), grads: L.gradients.map((g) => tf.fill([...g.shape], 0)) };
       const { value, grads } = this.tape(x, labels, count, denominator, undefined, tap);
       return { value, grads: L.gradients.map((g) => grads[g.name]) };
     });
-    const theirs: tf.Tensor[] = [];
-    const merged: tf.Tensor[] = [];
+    // The other's vector as tensors: its gradients, then each factored layer's merged x and dz slots.
+    const received: tf.Tensor[] = [];
     const dw: Record<string, tf.Tensor> = {};
     try {
       // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`.
@@ -557,32 +558,26 @@ class CnnClassifier implements Classifier {
       const copyOurs = (slot: Float32Array, t: tf.Tensor | undefined, width: number) => {
         if (t) slot.set(readBack(t), rows.offset * width);
       };
-      if (onWasm()) {
-        // Straight into tensors on the heap: allocate all of them first, then take the views.
-        for (const g of L.gradients) theirs.push(allocF32(this.variable(g.name).shape));
-        for (const f of L.factored) merged.push(allocF32([L.rows, f.nin]), allocF32([L.rows, f.nout]));
-        incoming.readInto([...theirs.map((t) => f32(t)), ...merged.map((t) => f32(t)), theirLoss]);
-        L.factored.forEach((f, i) => {
-          const k = kept.get(f.layer)!;
-          copyOurs(f32(merged[2 * i]), k.x, f.nin);
-          copyOurs(f32(merged[2 * i + 1]), k.dz, f.nout);
-        });
-      } else {
-        const host = L.gradients.map((g) => new Float32Array(g.size));
-        const slots = L.factored.flatMap((f) => [new Float32Array(L.rows * f.nin), new Float32Array(L.rows * f.nout)]);
-        incoming.readInto([...host, ...slots, theirLoss]);
-        L.factored.forEach((f, i) => {
-          const k = kept.get(f.layer)!;
-          copyOurs(slots[2 * i], k.x, f.nin);
-          copyOurs(slots[2 * i + 1], k.dz, f.nout);
-        });
-        L.gradients.forEach((g, i) => theirs.push(tf.tensor(host[i], this.variable(g.name).shape, 'float32')));
-        L.factored.forEach((f, i) => merged.push(tf.tensor2d(slots[2 * i], [L.rows, f.nin]), tf.tensor2d(slots[2 * i + 1], [L.rows, f.nout])));
-      }
+      // On wasm straight into tensors on the heap (allocate all of them first, then take the views);
+      // elsewhere into host arrays, uploaded after.
+      const onHeap = onWasm();
+      const shapes = [...L.gradients.map((g) => [...g.shape]), ...L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]])];
+      if (onHeap) for (const shape of shapes) received.push(allocF32(shape));
+      const views = onHeap ? received.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(shape.reduce((n, d) => n * d, 1)));
+      incoming.readInto([...views, theirLoss]);
+      const G = L.gradients.length;
+      L.factored.forEach((f, i) => {
+        const k = kept.get(f.layer)!;
+        copyOurs(views[G + 2 * i], k.x, f.nin);
+        copyOurs(views[G + 2 * i + 1], k.dz, f.nout);
+      });
+      if (!onHeap) views.forEach((v, i) => received.push(tf.tensor(v, shapes[i], 'float32')));
+      const theirs = received.slice(0, G);
+      const merged = received.slice(G);
       L.factored.forEach((f, i) => {
         dw[weightOf(f.layer)] = tf.tidy(() => {
-          const [xs, dz] = rows.total === L.rows ? [merged[2 * i], merged[2 * i + 1]] : [tf.slice(merged[2 * i], 0, rows.total), tf.slice(merged[2 * i + 1], 0, rows.total)];
-          return tf.matMul(xs, dz, true, false);
+          const [xs, dz] = [merged[2 * i], merged[2 * i + 1]];
+          return rows.total === L.rows ? weightGradient(xs, dz) : weightGradient(tf.slice(xs, 0, rows.total), tf.slice(dz, 0, rows.total));
         });
       });
       // Adam on ours + theirs (on wasm added inside the update's pass), and the factored layers' dW.
@@ -590,7 +585,7 @@ class CnnClassifier implements Classifier {
       this.opt.apply({ ...byName(ours.grads), ...dw }, undefined, byName(theirs));
       return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
     } finally {
-      tf.dispose([ours.value, ...ours.grads, ...theirs, ...merged, ...Object.values(dw)]);
+      tf.dispose([ours.value, ...ours.grads, ...received, ...Object.values(dw)]);
       for (const k of kept.values()) tf.dispose([k.x, k.dz].filter((t): t is tf.Tensor => t !== undefined));
     }
   }
@@ -712,12 +707,6 @@ class CnnClassifier implements Classifier {
     }
   }
 
-  private variable(name: string): tf.Variable {
-    const p = this.params.find((q) => q.name === name);
-    if (!p) throw new Error(`classifier: no parameter '${name}'`);
-    return p.v;
-  }
-
   /** Zeros for the widest factor slot (made once). */
   private zeroRows(): Float32Array {
     if (!this.zeros) this.zeros = new Float32Array(this.exchange.rows * Math.max(0, ...this.exchange.factored.map((f) => Math.max(f.nin, f.nout))));
@@ -770,6 +759,11 @@ class CnnClassifier implements Classifier {
   }
 }
 
+/** dW = x^T dz for a dense layer y = x w + b: as tfjs's gradient of matMul(x, w) with respect to w. */
+function weightGradient(x: tf.Tensor, dz: tf.Tensor): tf.Tensor {
+  return tf.matMul(x as tf.Tensor2D, dz as tf.Tensor2D, true, false);
+}
+
 /** The store name of a dense layer's weight. */
 function weightOf(layer: string): string {
   return `${PREFIX}.${layer}.w`;
@@ -780,10 +774,10 @@ function exchangeLayout(batch: number, net: ClassifierNetwork, params: ReadonlyA
   const factoredLayers = net.denseLayers.filter((l) => batch * (l.nin + l.nout) < l.nin * l.nout);
   const skip = new Set(factoredLayers.map((l) => weightOf(l.name)));
   let offset = 0;
-  const gradients: Array<{ name: string; offset: number; size: number }> = [];
+  const gradients: Array<{ name: string; shape: readonly number[]; offset: number; size: number }> = [];
   for (const p of params) {
     if (skip.has(p.name)) continue;
-    gradients.push({ name: p.name, offset, size: p.v.size });
+    gradients.push({ name: p.name, shape: p.v.shape, offset, size: p.v.size });
     offset += p.v.size;
   }
   const factored = factoredLayers.map((l) => {

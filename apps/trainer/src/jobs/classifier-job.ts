@@ -225,6 +225,8 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
         const lo = from + Math.floor((g * rank) / worldSize);
         const hi = from + Math.floor((g * (rank + 1)) / worldSize);
         const shard = hi - lo;
+        // The shard's place in the global batch (a factored layer's rows, Classifier.exchange).
+        const rows = { offset: lo - from, total: g };
         const badLoss = (v: number) => new PermanentJobError(`job ${spec.id}: training loss is ${v} at step ${step + 1} (epoch ${epoch + 1})`);
         let lossSum: number;
         if (worldSize === 1) {
@@ -241,7 +243,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           // from there, and its come back there, where the two are added (Classifier.pairStep).
           const x = shard > 0 ? images.gather(order.subarray(lo, hi)) : null;
           try {
-            ({ lossSum } = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, { offset: lo - from, total: g }, ctx.pairExchange));
+            ({ lossSum } = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, rows, ctx.pairExchange));
           } finally {
             x?.dispose();
           }
@@ -255,7 +257,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
               // Each parameter's gradient (and a factored layer's rows, see Classifier.exchange) is
               // read straight into the job's array (no copy) as the pass makes it, and goes on the
               // wire at once; the loss sum rides last.
-              const { lossSum: shardLoss } = model.exchangeGradients(x, labelsOf(set, order, lo, hi), shard, g, { offset: lo - from, total: g }, flat.subarray(0, last), (from, to) => pending.ready(from, to));
+              const { lossSum: shardLoss } = model.exchangeGradients(x, labelsOf(set, order, lo, hi), shard, g, rows, flat.subarray(0, last), (from, to) => pending.ready(from, to));
               flat[last] = shardLoss;
             } finally {
               x.dispose();
