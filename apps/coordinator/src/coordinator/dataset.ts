@@ -28,7 +28,6 @@ import { terminalProgress } from '../progress';
 
 export interface StudyDataset {
   root: string;
-  synthetic: boolean;
   /** The synthetic set's recipe and key, for trainers that make it themselves; null for an image folder. */
   syntheticSet: SyntheticSetRef | null;
   counts: ClassCounts;
@@ -51,7 +50,6 @@ export function syntheticRecipe(config: StudyConfig): SyntheticSetRef['recipe'] 
 }
 
 export async function prepareDataset(config: StudyConfig, runDir: string, log: (line: string) => void, opts: PrepareOptions = {}): Promise<StudyDataset> {
-  const synthetic = config.dataset.path === null;
   let cacheDir = opts.cacheDir ?? null;
   if (cacheDir !== null) {
     try {
@@ -73,7 +71,7 @@ export async function prepareDataset(config: StudyConfig, runDir: string, log: (
   if (config.dataset.path !== null) {
     const root = path.resolve(config.dataset.path);
     const counted = await countImageFolder(root);
-    return { root, synthetic, syntheticSet: null, counts: { classes: counted.classes, train: counted.counts.train, test: counted.counts.test }, load: decoder(root) };
+    return { root, syntheticSet: null, counts: { classes: counted.classes, train: counted.counts.train, test: counted.counts.test }, load: decoder(root) };
   }
   const recipe = syntheticRecipe(config);
   const size = recipe.size;
@@ -106,7 +104,7 @@ export async function prepareDataset(config: StudyConfig, runDir: string, log: (
     return made;
   };
   const decode = decoder(root);
-  return { root, synthetic, syntheticSet: { key, recipe }, counts: synthCounts(recipe), load: (sz) => ensure().then(() => decode(sz)) };
+  return { root, syntheticSet: { key, recipe }, counts: synthCounts(recipe), load: (sz) => ensure().then(() => decode(sz)) };
 }
 
 /** Makes `link` a symbolic link to `target` (replacing a link to elsewhere); a failure only costs the link. */

@@ -90,7 +90,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
   const plan = await planFor(config, dataset.counts, dir, opts.resume);
   note(
     `plan: ${plan.jobs.length} jobs (${plan.jobs.filter((j) => j.kind === 'gan').length} GAN, ${plan.jobs.filter((j) => j.kind === 'classifier').length} classifier) ` +
-      `on ${dataset.synthetic ? 'the synthetic set' : dataset.root}; classes ${plan.classes.join(', ')}, minority ${plan.minorityClasses.join(', ')}`,
+      `on ${dataset.syntheticSet !== null ? 'the synthetic set' : dataset.root}; classes ${plan.classes.join(', ')}, minority ${plan.minorityClasses.join(', ')}`,
   );
 
   const coordinator = new Coordinator({
@@ -139,7 +139,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyOutcome> {
       // The coordinator's own cache: local trainers make the synthetic set where this study's link
       // points, or decode the study's image folder themselves (they see it: same host). Without
       // a shared cache, a folder's decoded sets stay in the run directory, as the coordinator's do.
-      if (dataset.synthetic) args.push('--cache-dir', opts.cacheDir ?? 'off');
+      if (dataset.syntheticSet !== null) args.push('--cache-dir', opts.cacheDir ?? 'off');
       else args.push('--data', dataset.root, '--cache-dir', opts.cacheDir ?? path.join(dir.root, '.cache'));
       if (l.dryRun) args.push('--dry-run', '--dry-run-steps', String(l.dryRun.steps), '--dry-run-step-ms', String(l.dryRun.stepMs));
       const env: Record<string, string> = {};
