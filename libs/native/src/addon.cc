@@ -460,6 +460,23 @@ void activate(float *c, int64_t size, int activation, float alpha) {
   }
 }
 
+// c [rows, cols] = t^T (or c += t^T), t [cols, rows]: in column blocks, so that a block's rows of t
+// stay in cache while c's rows are written in order.
+__attribute__((optimize("O3"))) void transposeInto(const float *t, float *c, int64_t cols, int64_t rows, bool add) {
+  constexpr int64_t kCols = 64;
+  for (int64_t j0 = 0; j0 < cols; j0 += kCols) {
+    const int64_t j1 = std::min(cols, j0 + kCols);
+    for (int64_t i = 0; i < rows; i++) {
+      float *ci = c + i * cols;
+      const float *ti = t + i;
+      if (add)
+        for (int64_t j = j0; j < j1; j++) ci[j] += ti[j * rows];
+      else
+        for (int64_t j = j0; j < j1; j++) ci[j] = ti[j * rows];
+    }
+  }
+}
+
 Napi::Value Matmul(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   const char *kernel = "matmul";
@@ -493,14 +510,144 @@ Napi::Value Matmul(const Napi::CallbackInfo &info) {
   if (hasBias) {
     for (int64_t r = 0; r < batch * m; r++) std::copy(bias.data, bias.data + n, c.data + r * n);
   }
+  // a [few rows] times b^T (a dense layer's input gradient, dz w^T): oneDNN's sgemm took 1.5-2x as
+  // long on this shape as on the swapped product c^T = b a^T (64 px fc1, [16 x 128] x [16384 x 128]^T:
+  // 1.9 vs 0.86 ms), so that is made into a scratch buffer and transposed in (0.1 ms).
+  const bool swapped = !transA && transB && rows <= 32 && k >= 96 && n * k >= (int64_t{1} << 18);
+  static thread_local std::vector<float> scratch;
+  if (swapped) scratch.resize(static_cast<size_t>(rows * n));
   for (int64_t i = 0; i < calls; i++) {
     const float *ai = a.data + (broadcastA ? 0 : i * m * k);
     const float *bi = b.data + (broadcastB ? 0 : i * k * n);
     float *ci = c.data + i * m * n;
-    dnnl_status_t st = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', rows, n, k, 1.0f, ai, lda, bi, ldb, hasBias ? 1.0f : 0.0f, ci, n);
+    dnnl_status_t st = swapped ? dnnl_sgemm('N', 'T', n, rows, k, 1.0f, bi, ldb, ai, lda, 0.0f, scratch.data(), rows)
+                               : dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', rows, n, k, 1.0f, ai, lda, bi, ldb, hasBias ? 1.0f : 0.0f, ci, n);
     if (st != dnnl_success) throw Napi::Error::New(env, "oneDNN sgemm failed (" + shapes + "): dnnl_status " + std::to_string(static_cast<int>(st)));
+    if (swapped) transposeInto(scratch.data(), ci, n, rows, hasBias);
   }
   activate(c.data, batch * m * n, activation, alpha);
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// adam(p, m, v, g, g2 | null, p1, m1, v1, beta1, 1 - beta1, beta2, 1 - beta2, c1, c2, eps, lr)
+// denseAdam(x, dz, rows, p, m, v, p1, m1, v1, beta1, 1 - beta1, beta2, 1 - beta2, c1, c2, eps, lr)
+//
+// One Adam update of one parameter, the op sequence of common/adam.ts with each op a float32 IEEE
+// operation (as the wasm kernel, engine/wasm-adam.ts, and tfjs's ops: the build has no FMA
+// contraction and no -ffast-math, so the bits are the same):
+//   g' = g (+ g2);  m1 = m * beta1 + g' * (1 - beta1);  v1 = v * beta2 + (g' * g') * (1 - beta2);
+//   p1 = p - (m1 / c1) / (sqrt(v1 / c2) + eps) * lr
+// Each output is its input (in place: no fresh memory to fault in and no second stream of writes)
+// or an array disjoint from every input.
+//
+// denseAdam takes the gradient of a dense layer's weight [nin, nout] as its factors, dW = x^T dz
+// (x [rows, nin], dz [rows, nout]): made by sgemm a block of weight rows at a time into a small
+// buffer that stays in cache and applied at once, so the whole dW is never written out and read
+// back (16 MB of memory traffic per step for the 64 px classifier's fc1).
+
+struct AdamConstants {
+  float b1, a1, b2, a2, c1, c2, eps, lr;
+};
+
+// 16 elements through local arrays: the compiler vectorises the fixed-size loops at the clone's
+// widest width with no aliasing question (an output may be its input), and the remainder goes
+// through the same code one element at a time.
+template <int W>
+inline void adamChunk(const float *p, const float *m, const float *v, const float *g, const float *g2, float *p1, float *m1, float *v1, const AdamConstants &k) {
+  float gg[W], mm[W], vv[W], pp[W];
+  for (int i = 0; i < W; i++) gg[i] = g2 ? g[i] + g2[i] : g[i];
+  for (int i = 0; i < W; i++) mm[i] = m[i] * k.b1 + gg[i] * k.a1;
+  for (int i = 0; i < W; i++) vv[i] = v[i] * k.b2 + (gg[i] * gg[i]) * k.a2;
+  for (int i = 0; i < W; i++) pp[i] = p[i] - (mm[i] / k.c1) / (std::sqrt(vv[i] / k.c2) + k.eps) * k.lr;
+  for (int i = 0; i < W; i++) m1[i] = mm[i];
+  for (int i = 0; i < W; i++) v1[i] = vv[i];
+  for (int i = 0; i < W; i++) p1[i] = pp[i];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) void adamLoop(const float *p, const float *m, const float *v, const float *g, const float *g2, float *p1, float *m1, float *v1, int64_t n, const AdamConstants &k) {
+  constexpr int64_t W = 16;
+  int64_t i = 0;
+  if (g2) {
+    for (; i + W <= n; i += W) adamChunk<W>(p + i, m + i, v + i, g + i, g2 + i, p1 + i, m1 + i, v1 + i, k);
+  } else {
+    for (; i + W <= n; i += W) adamChunk<W>(p + i, m + i, v + i, g + i, nullptr, p1 + i, m1 + i, v1 + i, k);
+  }
+  for (; i < n; i++) adamChunk<1>(p + i, m + i, v + i, g + i, g2 ? g2 + i : nullptr, p1 + i, m1 + i, v1 + i, k);
+}
+
+AdamConstants adamConstants(const Napi::CallbackInfo &info, size_t first, const char *kernel) {
+  const char *names[] = {"beta1", "1 - beta1", "beta2", "1 - beta2", "c1", "c2", "eps", "lr"};
+  float c[8];
+  for (size_t j = 0; j < 8; j++) {
+    if (info.Length() <= first + j || !info[first + j].IsNumber()) {
+      throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(first + j) + " ('" + names[j] + "') must be a number");
+    }
+    c[j] = info[first + j].As<Napi::Number>().FloatValue();
+  }
+  return {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+}
+
+// The outputs are their inputs or disjoint from all inputs (and from each other).
+void checkAdamOutputs(Napi::Env env, const char *kernel, const F32 (&outs)[3], const F32 (&state)[3], const std::vector<std::pair<const char *, F32>> &others) {
+  const char *outNames[] = {"p1", "m1", "v1"}, *stateNames[] = {"p", "m", "v"};
+  for (int o = 0; o < 3; o++) {
+    for (int s = 0; s < 3; s++) {
+      if (o == s && outs[o].data == state[s].data) continue;
+      checkDisjoint(env, kernel, outNames[o], outs[o], stateNames[s], state[s]);
+    }
+    for (int q = 0; q < o; q++) checkDisjoint(env, kernel, outNames[o], outs[o], outNames[q], outs[q]);
+    for (const auto &[name, a] : others) checkDisjoint(env, kernel, outNames[o], outs[o], name, a);
+  }
+}
+
+Napi::Value Adam(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const char *kernel = "adam";
+  const F32 state[3] = {f32Arg(info, 0, kernel, "p"), f32Arg(info, 1, kernel, "m"), f32Arg(info, 2, kernel, "v")};
+  const F32 g = f32Arg(info, 3, kernel, "g");
+  const bool hasG2 = info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined();
+  const F32 g2 = hasG2 ? f32Arg(info, 4, kernel, "g2") : F32{nullptr, 0};
+  const F32 outs[3] = {f32Arg(info, 5, kernel, "p1"), f32Arg(info, 6, kernel, "m1"), f32Arg(info, 7, kernel, "v1")};
+  const AdamConstants k = adamConstants(info, 8, kernel);
+  const int64_t n = static_cast<int64_t>(state[0].length);
+  const std::string shapes = std::to_string(n) + " values";
+  for (const auto &[name, a] : {std::pair{"m", state[1]}, {"v", state[2]}, {"g", g}, {"p1", outs[0]}, {"m1", outs[1]}, {"v1", outs[2]}}) checkLength(env, kernel, name, a, n, shapes);
+  if (hasG2) checkLength(env, kernel, "g2", g2, n, shapes);
+  std::vector<std::pair<const char *, F32>> others = {{"g", g}};
+  if (hasG2) others.push_back({"g2", g2});
+  checkAdamOutputs(env, kernel, outs, state, others);
+  adamLoop(state[0].data, state[1].data, state[2].data, g.data, hasG2 ? g2.data : nullptr, outs[0].data, outs[1].data, outs[2].data, n, k);
+  return env.Undefined();
+}
+
+Napi::Value DenseAdam(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const char *kernel = "denseAdam";
+  const F32 x = f32Arg(info, 0, kernel, "x"), dz = f32Arg(info, 1, kernel, "dz");
+  const int64_t rows = intArg(info, 2, kernel, "rows", 1);
+  const F32 state[3] = {f32Arg(info, 3, kernel, "p"), f32Arg(info, 4, kernel, "m"), f32Arg(info, 5, kernel, "v")};
+  const F32 outs[3] = {f32Arg(info, 6, kernel, "p1"), f32Arg(info, 7, kernel, "m1"), f32Arg(info, 8, kernel, "v1")};
+  const AdamConstants k = adamConstants(info, 9, kernel);
+  if (x.length % rows != 0 || dz.length % rows != 0 || x.length == 0 || dz.length == 0) {
+    throw Napi::RangeError::New(env, std::string(kernel) + ": 'x' (" + std::to_string(x.length) + " floats) and 'dz' (" + std::to_string(dz.length) + ") must each be a whole, non-empty number of rows of " + std::to_string(rows));
+  }
+  const int64_t nin = static_cast<int64_t>(x.length) / rows, nout = static_cast<int64_t>(dz.length) / rows;
+  const std::string shapes = "x [" + std::to_string(rows) + " x " + std::to_string(nin) + "], dz [" + std::to_string(rows) + " x " + std::to_string(nout) + "]";
+  for (const auto &[name, a] : {std::pair{"p", state[0]}, {"m", state[1]}, {"v", state[2]}, {"p1", outs[0]}, {"m1", outs[1]}, {"v1", outs[2]}}) checkLength(env, kernel, name, a, nin * nout, shapes);
+  checkAdamOutputs(env, kernel, outs, state, {{"x", x}, {"dz", dz}});
+  // 256 weight rows of the 64 px classifier's fc1 (128 wide) are 128 KB of gradient: in L2.
+  constexpr int64_t kRows = 256;
+  static thread_local std::vector<float> block;
+  block.resize(static_cast<size_t>(std::min(kRows, nin) * nout));
+  for (int64_t r0 = 0; r0 < nin; r0 += kRows) {
+    const int64_t r = std::min(kRows, nin - r0);
+    // block [r, nout] = x[:, r0 : r0 + r]^T dz
+    dnnl_status_t st = dnnl_sgemm('T', 'N', r, nout, rows, 1.0f, x.data + r0, nin, dz.data, nout, 0.0f, block.data(), nout);
+    if (st != dnnl_success) throw Napi::Error::New(env, "oneDNN sgemm failed in denseAdam (" + shapes + "): dnnl_status " + std::to_string(static_cast<int>(st)));
+    const int64_t at = r0 * nout;
+    adamLoop(state[0].data + at, state[1].data + at, state[2].data + at, block.data(), nullptr, outs[0].data + at, outs[1].data + at, outs[2].data + at, r * nout, k);
+  }
   return env.Undefined();
 }
 
@@ -577,6 +724,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dFused", Napi::Function::New(env, Conv2dFused, "conv2dFused"));
   exports.Set("reluBiasBackward", Napi::Function::New(env, ReluBiasBackward, "reluBiasBackward"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("adam", Napi::Function::New(env, Adam, "adam"));
+  exports.Set("denseAdam", Napi::Function::New(env, DenseAdam, "denseAdam"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache, "clearCache"));

@@ -86,9 +86,36 @@ interface RawAddon {
   conv2dFused(x: Float32Array, filter: Float32Array, y: Float32Array, ...geometryBiasAlpha: Array<number | Float32Array | null>): void;
   reluBiasBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, db: Float32Array | null, rows: number, channels: number, alpha: number): void;
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, sharedA: boolean, sharedB: boolean, bias: Float32Array | null, activation: number, alpha: number): void;
+  adam(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, g2: Float32Array | null, p1: Float32Array, m1: Float32Array, v1: Float32Array, ...constants: number[]): void;
+  denseAdam(x: Float32Array, dz: Float32Array, rows: number, p: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array, v1: Float32Array, ...constants: number[]): void;
   setThreads(n: number): void;
   info(): NativeInfo;
   clearCache(): void;
+}
+
+/**
+ * Adam's constants for one step, each rounded to float32 by the addon (as tfjs makes a float32
+ * scalar of each JS number in the op-by-op update).
+ */
+export interface AdamConstants {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  lr: number;
+  /** 1 - beta1^t. */
+  c1: number;
+  /** 1 - beta2^t. */
+  c2: number;
+}
+
+/** A parameter's Adam state and where the update goes: each output is its input (in place) or disjoint from every input. */
+export interface AdamArrays {
+  p: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  p1: Float32Array;
+  m1: Float32Array;
+  v1: Float32Array;
 }
 
 /** The kernels, with tfjs's layouts: NHWC activations, [fh, fw, inC, outC] filters. Outputs are fully overwritten. */
@@ -111,6 +138,17 @@ export interface NativeKernels {
   reluBiasBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, db: Float32Array | null, rows: number, channels: number, alpha: number): void;
   /** c[i] = act(op(a[i]) op(b[i]) + bias), row-major, through oneDNN's sgemm. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, o: MatmulOptions): void;
+  /**
+   * One Adam update, the op sequence of common/adam.ts in float32 (the same bits as tfjs's ops):
+   * m1 = m beta1 + g (1 - beta1), v1 = v beta2 + g^2 (1 - beta2), p1 = p - (m1 / c1) / (sqrt(v1 / c2) + eps) lr,
+   * with g + g2 for g when g2 is given.
+   */
+  adam(s: AdamArrays, g: Float32Array, g2: Float32Array | null, k: AdamConstants): void;
+  /**
+   * The same update of a dense layer's weight [nin, nout] whose gradient is given as its factors,
+   * dW = x^T dz (x [rows, nin], dz [rows, nout]), made a block of rows at a time (never whole).
+   */
+  denseAdam(s: AdamArrays, x: Float32Array, dz: Float32Array, rows: number, k: AdamConstants): void;
   /** OpenMP threads for every later call (default 1). */
   setThreads(n: number): void;
   info(): NativeInfo;
@@ -123,6 +161,10 @@ export type NativeLoad = { ok: true; kernels: NativeKernels; path: string } | { 
 function geometryArgs(g: ConvGeometry): number[] {
   const p = g.padInfo;
   return [g.batchSize, g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.filterHeight, g.filterWidth, g.strideHeight, g.strideWidth, p.top, p.bottom, p.left, p.right];
+}
+
+function adamArgs(k: AdamConstants): number[] {
+  return [k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.c1, k.c2, k.eps, k.lr];
 }
 
 function wrap(raw: RawAddon): NativeKernels {
@@ -138,6 +180,8 @@ function wrap(raw: RawAddon): NativeKernels {
       if (code === undefined) throw new Error(`matmul: unknown activation '${String(act)}' (one of ${Object.keys(MATMUL_ACTIVATIONS).join(', ')})`);
       raw.matmul(a, b, c, o.batch, o.m, o.n, o.k, o.transposeA, o.transposeB, o.sharedA ?? false, o.sharedB ?? false, o.bias ?? null, code, o.leakyreluAlpha ?? 0.2);
     },
+    adam: (s, g, g2, k) => raw.adam(s.p, s.m, s.v, g, g2, s.p1, s.m1, s.v1, ...adamArgs(k)),
+    denseAdam: (s, x, dz, rows, k) => raw.denseAdam(x, dz, rows, s.p, s.m, s.v, s.p1, s.m1, s.v1, ...adamArgs(k)),
     setThreads: (n) => raw.setThreads(n),
     info: () => raw.info(),
     clearCache: () => raw.clearCache(),

@@ -3,7 +3,7 @@
  * tfjs's own computeConv2DInfo). These tests fail, not skip, when the addon is not built.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ADDON_PATH, loadNative, requireNative, type ConvGeometry, type MatmulActivation, type MatmulOptions } from './index';
+import { ADDON_PATH, loadNative, requireNative, type AdamArrays, type AdamConstants, type ConvGeometry, type MatmulActivation, type MatmulOptions } from './index';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
@@ -358,6 +358,12 @@ describe('oneDNN addon', () => {
         ] as const)
           shapes.push({ batch, m: 7, n: 13, k: 11, transposeA, transposeB, sharedA, sharedB });
     shapes.push({ batch: 1, m: 32, n: 128, k: 300, transposeA: false, transposeB: false, bias: random(128, 20), activation: 'relu' });
+    // c = a b^T with few rows in a: made as the swapped product c^T = b a^T and transposed in (one
+    // call, batches of one shared b folded into its rows, and a batch of its own b per a).
+    shapes.push({ batch: 1, m: 16, n: 2048, k: 128, transposeA: false, transposeB: true });
+    shapes.push({ batch: 1, m: 16, n: 2050, k: 128, transposeA: false, transposeB: true, bias: random(2050, 22) });
+    shapes.push({ batch: 2, m: 3, n: 2048, k: 130, transposeA: false, transposeB: true, sharedB: true });
+    shapes.push({ batch: 2, m: 5, n: 2048, k: 128, transposeA: false, transposeB: true, bias: random(2048, 23), activation: 'relu' });
     for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu', 'sigmoid'] as const) {
       shapes.push({ batch: 2, m: 5, n: 9, k: 6, transposeA: true, transposeB: false, bias: random(9, 21).map((v) => v * 8), activation, leakyreluAlpha: 0.3 });
     }
@@ -374,6 +380,94 @@ describe('oneDNN addon', () => {
       expect(() => requireNative().matmul(new Float32Array(10), new Float32Array(12), new Float32Array(8), { batch: 1, m: 2, n: 4, k: 3, transposeA: false, transposeB: false })).toThrow(
         /matmul: 'a' has 10 floats, expected 6 \(batch 1, a \[2 x 3\], b \[3 x 4\]\)/,
       );
+    });
+  });
+
+  describe('adam and denseAdam', () => {
+    const fr = Math.fround;
+    const K: AdamConstants = { beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: 1e-3, c1: 1 - 0.9 ** 3, c2: 1 - 0.999 ** 3 };
+
+    /** The op sequence of common/adam.ts, each op rounded to float32 (as tfjs's ops and the wasm pass). */
+    function adamRef(p: Float32Array, m: Float32Array, v: Float32Array, g: ArrayLike<number>, k: AdamConstants) {
+      const [b1, a1, b2, a2, c1, c2, eps, lr] = [k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.c1, k.c2, k.eps, k.lr].map(fr);
+      const out = { p: new Float32Array(p.length), m: new Float32Array(p.length), v: new Float32Array(p.length) };
+      for (let i = 0; i < p.length; i++) {
+        const gi = fr(g[i]);
+        const mi = fr(fr(m[i] * b1) + fr(gi * a1));
+        const vi = fr(fr(v[i] * b2) + fr(fr(gi * gi) * a2));
+        out.m[i] = mi;
+        out.v[i] = vi;
+        out.p[i] = fr(p[i] - fr(fr(fr(mi / c1) / fr(fr(Math.sqrt(fr(vi / c2))) + eps)) * lr));
+      }
+      return out;
+    }
+
+    /** p, m, v (v >= 0) and a gradient of n values; gradients spread over magnitudes, so float32 rounding shows. */
+    function state(n: number, seed: number) {
+      const scale = (x: number, i: number) => x * 10 ** ((i % 9) - 6);
+      return { p: random(n, seed), m: random(n, seed + 1).map(scale), v: random(n, seed + 2).map((x, i) => Math.abs(scale(x, i)) ** 2), g: random(n, seed + 3).map(scale) };
+    }
+
+    const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+    it.each([1, 15, 16, 17, 1000])('updates %p values as the op sequence does, bit for bit, out of place and in place', (n) => {
+      const s = state(n, 40 + n);
+      const want = adamRef(s.p, s.m, s.v, s.g, K);
+      const out: AdamArrays = { p: s.p, m: s.m, v: s.v, p1: nanArray(n), m1: nanArray(n), v1: nanArray(n) };
+      requireNative().adam(out, s.g, null, K);
+      expect([bits(out.p1), bits(out.m1), bits(out.v1)]).toEqual([bits(want.p), bits(want.m), bits(want.v)]);
+      const inPlace = { p: s.p.slice(), m: s.m.slice(), v: s.v.slice() };
+      requireNative().adam({ ...inPlace, p1: inPlace.p, m1: inPlace.m, v1: inPlace.v }, s.g, null, K);
+      expect([bits(inPlace.p), bits(inPlace.m), bits(inPlace.v)]).toEqual([bits(want.p), bits(want.m), bits(want.v)]);
+    });
+
+    it('adds a second gradient first (one float32 add), for some outputs in place and others not', () => {
+      const n = 37;
+      const s = state(n, 50);
+      const g2 = random(n, 55);
+      const want = adamRef(s.p, s.m, s.v, s.g.map((x, i) => fr(x + g2[i])), K);
+      const p1 = nanArray(n);
+      requireNative().adam({ p: s.p, m: s.m, v: s.v, p1, m1: s.m, v1: s.v }, s.g, g2, K);
+      expect([bits(p1), bits(s.m), bits(s.v)]).toEqual([bits(want.p), bits(want.m), bits(want.v)]);
+    });
+
+    it('denseAdam: the update with dW = x^T dz, made block by block (a weight of 600 rows: 256 + 256 + 88)', () => {
+      const [rows, nin, nout] = [5, 600, 7];
+      const x = random(rows * nin, 60);
+      const dz = random(rows * nout, 61);
+      const s = state(nin * nout, 62);
+      const dw = new Float64Array(nin * nout);
+      for (let r = 0; r < rows; r++) for (let i = 0; i < nin; i++) for (let j = 0; j < nout; j++) dw[i * nout + j] += x[r * nin + i] * dz[r * nout + j];
+      const out: AdamArrays = { p: s.p, m: s.m, v: s.v, p1: nanArray(nin * nout), m1: nanArray(nin * nout), v1: nanArray(nin * nout) };
+      requireNative().denseAdam(out, x, dz, rows, K);
+      // The moments carry dW (summed in float32 by sgemm): close to the update with dW in doubles.
+      const want = adamRef(s.p, s.m, s.v, dw, K);
+      expectClose(out.m1, Float64Array.from(want.m), 'denseAdam m');
+      expectClose(out.v1, Float64Array.from(want.v), 'denseAdam v');
+      for (let i = 0; i < nin * nout; i++) if (!(Math.abs(out.p1[i] - want.p[i]) <= 1e-6)) throw new Error(`denseAdam p at ${i}: ${out.p1[i]} vs ${want.p[i]}`);
+      // With one row dW is one product per value: exactly adam's update with that gradient.
+      const one = { x: x.subarray(0, nin), dz: dz.subarray(0, nout) };
+      const g1 = new Float32Array(nin * nout);
+      for (let i = 0; i < nin; i++) for (let j = 0; j < nout; j++) g1[i * nout + j] = one.x[i] * one.dz[j];
+      const a: AdamArrays = { p: s.p, m: s.m, v: s.v, p1: nanArray(nin * nout), m1: nanArray(nin * nout), v1: nanArray(nin * nout) };
+      const b: AdamArrays = { p: s.p, m: s.m, v: s.v, p1: nanArray(nin * nout), m1: nanArray(nin * nout), v1: nanArray(nin * nout) };
+      requireNative().denseAdam(a, one.x, one.dz, 1, K);
+      requireNative().adam(b, g1, null, K);
+      expect([bits(a.p1), bits(a.m1), bits(a.v1)]).toEqual([bits(b.p1), bits(b.m1), bits(b.v1)]);
+    });
+
+    it('rejects wrong lengths, outputs overlapping other inputs, and misshapen factors, naming them', () => {
+      const n = 8;
+      const s = state(n, 70);
+      const ok = (): AdamArrays => ({ p: s.p, m: s.m, v: s.v, p1: new Float32Array(n), m1: new Float32Array(n), v1: new Float32Array(n) });
+      expect(() => requireNative().adam({ ...ok(), v1: new Float32Array(7) }, s.g, null, K)).toThrow(/adam: 'v1' has 7 floats, expected 8 \(8 values\)/);
+      expect(() => requireNative().adam(ok(), s.g, new Float32Array(9), K)).toThrow(/adam: 'g2' has 9 floats, expected 8/);
+      expect(() => requireNative().adam({ ...ok(), m1: s.p }, s.g, null, K)).toThrow(/adam: output 'm1' overlaps input 'p'/);
+      expect(() => requireNative().adam({ ...ok(), p1: s.g }, s.g, null, K)).toThrow(/adam: output 'p1' overlaps input 'g'/);
+      const shared = new Float32Array(n);
+      expect(() => requireNative().adam({ ...ok(), m1: shared, v1: shared }, s.g, null, K)).toThrow(/adam: output 'v1' overlaps input 'm1'/);
+      expect(() => requireNative().denseAdam(ok(), new Float32Array(6), new Float32Array(4), 2, K)).toThrow(/denseAdam: 'p' has 8 floats, expected 6 \(x \[2 x 3\], dz \[2 x 2\]\)/);
+      expect(() => requireNative().denseAdam(ok(), new Float32Array(5), new Float32Array(4), 2, K)).toThrow(/denseAdam: 'x' \(5 floats\) and 'dz' \(4\) must each be a whole, non-empty number of rows of 2/);
     });
   });
 });
