@@ -455,6 +455,12 @@ describe('classifier on wasm', () => {
     expect(roundTrip.written).toBeGreaterThan(4 * n);
     expect(device.step).toBe(4);
     expect(Array.from(device.weightsFlat())).toEqual(Array.from(viaHost.weightsFlat()));
+    // With the addon's Adam (initBackend registers it here), fc1 (factored at this batch) goes to
+    // the update as its factors: the tape makes one product fewer than for the flat gradient.
+    expect(device.exchange.factored.map((f) => f.layer)).toEqual(['fc1']);
+    const products = async (f: () => void) => (await tf.profile(f)).kernels.filter((k) => k.name === 'BatchMatMul').length;
+    const inStep = await products(() => device.trainStep(xs[0], batches[0].labels, 8));
+    expect(inStep).toBe((await products(() => viaHost.gradients(xs[0], batches[0].labels, 8, 8))) - 1);
     deviceLosses.forEach((l, i) => expect(l).toBeCloseTo(hostLosses[i], 6));
     // The caller's batch tensors are not disposed.
     expect(xs.every((x) => !x.isDisposed)).toBe(true);

@@ -30,7 +30,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
-import type { Network, NetworkSummary, Tracer } from './common';
+import type { GradientFactors, Network, NetworkSummary, Tracer } from './common';
 import { allocF32, f32, onWasm, readBack } from './engine/wasm-heap';
 import { convAct } from './layers/conv-act';
 
@@ -489,14 +489,15 @@ class CnnClassifier implements Classifier {
     if (!(sum instanceof Float32Array) || sum.length !== L.length) throw new Error(`classifier exchanged vector must be a Float32Array of ${L.length} values (exchange.length), got ${sum?.length}`);
     this.checkRows({ offset: 0, total: rows }, 0);
     const grads: Record<string, tf.Tensor> = {};
+    const factors: Record<string, GradientFactors> = {};
     try {
       for (const g of L.gradients) grads[g.name] = tf.tensor(sum.subarray(g.offset, g.offset + g.size), [...g.shape], 'float32');
       for (const f of L.factored) {
-        grads[weightOf(f.layer)] = tf.tidy(() => weightGradient(tf.tensor2d(sum.subarray(f.x, f.x + rows * f.nin), [rows, f.nin]), tf.tensor2d(sum.subarray(f.dz, f.dz + rows * f.nout), [rows, f.nout])));
+        factors[weightOf(f.layer)] = { x: tf.tensor2d(sum.subarray(f.x, f.x + rows * f.nin), [rows, f.nin]), dz: tf.tensor2d(sum.subarray(f.dz, f.dz + rows * f.nout), [rows, f.nout]) };
       }
-      this.opt.apply(grads);
+      this.opt.apply(grads, undefined, undefined, factors);
     } finally {
-      tf.dispose(Object.values(grads));
+      tf.dispose([...Object.values(grads), ...Object.values(factors).flatMap((f) => [f.x, f.dz])]);
     }
   }
 
@@ -520,12 +521,7 @@ class CnnClassifier implements Classifier {
     const L = this.exchange;
     // The factored layers' x and dz rows of this shard, kept past the pass (disposed below).
     const kept = new Map<string, { x?: tf.Tensor; dz?: tf.Tensor }>(L.factored.map((f) => [f.layer, {}]));
-    const tap: DenseTap = {
-      layers: this.tapLayers,
-      // A reshape: a tensor of its own on the same memory, so the pass's disposals leave it alone.
-      input: (layer, t) => void (kept.get(layer)!.x = tf.keep(tf.reshape(t, t.shape))),
-      outputGrad: (layer, t) => void (kept.get(layer)!.dz = tf.keep(tf.reshape(t, t.shape))),
-    };
+    const tap = this.keepingTap(kept);
     // Zeros made on the device (tf.zeros would upload them).
     const ours = tf.tidy(() => {
       if (x === null) return { value: tf.fill([], 0), grads: L.gradients.map((g) => tf.fill([...g.shape], 0)) };
@@ -534,7 +530,7 @@ class CnnClassifier implements Classifier {
     });
     // The other's vector as tensors: its gradients, then each factored layer's merged x and dz slots.
     const received: tf.Tensor[] = [];
-    const dw: Record<string, tf.Tensor> = {};
+    const factors: Record<string, GradientFactors> = {};
     try {
       // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`.
       const loss = Float32Array.of(readBack(ours.value)[0] * denominator);
@@ -575,17 +571,15 @@ class CnnClassifier implements Classifier {
       const theirs = received.slice(0, G);
       const merged = received.slice(G);
       L.factored.forEach((f, i) => {
-        dw[weightOf(f.layer)] = tf.tidy(() => {
-          const [xs, dz] = [merged[2 * i], merged[2 * i + 1]];
-          return rows.total === L.rows ? weightGradient(xs, dz) : weightGradient(tf.slice(xs, 0, rows.total), tf.slice(dz, 0, rows.total));
-        });
+        const [xs, dz] = [merged[2 * i], merged[2 * i + 1]];
+        factors[weightOf(f.layer)] = rows.total === L.rows ? { x: xs, dz } : { x: tf.slice(xs, 0, rows.total), dz: tf.slice(dz, 0, rows.total) };
       });
-      // Adam on ours + theirs (on wasm added inside the update's pass), and the factored layers' dW.
+      // Adam on ours + theirs (on wasm added inside the update's pass), and the factored layers' dW = x^T dz.
       const byName = (ts: tf.Tensor[]) => Object.fromEntries(L.gradients.map((g, i) => [g.name, ts[i]]));
-      this.opt.apply({ ...byName(ours.grads), ...dw }, undefined, byName(theirs));
+      this.opt.apply(byName(ours.grads), undefined, byName(theirs), factors);
       return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
     } finally {
-      tf.dispose([ours.value, ...ours.grads, ...received, ...Object.values(dw)]);
+      tf.dispose([ours.value, ...ours.grads, ...received, ...Object.values(factors).flatMap((f) => [f.x, f.dz])]);
       for (const k of kept.values()) tf.dispose([k.x, k.dz].filter((t): t is tf.Tensor => t !== undefined));
     }
   }
@@ -593,14 +587,44 @@ class CnnClassifier implements Classifier {
   trainStep(x: ClassifierImages, labels: Int32Array, count: number): { loss: number } {
     this.alive();
     this.checkBatch(x, labels, count, count);
-    const loss = tf.tidy(() => {
-      const { value, grads } = this.tape(x, labels, count, count);
-      this.opt.apply(grads);
-      return value;
-    });
-    const [value] = loss.dataSync(); // the step's one read-back
-    loss.dispose();
-    return { loss: value };
+    // Where Adam makes a large dense layer's dW inside its update (the addon on wasm), the layer is
+    // tapped as in an exchange and its factors go to Adam: the tape skips dW, and the whole dW is
+    // never written out. Elsewhere the tape makes every gradient.
+    const tapped = this.tapLayers.size > 0 && this.opt.fusesFactors;
+    const kept = new Map<string, { x?: tf.Tensor; dz?: tf.Tensor }>();
+    const tap: DenseTap | undefined = tapped ? this.keepingTap(kept) : undefined;
+    // The update runs after the pass's tensors are gone, so that a weight no other tensor shares is
+    // updated in place.
+    const { value, grads } = tf.tidy(() => this.tape(x, labels, count, count, undefined, tap));
+    try {
+      this.opt.apply(grads, undefined, undefined, this.factorsOf(kept));
+      const [loss] = value.dataSync(); // the step's one read-back
+      return { loss };
+    } finally {
+      tf.dispose([value, ...Object.values(grads)]);
+      for (const k of kept.values()) tf.dispose([k.x, k.dz].filter((t): t is tf.Tensor => t !== undefined));
+    }
+  }
+
+  /** A tap that keeps the tapped layers' x and dz past the pass (into `kept`; the caller disposes them). */
+  private keepingTap(kept: Map<string, { x?: tf.Tensor; dz?: tf.Tensor }>): DenseTap {
+    const at = (layer: string) => kept.get(layer) ?? kept.set(layer, {}).get(layer)!;
+    return {
+      layers: this.tapLayers,
+      // A reshape: a tensor of its own on the same memory, so the pass's disposals leave it alone.
+      input: (layer, t) => void (at(layer).x = tf.keep(tf.reshape(t, t.shape))),
+      outputGrad: (layer, t) => void (at(layer).dz = tf.keep(tf.reshape(t, t.shape))),
+    };
+  }
+
+  /** The factored weights' gradient factors from a keepingTap's tensors. */
+  private factorsOf(kept: ReadonlyMap<string, { x?: tf.Tensor; dz?: tf.Tensor }>): Record<string, GradientFactors> {
+    const factors: Record<string, GradientFactors> = {};
+    for (const [layer, { x, dz }] of kept) {
+      if (!x || !dz) throw new Error(`classifier: the pass tapped ${x ? 'no output gradient' : 'no input'} of layer ${layer}`);
+      factors[weightOf(layer)] = { x, dz };
+    }
+    return factors;
   }
 
   predict(x: Float32Array, count: number, batchSize?: number): Promise<Float32Array> {
@@ -757,11 +781,6 @@ class CnnClassifier implements Classifier {
     }
     return out;
   }
-}
-
-/** dW = x^T dz for a dense layer y = x w + b: as tfjs's gradient of matMul(x, w) with respect to w. */
-function weightGradient(x: tf.Tensor, dz: tf.Tensor): tf.Tensor {
-  return tf.matMul(x as tf.Tensor2D, dz as tf.Tensor2D, true, false);
 }
 
 /** The store name of a dense layer's weight. */

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Adam, type AdamConfig } from './adam';
 import { wasmAdamAvailable } from '../engine/wasm-adam';
+import { initBackend } from '../engine/backend';
+import { unregisterNativeKernels } from '../engine/native-kernels';
 
 /**
  * The fused wasm update (engine/wasm-adam.ts) against the op-by-op update: the same bits for p, m
@@ -53,12 +55,12 @@ function problem(shapes: Shapes, seed: number): { params: Record<string, Float32
 }
 
 /** Runs STEPS updates on `backend` and returns p, m, v per parameter as host arrays. */
-async function run(backend: 'wasm' | 'cpu', fused: boolean, config: AdamConfig, shapes: Shapes, seed: number): Promise<Record<string, Float32Array>> {
+async function run(backend: 'wasm' | 'cpu', fused: boolean, config: AdamConfig, shapes: Shapes, seed: number, addon = true): Promise<Record<string, Float32Array>> {
   await tf.setBackend(backend);
   const { params, grads } = problem(shapes, seed);
   const vars: Record<string, tf.Variable> = {};
   for (const [name, values] of Object.entries(params)) vars[name] = tf.variable(tf.tensor(values, shapes[name]));
-  const opt = new Adam(vars, config, { fused });
+  const opt = new Adam(vars, config, { fused, addon });
   const lrs = [config.lr, config.lr * 0.37, config.lr * 1.9, config.lr / 3];
   for (let s = 0; s < STEPS; s++) {
     const g: Record<string, tf.Tensor> = {};
@@ -238,5 +240,126 @@ describe('Adam on wasm, fused', () => {
     const inDoubles = Float32Array.from(p);
     const differ = inDoubles.filter((x, i) => x !== fused['p.medium'][i]).length;
     expect(differ).toBeGreaterThan(p.length / 100);
+  });
+});
+
+describe('Adam in the oneDNN addon (wasm with its kernels registered)', () => {
+  beforeAll(async () => {
+    await initBackend('wasm', { nativeKernels: true });
+  });
+  afterAll(async () => {
+    unregisterNativeKernels();
+    await tf.setBackend('cpu');
+  });
+
+  const vars = (values: Record<string, Float32Array>, shapes: Shapes) => Object.fromEntries(Object.entries(values).map(([name, v]) => [name, tf.variable(tf.tensor(v, shapes[name]))]));
+  const state = async (vs: Record<string, tf.Variable>, opt: Adam) => {
+    const out: Record<string, Float32Array> = {};
+    for (const [name, v] of Object.entries(vs)) out[`p.${name}`] = (await v.data()) as Float32Array;
+    for (const a of (await opt.snapshot('opt')).arrays) out[a.name] = a.data;
+    return out;
+  };
+
+  it('runs the update where it is on, and only there', async () => {
+    const p = tf.variable(tf.zeros([2]));
+    expect(new Adam({ p }, CONFIGS[0][1]).fusesFactors).toBe(true);
+    expect(new Adam({ p }, CONFIGS[0][1], { addon: false }).fusesFactors).toBe(false);
+    expect(new Adam({ p }, CONFIGS[0][1], { fused: false }).fusesFactors).toBe(false);
+    await tf.setBackend('cpu');
+    expect(new Adam({ p }, CONFIGS[0][1]).fusesFactors).toBe(false);
+    await tf.setBackend('wasm');
+    p.dispose();
+  });
+
+  it.each(CONFIGS)('gives the op-by-op update and the wasm pass bit for bit: %s', async (label, config) => {
+    const shapes = label === CONFIGS[0][0] ? BIG : SMALL;
+    const addon = await run('wasm', true, config, shapes, 31);
+    expect(bitDifferences(addon, await run('wasm', false, config, shapes, 31))).toEqual([]);
+    expect(bitDifferences(addon, await run('wasm', true, config, shapes, 31, false))).toEqual([]);
+  });
+
+  it('with addends, as the wasm pass, bit for bit', async () => {
+    const [, config] = CONFIGS[1];
+    const { params, grads } = problem(SMALL, 33);
+    const other = problem(SMALL, 34).grads;
+    const runs = [true, false].map((addon) => ({ vs: vars(params, SMALL), addon }));
+    const opts = runs.map((r) => new Adam(r.vs, config, { addon: r.addon }));
+    for (let s = 0; s < STEPS; s++) {
+      const g = Object.fromEntries(Object.keys(SMALL).map((name) => [name, tf.tensor(grads[s][name], SMALL[name])]));
+      const g2 = Object.fromEntries(Object.keys(SMALL).filter((name) => name !== 'one').map((name) => [name, tf.tensor(other[s][name], SMALL[name])]));
+      for (const opt of opts) opt.apply(g, undefined, g2);
+      tf.dispose([...Object.values(g), ...Object.values(g2)]);
+    }
+    expect(bitDifferences(await state(runs[0].vs, opts[0]), await state(runs[1].vs, opts[1]))).toEqual([]);
+    opts.forEach((o, i) => (o.dispose(), tf.dispose(Object.values(runs[i].vs))));
+  });
+
+  it('updates p, m and v in place, and into new memory where another tensor shares it', async () => {
+    const p = tf.tidy(() => tf.variable(tf.tensor([0.5, -1, 2], [3]))); // the only tensor on its data
+    const shared = tf.tidy(() => tf.variable(tf.zeros([3])));
+    const init = tf.tensor([0.5, -1, 2], [3]);
+    shared.assign(init); // shared and init are one dataId now
+    const opt = new Adam({ p, shared }, CONFIGS[0][1]);
+    const g = tf.tensor([1, 1, -1], [3]);
+    const ids = [p.dataId, shared.dataId];
+    const before = tf.memory();
+    opt.apply({ p: g, shared: g });
+    expect(p.dataId).toBe(ids[0]); // in place
+    expect(shared.dataId).not.toBe(ids[1]); // a new tensor, assigned
+    expect(Array.from(init.dataSync())).toEqual([0.5, -1, 2]);
+    expect(Array.from(shared.dataSync())).toEqual(Array.from(p.dataSync()));
+    expect(Array.from(p.dataSync())).not.toEqual([0.5, -1, 2]);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+    tf.dispose([p, shared, init, g]);
+    opt.dispose();
+  });
+
+  describe('a dense weight from its gradient factors, dW = x^T dz', () => {
+    const [rows, nin, nout] = [6, 600, 9];
+    const values = (n: number, seed: number) => problem({ a: [n] }, seed).params.a;
+    const factorsRun = async (backend: 'wasm' | 'cpu', addon: boolean, how: 'factors' | 'gradient', r = rows) => {
+      await tf.setBackend(backend);
+      const w = tf.variable(tf.tensor(values(nin * nout, 41), [nin, nout]));
+      const opt = new Adam({ w }, CONFIGS[0][1], { addon });
+      for (let s = 0; s < STEPS; s++) {
+        const x = tf.tensor2d(values(r * nin, 50 + s), [r, nin]);
+        const dz = tf.tensor2d(values(r * nout, 60 + s), [r, nout]);
+        const g = tf.matMul(x, dz, true, false);
+        if (how === 'factors') opt.apply({}, undefined, undefined, { w: { x, dz } });
+        else opt.apply({ w: g });
+        tf.dispose([x, dz, g]);
+      }
+      const out = await state({ w }, opt);
+      opt.dispose();
+      w.dispose();
+      await tf.setBackend('wasm');
+      return out;
+    };
+
+    it('elsewhere (the wasm pass, the cpu ops) as the gradient tfjs makes, bit for bit', async () => {
+      expect(bitDifferences(await factorsRun('wasm', false, 'factors'), await factorsRun('wasm', false, 'gradient'))).toEqual([]);
+      expect(bitDifferences(await factorsRun('cpu', true, 'factors'), await factorsRun('cpu', true, 'gradient'))).toEqual([]);
+    });
+
+    it('in the addon, block by block: bit for bit with one row, close with several', async () => {
+      expect(bitDifferences(await factorsRun('wasm', true, 'factors', 1), await factorsRun('wasm', true, 'gradient', 1))).toEqual([]);
+      const [a, b] = [await factorsRun('wasm', true, 'factors'), await factorsRun('wasm', true, 'gradient')];
+      for (const name of Object.keys(b)) {
+        const worst = a[name].reduce((acc, v, i) => Math.max(acc, Math.abs(v - b[name][i]) / (Math.abs(b[name][i]) + 1e-6)), 0);
+        expect(worst).toBeLessThan(1e-4);
+      }
+    });
+
+    it('rejects misshapen factors and a gradient given twice, before stepping', () => {
+      const w = tf.variable(tf.zeros([4, 3]));
+      const opt = new Adam({ w }, CONFIGS[0][1]);
+      const [x, dz, g] = [tf.zeros([2, 4]), tf.zeros([2, 2]), tf.zeros([4, 3])];
+      expect(() => opt.apply({}, undefined, undefined, { w: { x, dz } })).toThrow("gradient factors for parameter 'w' [4, 3] must be x [rows, 4] and dz [rows, 3], got [2, 4] and [2, 2]");
+      expect(() => opt.apply({ w: g }, undefined, undefined, { w: { x, dz: tf.zeros([2, 3]) } })).toThrow("parameter 'w' has both a gradient and its factors");
+      expect(opt.step).toBe(0);
+      tf.dispose([w, x, dz, g]);
+      opt.dispose();
+    });
   });
 });

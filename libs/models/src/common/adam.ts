@@ -6,11 +6,16 @@
  * Gradients come in by parameter name: a data-parallel job all-reduces them between computing and
  * applying them.
  *
- * On the wasm backend each parameter's update is one pass over the heap (engine/wasm-adam.ts) that
- * gives the same bits as the op-by-op update below; other backends (cpu, tensorflow on a GPU) run
- * the ops, so a GPU keeps the update on the device.
+ * On the wasm backend each parameter's update is one pass over the heap that gives the same bits as
+ * the op-by-op update below: in the oneDNN addon when its kernels are registered (the state updated
+ * in place; engine/native-kernels.ts), else a wasm SIMD function (engine/wasm-adam.ts). Other
+ * backends (cpu, tensorflow on a GPU) run the ops, so a GPU keeps the update on the device.
+ *
+ * A dense layer's weight may come as its gradient's factors, dW = x^T dz (`factors`): the addon
+ * makes dW a block at a time inside the update; elsewhere it is one matMul, as tfjs's gradient.
  */
 import * as tf from '@tensorflow/tfjs';
+import { nativeAdamAvailable, nativeAdamStep } from '../engine/native-kernels';
 import { adamStepWasm, wasmAdamAvailable } from '../engine/wasm-adam';
 import type { NamedArray } from './params';
 
@@ -28,7 +33,19 @@ export interface AdamOptions {
    * update on every backend: the reference the fused pass is tested and measured against.
    */
   fused?: boolean;
+  /**
+   * With `fused`, run the update in the oneDNN addon where its kernels are registered (default).
+   * false keeps the wasm SIMD pass: the reference the addon's update is tested against.
+   */
+  addon?: boolean;
 }
+
+/** A dense layer weight's gradient as its factors: dW = x^T dz, x [rows, in], dz [rows, out]. */
+export interface GradientFactors {
+  x: tf.Tensor;
+  dz: tf.Tensor;
+}
+
 
 export class Adam {
   private readonly m = new Map<string, tf.Variable>();
@@ -51,18 +68,33 @@ export class Adam {
     }
   }
 
+  /** True when `apply` takes `factors` without making the whole dW (the addon's update is on): worth tapping a large dense layer for. */
+  get fusesFactors(): boolean {
+    return this.options.fused !== false && this.options.addon !== false && nativeAdamAvailable();
+  }
+
   /** Steps taken so far. */
   get step(): number {
     return this.t;
   }
 
   /**
-   * Applies one update. Every parameter must have a gradient of its shape. Disposes nothing it was
-   * given. With `addends`, a parameter that has one gets grads + addends (the same floats as tf.add
-   * first; on wasm added inside the update's pass): two replicas' gradients, say.
+   * Applies one update. Every parameter must have a gradient of its shape, in `grads` or (a dense
+   * layer's weight) as its factors in `factors`. Disposes nothing it was given. With `addends`, a
+   * parameter that has one gets grads + addends (the same floats as tf.add first; on wasm added
+   * inside the update's pass): two replicas' gradients, say.
    */
-  apply(grads: Record<string, tf.Tensor>, lr = this.config.lr, addends?: Record<string, tf.Tensor>): void {
+  apply(grads: Record<string, tf.Tensor>, lr = this.config.lr, addends?: Record<string, tf.Tensor>, factors: Record<string, GradientFactors> = {}): void {
     for (const [name, p] of Object.entries(this.params)) {
+      const f = factors[name];
+      if (f) {
+        if (grads[name] || addends?.[name]) throw new Error(`parameter '${name}' has both a gradient and its factors`);
+        const [nin, nout] = p.shape;
+        if (p.rank !== 2 || f.x.rank !== 2 || f.dz.rank !== 2 || f.x.shape[1] !== nin || f.dz.shape[1] !== nout || f.x.shape[0] !== f.dz.shape[0]) {
+          throw new Error(`gradient factors for parameter '${name}' [${p.shape.join(', ')}] must be x [rows, ${nin}] and dz [rows, ${nout}], got [${f.x.shape.join(', ')}] and [${f.dz.shape.join(', ')}]`);
+        }
+        continue;
+      }
       for (const [what, set] of [['gradient', grads], ['second gradient', addends]] as const) {
         if (!set) continue;
         const g = set[name];
@@ -75,15 +107,29 @@ export class Adam {
     this.t += 1;
     const c1 = 1 - Math.pow(beta1, this.t);
     const c2 = 1 - Math.pow(beta2, this.t);
-    const fused = this.options.fused !== false && wasmAdamAvailable();
+    const onAddon = this.fusesFactors;
+    const onWasm = this.options.fused !== false && !onAddon && wasmAdamAvailable();
+    const f32 = (...ts: Array<tf.Tensor | undefined>) => ts.every((t) => t === undefined || t.dtype === 'float32');
     tf.tidy(() => {
       for (const [name, p] of Object.entries(this.params)) {
+        const f = factors[name];
         const g2 = addends?.[name];
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
         // A gradient of another dtype goes through the ops, which cast it as before.
-        if (fused && grads[name].dtype === 'float32' && (!g2 || g2.dtype === 'float32')) {
-          const next = adamStepWasm(name, p, m, v, grads[name], { beta1, beta2, eps, lr, c1, c2 }, g2);
+        if (onAddon && (f ? f32(f.x, f.dz) : f32(grads[name], g2))) {
+          const next = nativeAdamStep(name, p, m, v, f ?? { g: grads[name], g2 }, { beta1, beta2, eps, lr, c1, c2 });
+          // Written in place where nothing else shared the memory; otherwise into new tensors.
+          for (const [variable, t] of [[m, next.m], [v, next.v], [p, next.p]] as const) {
+            if (t === variable) continue;
+            variable.assign(t);
+            t.dispose();
+          }
+          continue;
+        }
+        const g1 = f ? tf.matMul(f.x as tf.Tensor2D, f.dz as tf.Tensor2D, true, false) : grads[name];
+        if (onWasm && g1.dtype === 'float32' && (!g2 || g2.dtype === 'float32')) {
+          const next = adamStepWasm(name, p, m, v, g1, { beta1, beta2, eps, lr, c1, c2 }, g2);
           m.assign(next.m);
           v.assign(next.v);
           p.assign(next.p);
@@ -92,7 +138,7 @@ export class Adam {
           tf.dispose([next.m, next.v, next.p]);
           continue;
         }
-        const g = g2 ? tf.add(grads[name], g2) : grads[name];
+        const g = g2 ? tf.add(g1, g2) : g1;
         const m1 = m.mul(beta1).add(g.mul(1 - beta1));
         const v1 = v.mul(beta2).add(g.square().mul(1 - beta2));
         m.assign(m1);

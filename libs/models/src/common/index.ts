@@ -1,7 +1,7 @@
 export { ParamStore } from './params';
 export type { Init, NamedArray } from './params';
 export { Adam } from './adam';
-export type { AdamConfig, AdamOptions } from './adam';
+export type { AdamConfig, AdamOptions, GradientFactors } from './adam';
 export { encodeCheckpoint, decodeCheckpoint, assertSameConfig, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './checkpoint';
 export type { Checkpoint } from './checkpoint';
 export { recordingTracer } from './summary';

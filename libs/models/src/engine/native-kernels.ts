@@ -13,8 +13,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NamedAttrMap, BatchMatMulAttrs, Conv2DAttrs, Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, _FusedMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
-import { MATMUL_ACTIVATIONS, type MatmulActivation, type NativeKernels } from '@gan-study/native';
-import { allocF32, f32 } from './wasm-heap';
+import { MATMUL_ACTIVATIONS, type AdamConstants, type MatmulActivation, type NativeKernels } from '@gan-study/native';
+import { allocF32, f32, soleOwner } from './wasm-heap';
 
 const BACKEND = 'wasm';
 
@@ -293,6 +293,46 @@ const leakyScaleGrad: tf.GradConfig = {
 /** True when the fused leaky ReLU kernels are registered (the oneDNN set is on) and take `x`. */
 export function nativeLeakyCovers(x: TensorInfo): boolean {
   return fusedOn(LEAKY, leakyKernel) && isF32(x) && x.shape.length >= 1 && size(x.shape) > 0;
+}
+
+/** True when the addon's Adam runs the update (the oneDNN set is registered and wasm is the backend). */
+export function nativeAdamAvailable(): boolean {
+  return fusedOn(CONV2D_BIAS_ACT, conv2DBiasAct);
+}
+
+/** A parameter's gradient: as a tensor (plus an addend: another replica's), or as a dense layer's factors, dW = x^T dz. */
+export type AdamGradient = { g: tf.Tensor; g2?: tf.Tensor } | { x: tf.Tensor; dz: tf.Tensor };
+
+/**
+ * One Adam update by the addon (see NativeKernels.adam), on the heap. p, m and v are written in
+ * place where nothing else shares their memory (soleOwner), else into new tensors: the result
+ * names, for each, the tensor that now holds it, the input itself or a new one for the caller to
+ * assign and dispose. In place, no fresh 3 x 8 MB is faulted in per step for the 64 px classifier's
+ * fc1 and its old copies are not streamed past the cache.
+ */
+export function nativeAdamStep(name: string, p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, grad: AdamGradient, k: AdamConstants): { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+  if (!native || !nativeAdamAvailable()) throw new Error(`Adam on the addon: the oneDNN kernels are not registered on wasm (see nativeAdamAvailable), for '${name}'`);
+  const ins = 'g' in grad ? [grad.g, ...(grad.g2 ? [grad.g2] : [])] : [grad.x, grad.dz];
+  for (const [what, t] of [['parameter', p], ['first moment', m], ['second moment', v], ...ins.map((t) => ['gradient', t] as const)] as const) {
+    if (t.dtype !== 'float32') throw new Error(`Adam on the addon: ${what} of '${name}' must be float32, got ${t.dtype}`);
+  }
+  if ('g' in grad) {
+    for (const t of ins) if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`Adam on the addon: gradient of '${name}' has shape [${t.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
+  } else {
+    const [nin, nout] = p.shape;
+    const { x, dz } = grad;
+    if (p.rank !== 2 || x.rank !== 2 || dz.rank !== 2 || x.shape[1] !== nin || dz.shape[1] !== nout || x.shape[0] !== dz.shape[0] || x.shape[0] < 1) {
+      throw new Error(`Adam on the addon: factors of '${name}' [${p.shape.join(', ')}] must be x [rows, ${nin}] and dz [rows, ${nout}], got [${x.shape.join(', ')}] and [${dz.shape.join(', ')}]`);
+    }
+  }
+  // Looking a tensor up moves it to the heap if it lives elsewhere (an allocation): all inputs
+  // first, then the outputs, then the views (an allocation may detach earlier ones).
+  for (const t of [p, m, v, ...ins]) f32(t);
+  const [p1, m1, v1] = [p, m, v].map((t) => (soleOwner(t) ? t : allocF32(t.shape)));
+  const s = { p: f32(p), m: f32(m), v: f32(v), p1: f32(p1), m1: f32(m1), v1: f32(v1) };
+  if ('g' in grad) native.adam(s, f32(grad.g), grad.g2 ? f32(grad.g2) : null, k);
+  else native.denseAdam(s, f32(grad.x), f32(grad.dz), grad.x.shape[0], k);
+  return { p: p1, m: m1, v: v1 };
 }
 
 /** The kernels this module registers on wasm. */

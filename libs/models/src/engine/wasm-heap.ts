@@ -16,12 +16,13 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  refCount(dataId: object): number;
 }
 
 function heapBackend(): WasmHeapBackend {
   const backend = tf.findBackend('wasm') as unknown as Partial<WasmHeapBackend> | null;
-  if (!backend || typeof backend.makeOutput !== 'function' || typeof backend.typedArrayFromHeap !== 'function') {
-    throw new Error('wasm heap access: the wasm backend is not registered or has no makeOutput/typedArrayFromHeap (tfjs-backend-wasm 4.x expected)');
+  if (!backend || typeof backend.makeOutput !== 'function' || typeof backend.typedArrayFromHeap !== 'function' || typeof backend.refCount !== 'function') {
+    throw new Error('wasm heap access: the wasm backend is not registered or has no makeOutput/typedArrayFromHeap/refCount (tfjs-backend-wasm 4.x expected)');
   }
   return backend as WasmHeapBackend;
 }
@@ -41,6 +42,15 @@ export function f32(t: TensorInfo): Float32Array {
   const view = heapBackend().typedArrayFromHeap(t);
   if (!(view instanceof Float32Array)) throw new Error(`wasm heap access: tensor [${t.shape.join(', ')}] is not float32 on the heap`);
   return view;
+}
+
+/**
+ * True when `t` is the only tensor on its memory (a reshape or clone shares it; a variable that was
+ * assigned a tensor shares it until that tensor is disposed), so writing it in place changes no
+ * other tensor.
+ */
+export function soleOwner(t: tf.Tensor): boolean {
+  return heapBackend().refCount(t.dataId) === 1;
 }
 
 /**
