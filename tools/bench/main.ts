@@ -676,13 +676,15 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
   // so every configuration runs once per round, the rounds one after another, and each figure is
   // the median over the rounds; the report gives the range of the rounds' efficiencies too.
   const rounds = a.quick ? 1 : 3;
-  // One trainer; two as a study runs them (shared memory on one host); two over zeromq tcp, as
+  // One trainer; one on half the batch (what a step costs that does not shrink with the batch); two
+  // as a study runs them (shared memory on one host); two over zeromq tcp, as
   // trainers on different hosts would exchange; two that do not exchange at all (each steps on its
   // half of the batch): what the two cores give two trainers at all, the ceiling for the others.
   // Last, two with a whole batch each (global batch 2B): the per-replica work of one trainer, as
   // data parallelism is usually scaled (more replicas, larger global batch), for comparison.
   const runs: Array<{ world: number; how: 'pair' | 'alone'; exchange: string; env: NodeJS.ProcessEnv; batch?: number }> = [
     { world: 1, how: 'pair', exchange: 'none', env: {} },
+    { world: 1, how: 'pair', exchange: 'none, half the batch', env: {}, batch: BATCH / 2 },
     { world: 2, how: 'pair', exchange: 'shared memory', env: { GAN_STUDY_PEER_SHM: '/dev/shm' } },
     { world: 2, how: 'pair', exchange: 'zeromq tcp', env: { GAN_STUDY_PEER_SHM: '0' } },
     { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: {} },
@@ -1070,7 +1072,8 @@ function report(r: Results): string {
     );
   }
   if (r.parallel) {
-    const one = r.parallel.rows.find((x) => x.trainers === 1);
+    const one = r.parallel.rows.find((x) => x.trainers === 1 && (x.global_batch ?? BATCH) === BATCH);
+    const half = r.parallel.rows.find((x) => x.trainers === 1 && (x.global_batch ?? BATCH) < BATCH);
     const two = r.parallel.rows.find((x) => x.trainers === 2 && (x.exchange ?? 'shared memory') === 'shared memory') ?? r.parallel.rows.find((x) => x.trainers === 2);
     const tcp = r.parallel.rows.find((x) => x.trainers === 2 && x.exchange === 'zeromq tcp');
     const alone = r.parallel.rows.find((x) => x.trainers === 2 && x.exchange?.startsWith('none'));
@@ -1080,7 +1083,7 @@ function report(r: Results): string {
       '',
       ranAt(r.parallel.machine),
       '',
-      'Each step as the classifier job takes it. What travels is the exchanged vector (Classifier.exchange): the gradients, except fc1 (16384 x 128 weights), which goes as its factors, the shard\'s rows of its input and of the gradient of its output in slots of the global batch\'s rows (zeros in the other replica\'s rows); each trainer then makes fc1\'s weight gradient for the whole batch from them, as one trainer does. Two trainers on one host (shared memory): the vector goes from the wasm heap into the other\'s file in /dev/shm, the other\'s comes from its own file straight into tensors on the heap, and the two are merged there before Adam (Classifier.pairStep). Over zeromq tcp (trainers on different hosts): each range of the vector is read to the host as the pass makes it and sent at once, the sum is made on the host and uploaded for Adam.',
+      'Each step as the classifier job takes it. What travels is the exchanged vector (Classifier.exchange): the gradients, except fc1 (16384 x 128 weights), which goes as its factors, the shard\'s rows of its input and of the gradient of its output in slots of the global batch\'s rows (zeros in the other replica\'s rows); each trainer then updates fc1 from the whole batch\'s rows, as one trainer does (with the oneDNN addon, Adam makes fc1\'s weight gradient x^T dz a block of rows at a time inside the update, on one trainer too). Two trainers on one host (shared memory): the vector goes from the wasm heap into the other\'s file in /dev/shm, the other\'s comes from its own file straight into tensors on the heap, and the two are merged there before Adam (Classifier.pairStep). Over zeromq tcp (trainers on different hosts): each range of the vector is read to the host as the pass makes it and sent at once, the sum is made on the host and uploaded for Adam.',
       '',
       table(
         ['trainers', 'exchange', 'global batch', 'ms/step', 'of which exchange after the backward pass', 'img/s', 'CPU ms/step per trainer', 'gradient bytes', 'bytes sent per trainer and step', 'steps'],
@@ -1106,6 +1109,11 @@ function report(r: Results): string {
         ...(two.exchanged_bytes
           ? [
               `Each trainer sends ${(two.exchanged_bytes / 1e6).toFixed(2)} MB per step, against ${(two.gradient_bytes / 1e6).toFixed(2)} MB for the whole gradient: fc1 goes as its factors. The price is fc1's weight gradient made from the whole batch's rows on each trainer after the exchange (a product over ${two.global_batch ?? BATCH} rows instead of the shard's), counted in the step, not in the exchange.`,
+            ]
+          : []),
+        ...(half
+          ? [
+              `One trainer alone on half the batch (${half.global_batch} images, the other core idle) takes ${half.step_ms} ms, ${pct(half.step_ms / one.step_ms)} of the whole batch's ${one.step_ms} ms: part of a step does not shrink with the batch (fc1's 8 MB of weights read by its two products and updated by Adam, each kernel's fixed cost). So two trainers with nothing to exchange and no contention for memory would reach at most ${pct(one.step_ms / (2 * half.step_ms))}.`,
             ]
           : []),
         ...(alone
