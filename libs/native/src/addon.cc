@@ -530,6 +530,167 @@ Napi::Value Matmul(const Napi::CallbackInfo &info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// biasActPool(z, bias | null, pooled, batch, height, width, channels, alpha)
+// biasActPoolBackward(dpooled, z, bias | null, dz, db | null, batch, height, width, channels, alpha)
+//
+// y = max(v, alpha v), v = z + bias (per channel; alpha >= 0, 1 for no activation), then a 2x2 max
+// pool with stride 2 and no padding ('valid': an odd last row or column is in no window), over NHWC
+// z; and the backward pass through the three in one pass: in each window, the first of its four y
+// in row-major order that is greater than all before it (from -inf, so NaN never wins: tfjs's and
+// TensorFlow's MaxPoolGrad rule) gets dpooled, times the activation's slope there (1 where y > 0,
+// else alpha: +0 for alpha 0, as reluBiasBackward's mask); the rest of dz is +0. db (when given):
+// the column sums of dz, in float per output row and in double across rows. One pass over z and
+// dpooled, where the separate kernels make MaxPoolGrad's full-size gradient (three quarters zeros)
+// and pass over it and y again for the slope and the bias sum.
+
+inline float activated(float z, float bias, float alpha) {
+  const float v = z + bias;
+  return v > 0.0f ? v : v * alpha;
+}
+
+// One output row of windows: r0, r1 the two input rows under it. bias: C floats (zeros for none).
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) void poolRow(const float *__restrict r0, const float *__restrict r1, const float *__restrict bias, float alpha, float *__restrict out, int64_t ow, int64_t C) {
+  for (int64_t j = 0; j < ow; j++) {
+    const float *a = r0 + 2 * j * C, *b = a + C, *c = r1 + 2 * j * C, *e = c + C;
+    float *o = out + j * C;
+    for (int64_t k = 0; k < C; k++) {
+      const float ya = activated(a[k], bias[k], alpha), yb = activated(b[k], bias[k], alpha);
+      const float yc = activated(c[k], bias[k], alpha), ye = activated(e[k], bias[k], alpha);
+      float m = -INFINITY;
+      m = ya > m ? ya : m;
+      m = yb > m ? yb : m;
+      m = yc > m ? yc : m;
+      m = ye > m ? ye : m;
+      o[k] = m;
+    }
+  }
+}
+
+// The backward pass of one output row of windows, without branches (the vectoriser takes no
+// control flow here, && included): the winner is the first of the four equal to their maximum m
+// (the same one as the first strict maximum from -inf: a NaN never equals m, and with m still
+// -inf there is none); it gets the gradient times the slope at m, the other three +0. g * alpha
+// + 0 is g * alpha but for -0, which becomes +0 (so alpha 0 gives +0, as reluBiasBackward's mask).
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) void unpoolRow(const float *__restrict r0, const float *__restrict r1, const float *__restrict bias, float alpha, const float *__restrict dy, float *__restrict d0, float *__restrict d1, float *__restrict acc, int64_t ow, int64_t C) {
+  for (int64_t j = 0; j < ow; j++) {
+    const int64_t at = 2 * j * C;
+    const float *a = r0 + at, *b = a + C, *c = r1 + at, *e = c + C, *g = dy + j * C;
+    float *da = d0 + at, *db_ = da + C, *dc = d1 + at, *de = dc + C;
+    for (int64_t k = 0; k < C; k++) {
+      const float ya = activated(a[k], bias[k], alpha), yb = activated(b[k], bias[k], alpha);
+      const float yc = activated(c[k], bias[k], alpha), ye = activated(e[k], bias[k], alpha);
+      float m = -INFINITY;
+      m = ya > m ? ya : m;
+      m = yb > m ? yb : m;
+      m = yc > m ? yc : m;
+      m = ye > m ? ye : m;
+      const bool any = m > -INFINITY;
+      const bool wa = any & (ya == m), wb = any & !wa & (yb == m), wc = any & !wa & !wb & (yc == m), we = any & !wa & !wb & !wc & (ye == m);
+      const float v = m > 0.0f ? g[k] : g[k] * alpha + 0.0f;
+      da[k] = wa ? v : 0.0f;
+      db_[k] = wb ? v : 0.0f;
+      dc[k] = wc ? v : 0.0f;
+      de[k] = we ? v : 0.0f;
+      acc[k] += any ? v : 0.0f;
+    }
+  }
+}
+
+struct PoolShape {
+  int64_t n, h, w, c, oh, ow;
+  std::string describe() const {
+    return "z [" + std::to_string(n) + ", " + std::to_string(h) + ", " + std::to_string(w) + ", " + std::to_string(c) + "], pooled [" + std::to_string(n) + ", " + std::to_string(oh) + ", " + std::to_string(ow) + ", " + std::to_string(c) + "]";
+  }
+};
+
+PoolShape poolShape(const Napi::CallbackInfo &info, size_t first, const char *kernel) {
+  PoolShape s;
+  s.n = intArg(info, first, kernel, "batch", 1);
+  s.h = intArg(info, first + 1, kernel, "height", 2);
+  s.w = intArg(info, first + 2, kernel, "width", 2);
+  s.c = intArg(info, first + 3, kernel, "channels", 1);
+  s.oh = s.h / 2;
+  s.ow = s.w / 2;
+  return s;
+}
+
+float poolAlpha(const Napi::CallbackInfo &info, size_t i, const char *kernel) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(i) + " ('alpha') must be a number");
+  const float alpha = info[i].As<Napi::Number>().FloatValue();
+  if (!(alpha >= 0.0f) || !std::isfinite(alpha)) throw Napi::RangeError::New(info.Env(), std::string(kernel) + ": 'alpha' must be finite and >= 0, got " + std::to_string(alpha));
+  return alpha;
+}
+
+F32 optionalF32(const Napi::CallbackInfo &info, size_t i, const char *kernel, const char *name) {
+  return info.Length() > i && !info[i].IsNull() && !info[i].IsUndefined() ? f32Arg(info, i, kernel, name) : F32{nullptr, 0};
+}
+
+Napi::Value BiasActPool(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const char *kernel = "biasActPool";
+  const F32 z = f32Arg(info, 0, kernel, "z"), bias = optionalF32(info, 1, kernel, "bias"), pooled = f32Arg(info, 2, kernel, "pooled");
+  const PoolShape s = poolShape(info, 3, kernel);
+  const float alpha = poolAlpha(info, 7, kernel);
+  const std::string shapes = s.describe();
+  checkLength(env, kernel, "z", z, s.n * s.h * s.w * s.c, shapes);
+  checkLength(env, kernel, "pooled", pooled, s.n * s.oh * s.ow * s.c, shapes);
+  if (bias.data) checkLength(env, kernel, "bias", bias, s.c, shapes);
+  checkDisjoint(env, kernel, "pooled", pooled, "z", z);
+  if (bias.data) checkDisjoint(env, kernel, "pooled", pooled, "bias", bias);
+  // No bias: zeros (z + 0 = z, but for the sign of a zero).
+  std::vector<float> zeros(bias.data ? 0 : static_cast<size_t>(s.c), 0.0f);
+  const float *b0 = bias.data ? bias.data : zeros.data();
+  for (int64_t b = 0; b < s.n; b++)
+    for (int64_t i = 0; i < s.oh; i++) {
+      const float *r0 = z.data + ((b * s.h + 2 * i) * s.w) * s.c;
+      poolRow(r0, r0 + s.w * s.c, b0, alpha, pooled.data + ((b * s.oh + i) * s.ow) * s.c, s.ow, s.c);
+    }
+  return env.Undefined();
+}
+
+Napi::Value BiasActPoolBackward(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const char *kernel = "biasActPoolBackward";
+  const F32 dy = f32Arg(info, 0, kernel, "dpooled"), z = f32Arg(info, 1, kernel, "z"), bias = optionalF32(info, 2, kernel, "bias");
+  const F32 dz = f32Arg(info, 3, kernel, "dz"), db = optionalF32(info, 4, kernel, "db");
+  const PoolShape s = poolShape(info, 5, kernel);
+  const float alpha = poolAlpha(info, 9, kernel);
+  const std::string shapes = s.describe();
+  checkLength(env, kernel, "dpooled", dy, s.n * s.oh * s.ow * s.c, shapes);
+  checkLength(env, kernel, "z", z, s.n * s.h * s.w * s.c, shapes);
+  checkLength(env, kernel, "dz", dz, s.n * s.h * s.w * s.c, shapes);
+  if (bias.data) checkLength(env, kernel, "bias", bias, s.c, shapes);
+  if (db.data) checkLength(env, kernel, "db", db, s.c, shapes);
+  for (const auto &[name, a] : {std::pair{"dpooled", dy}, {"z", z}, {"bias", bias}}) checkDisjoint(env, kernel, "dz", dz, name, a);
+  if (db.data)
+    for (const auto &[name, a] : {std::pair{"dpooled", dy}, {"z", z}, {"bias", bias}, {"dz", dz}}) checkDisjoint(env, kernel, "db", db, name, a);
+  std::vector<double> total(static_cast<size_t>(s.c), 0.0);
+  std::vector<float> row(static_cast<size_t>(s.c));
+  std::vector<float> zeros(bias.data ? 0 : static_cast<size_t>(s.c), 0.0f);
+  const float *b0 = bias.data ? bias.data : zeros.data();
+  const int64_t rowFloats = s.w * s.c;
+  for (int64_t b = 0; b < s.n; b++) {
+    for (int64_t i = 0; i < s.oh; i++) {
+      const int64_t at = ((b * s.h + 2 * i) * s.w) * s.c;
+      std::fill(row.begin(), row.end(), 0.0f);
+      unpoolRow(z.data + at, z.data + at + rowFloats, b0, alpha, dy.data + ((b * s.oh + i) * s.ow) * s.c, dz.data + at, dz.data + at + rowFloats, row.data(), s.ow, s.c);
+      // An odd last column is in no window.
+      if (s.w % 2 == 1) {
+        std::fill(dz.data + at + rowFloats - s.c, dz.data + at + rowFloats, 0.0f);
+        std::fill(dz.data + at + 2 * rowFloats - s.c, dz.data + at + 2 * rowFloats, 0.0f);
+      }
+      if (db.data)
+        for (int64_t c = 0; c < s.c; c++) total[static_cast<size_t>(c)] += row[static_cast<size_t>(c)];
+    }
+    // Likewise an odd last row.
+    if (s.h % 2 == 1) std::fill(dz.data + ((b * s.h + s.h - 1) * s.w) * s.c, dz.data + ((b + 1) * s.h * s.w) * s.c, 0.0f);
+  }
+  if (db.data)
+    for (int64_t c = 0; c < s.c; c++) db.data[c] = static_cast<float>(total[static_cast<size_t>(c)]);
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
 // adam(p, m, v, g, g2 | null, p1, m1, v1, beta1, 1 - beta1, beta2, 1 - beta2, c1, c2, eps, lr)
 // denseAdam(x, dz, rows, p, m, v, p1, m1, v1, beta1, 1 - beta1, beta2, 1 - beta2, c1, c2, eps, lr)
 //
@@ -724,6 +885,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dFused", Napi::Function::New(env, Conv2dFused, "conv2dFused"));
   exports.Set("reluBiasBackward", Napi::Function::New(env, ReluBiasBackward, "reluBiasBackward"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("biasActPool", Napi::Function::New(env, BiasActPool, "biasActPool"));
+  exports.Set("biasActPoolBackward", Napi::Function::New(env, BiasActPoolBackward, "biasActPoolBackward"));
   exports.Set("adam", Napi::Function::New(env, Adam, "adam"));
   exports.Set("denseAdam", Napi::Function::New(env, DenseAdam, "denseAdam"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));

@@ -86,11 +86,21 @@ interface RawAddon {
   conv2dFused(x: Float32Array, filter: Float32Array, y: Float32Array, ...geometryBiasAlpha: Array<number | Float32Array | null>): void;
   reluBiasBackward(dy: Float32Array, y: Float32Array, dx: Float32Array, db: Float32Array | null, rows: number, channels: number, alpha: number): void;
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, sharedA: boolean, sharedB: boolean, bias: Float32Array | null, activation: number, alpha: number): void;
+  biasActPool(z: Float32Array, bias: Float32Array | null, pooled: Float32Array, batch: number, height: number, width: number, channels: number, alpha: number): void;
+  biasActPoolBackward(dpooled: Float32Array, z: Float32Array, bias: Float32Array | null, dz: Float32Array, db: Float32Array | null, batch: number, height: number, width: number, channels: number, alpha: number): void;
   adam(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, g2: Float32Array | null, p1: Float32Array, m1: Float32Array, v1: Float32Array, ...constants: number[]): void;
   denseAdam(x: Float32Array, dz: Float32Array, rows: number, p: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array, v1: Float32Array, ...constants: number[]): void;
   setThreads(n: number): void;
   info(): NativeInfo;
   clearCache(): void;
+}
+
+/** An NHWC tensor's shape [batch, height, width, channels]. */
+export interface Nhwc {
+  batch: number;
+  height: number;
+  width: number;
+  channels: number;
 }
 
 /**
@@ -139,6 +149,18 @@ export interface NativeKernels {
   /** c[i] = act(op(a[i]) op(b[i]) + bias), row-major, through oneDNN's sgemm. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, o: MatmulOptions): void;
   /**
+   * y = max(v, alpha v) with v = z + bias (bias per channel, or none; alpha >= 0, 1 for no
+   * activation), then a 2x2 max pool with stride 2 and no padding (an odd last row or column is in
+   * no window): pooled [batch, floor(height / 2), floor(width / 2), channels]. One pass over z.
+   */
+  biasActPool(z: Float32Array, bias: Float32Array | null, pooled: Float32Array, shape: Nhwc, alpha: number): void;
+  /**
+   * The backward pass through the three: dz = dpooled at each window's first greatest y
+   * (row-major), times the slope there (1 where y > 0, else alpha), +0 elsewhere; db (when given)
+   * the column sums of dz. One pass over z and dpooled.
+   */
+  biasActPoolBackward(dpooled: Float32Array, z: Float32Array, bias: Float32Array | null, dz: Float32Array, db: Float32Array | null, shape: Nhwc, alpha: number): void;
+  /**
    * One Adam update, the op sequence of common/adam.ts in float32 (the same bits as tfjs's ops):
    * m1 = m beta1 + g (1 - beta1), v1 = v beta2 + g^2 (1 - beta2), p1 = p - (m1 / c1) / (sqrt(v1 / c2) + eps) lr,
    * with g + g2 for g when g2 is given.
@@ -180,6 +202,8 @@ function wrap(raw: RawAddon): NativeKernels {
       if (code === undefined) throw new Error(`matmul: unknown activation '${String(act)}' (one of ${Object.keys(MATMUL_ACTIVATIONS).join(', ')})`);
       raw.matmul(a, b, c, o.batch, o.m, o.n, o.k, o.transposeA, o.transposeB, o.sharedA ?? false, o.sharedB ?? false, o.bias ?? null, code, o.leakyreluAlpha ?? 0.2);
     },
+    biasActPool: (z, bias, pooled, n, alpha) => raw.biasActPool(z, bias, pooled, n.batch, n.height, n.width, n.channels, alpha),
+    biasActPoolBackward: (dpooled, z, bias, dz, db, n, alpha) => raw.biasActPoolBackward(dpooled, z, bias, dz, db, n.batch, n.height, n.width, n.channels, alpha),
     adam: (s, g, g2, k) => raw.adam(s.p, s.m, s.v, g, g2, s.p1, s.m1, s.v1, ...adamArgs(k)),
     denseAdam: (s, x, dz, rows, k) => raw.denseAdam(x, dz, rows, s.p, s.m, s.v, s.p1, s.m1, s.v1, ...adamArgs(k)),
     setThreads: (n) => raw.setThreads(n),

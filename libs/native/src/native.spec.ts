@@ -93,6 +93,9 @@ function expectClose(actual: Float32Array, expected: Float64Array, what: string)
   if (!(err < 1e-4)) throw new Error(`${what}: relative error ${err} at ${at} (got ${actual[at]}, expected ${expected[at]})`);
 }
 
+/** The bit patterns of float32 values (NaN and the sign of zero compared too). */
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
 /** An output array full of NaN: the kernels must overwrite every element. */
 const nanArray = (size: number) => new Float32Array(size).fill(NaN);
 
@@ -408,8 +411,6 @@ describe('oneDNN addon', () => {
       return { p: random(n, seed), m: random(n, seed + 1).map(scale), v: random(n, seed + 2).map((x, i) => Math.abs(scale(x, i)) ** 2), g: random(n, seed + 3).map(scale) };
     }
 
-    const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-
     it.each([1, 15, 16, 17, 1000])('updates %p values as the op sequence does, bit for bit, out of place and in place', (n) => {
       const s = state(n, 40 + n);
       const want = adamRef(s.p, s.m, s.v, s.g, K);
@@ -468,6 +469,86 @@ describe('oneDNN addon', () => {
       expect(() => requireNative().adam({ ...ok(), m1: shared, v1: shared }, s.g, null, K)).toThrow(/adam: output 'v1' overlaps input 'm1'/);
       expect(() => requireNative().denseAdam(ok(), new Float32Array(6), new Float32Array(4), 2, K)).toThrow(/denseAdam: 'p' has 8 floats, expected 6 \(x \[2 x 3\], dz \[2 x 2\]\)/);
       expect(() => requireNative().denseAdam(ok(), new Float32Array(5), new Float32Array(4), 2, K)).toThrow(/denseAdam: 'x' \(5 floats\) and 'dz' \(4\) must each be a whole, non-empty number of rows of 2/);
+    });
+  });
+
+  describe('biasActPool and biasActPoolBackward', () => {
+    const fr = Math.fround;
+    type Pool = { n: number; h: number; w: number; c: number };
+
+    /** act(z + bias), the 2x2 pool, and its backward pass, one value at a time in float32. */
+    function poolRef(z: Float32Array, bias: Float32Array | null, dy: Float32Array, s: Pool, alpha: number) {
+      const [oh, ow] = [Math.floor(s.h / 2), Math.floor(s.w / 2)];
+      const pooled = new Float32Array(s.n * oh * ow * s.c);
+      const dz = new Float32Array(z.length);
+      const db = new Float64Array(s.c);
+      const a = fr(alpha); // a float32 argument
+      const y = (i: number, ch: number) => {
+        const v = fr(z[i] + (bias ? bias[ch] : 0));
+        return v > 0 ? v : fr(v * a);
+      };
+      for (let b = 0; b < s.n; b++)
+        for (let i = 0; i < oh; i++)
+          for (let j = 0; j < ow; j++)
+            for (let ch = 0; ch < s.c; ch++) {
+              const at = [0, 1, 2, 3].map((q) => ((b * s.h + 2 * i + (q >> 1)) * s.w + 2 * j + (q & 1)) * s.c + ch);
+              let m = -Infinity;
+              let win = -1;
+              for (const idx of at) {
+                if (y(idx, ch) > m) {
+                  m = y(idx, ch);
+                  win = idx;
+                }
+              }
+              const o = ((b * oh + i) * ow + j) * s.c + ch;
+              pooled[o] = m;
+              if (win < 0) continue;
+              const g = m > 0 ? dy[o] : fr(dy[o] * a) + 0;
+              dz[win] = g;
+              db[ch] += g;
+            }
+      return { pooled, dz, db };
+    }
+
+    const cases: Array<[string, Pool, number, boolean]> = [
+      ['ReLU with a bias (the classifier)', { n: 2, h: 6, w: 8, c: 19 }, 0, true],
+      ['leaky ReLU, odd height and width (a row and a column in no window)', { n: 1, h: 7, w: 5, c: 16 }, 0.2, true],
+      ['no activation, no bias', { n: 2, h: 4, w: 4, c: 3 }, 1, false],
+    ];
+
+    it.each(cases)('%s: the pooled values and dz as the reference, bit for bit; db close', (_name, s, alpha, withBias) => {
+      const size = s.n * s.h * s.w * s.c;
+      const z = random(size, 80);
+      // Ties (a window of equal values, another of zeros), a NaN, and values the ReLU zeroes.
+      z.fill(0.25, 0, 4 * s.c);
+      z[5] = NaN;
+      const bias = withBias ? random(s.c, 81).map((v) => v * 0.1) : null;
+      const pooledSize = s.n * Math.floor(s.h / 2) * Math.floor(s.w / 2) * s.c;
+      const dy = random(pooledSize, 82);
+      const want = poolRef(z, bias, dy, s, alpha);
+      const shape = { batch: s.n, height: s.h, width: s.w, channels: s.c };
+      const pooled = nanArray(pooledSize);
+      requireNative().biasActPool(z, bias, pooled, shape, alpha);
+      expect(bits(pooled)).toEqual(bits(want.pooled));
+      const dz = nanArray(size);
+      const db = nanArray(s.c);
+      requireNative().biasActPoolBackward(dy, z, bias, dz, db, shape, alpha);
+      expect(bits(dz)).toEqual(bits(want.dz));
+      expectClose(db, want.db, 'db');
+      const noDb = nanArray(size);
+      requireNative().biasActPoolBackward(dy, z, bias, noDb, null, shape, alpha);
+      expect(bits(noDb)).toEqual(bits(want.dz));
+    });
+
+    it('rejects wrong lengths, overlaps, a window-less size and a bad alpha, naming them', () => {
+      const shape = { batch: 1, height: 4, width: 4, channels: 2 };
+      const z = new Float32Array(32);
+      expect(() => requireNative().biasActPool(z, null, new Float32Array(7), shape, 0)).toThrow(/biasActPool: 'pooled' has 7 floats, expected 8 \(z \[1, 4, 4, 2\], pooled \[1, 2, 2, 2\]\)/);
+      expect(() => requireNative().biasActPool(z, new Float32Array(3), new Float32Array(8), shape, 0)).toThrow(/biasActPool: 'bias' has 3 floats, expected 2/);
+      expect(() => requireNative().biasActPool(z, null, z.subarray(0, 8), shape, 0)).toThrow(/biasActPool: output 'pooled' overlaps input 'z'/);
+      expect(() => requireNative().biasActPool(z, null, new Float32Array(8), { ...shape, height: 1 }, 0)).toThrow(/biasActPool: 'height' must be an integer >= 2, got 1/);
+      expect(() => requireNative().biasActPoolBackward(new Float32Array(8), z, null, z, null, shape, 0)).toThrow(/biasActPoolBackward: output 'dz' overlaps input 'z'/);
+      expect(() => requireNative().biasActPoolBackward(new Float32Array(8), z, null, new Float32Array(32), null, shape, -1)).toThrow(/biasActPoolBackward: 'alpha' must be finite and >= 0/);
     });
   });
 });
