@@ -32,7 +32,7 @@ import { Rng } from '@gan-study/core';
 import { Adam, ParamStore, assertSameConfig, decodeCheckpoint, encodeCheckpoint, recordingTracer } from './common';
 import type { GradientFactors, Network, NetworkSummary, Tracer } from './common';
 import { allocF32, f32, onWasm, readBack } from './engine/wasm-heap';
-import { convAct } from './layers/conv-act';
+import { convActPool } from './layers/conv-act';
 
 export interface ClassifierConfig {
   inputSize: number;
@@ -187,14 +187,15 @@ export function buildClassifier(cfg: ClassifierConfig, store: ParamStore, prefix
   const featuresOf = (x: tf.Tensor, tracer?: Tracer, use: ParamUse = (v) => v, tap?: DenseTap): tf.Tensor2D => {
     const S = cfg.inputSize;
     let h = x as tf.Tensor4D; // [batch, S, S, channels]
-    h = convAct(h, use(conv1.w) as tf.Tensor4D, use(conv1.b) as tf.Tensor1D, { alpha: 0 }); // [batch, S, S, f1]
-    tracer?.('conv1+relu', h, conv1.w.size + conv1.b.size);
-    h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/2, S/2, f1]
-    tracer?.('pool1', h, 0);
-    h = convAct(h, use(conv2.w) as tf.Tensor4D, use(conv2.b) as tf.Tensor1D, { alpha: 0 }); // [batch, S/2, S/2, f2]
-    tracer?.('conv2+relu', h, conv2.w.size + conv2.b.size);
-    h = tf.maxPool(h, 2, 2, 'valid'); // [batch, S/4, S/4, f2]
-    tracer?.('pool2', h, 0);
+    // Each block: conv + bias + ReLU, then a 2x2 max pool (one kernel and one backward pass through
+    // the pool and the ReLU where the oneDNN kernels run).
+    const c1 = convActPool(h, use(conv1.w) as tf.Tensor4D, use(conv1.b) as tf.Tensor1D, { alpha: 0 });
+    tracer?.('conv1+relu', { shape: c1.activationShape }, conv1.w.size + conv1.b.size); // [batch, S, S, f1]
+    tracer?.('pool1', c1.pooled, 0); // [batch, S/2, S/2, f1]
+    const c2 = convActPool(c1.pooled, use(conv2.w) as tf.Tensor4D, use(conv2.b) as tf.Tensor1D, { alpha: 0 });
+    tracer?.('conv2+relu', { shape: c2.activationShape }, conv2.w.size + conv2.b.size); // [batch, S/2, S/2, f2]
+    tracer?.('pool2', c2.pooled, 0); // [batch, S/4, S/4, f2]
+    h = c2.pooled;
     if (h.shape[1] !== pooled) throw new Error(`classifier expected a ${S}x${S} input, got [${x.shape}]`);
     let v: tf.Tensor2D = tf.reshape(h, [-1, flat]); // [batch, S/4 * S/4 * f2]
     tracer?.('flatten', v, 0);

@@ -19,7 +19,8 @@ export interface NetworkSummary {
  * Forward functions take an optional tracer and call it after each layer; a summary is a forward
  * pass on a batch of one with a tracer that records.
  */
-export type Tracer = (layer: string, output: tf.Tensor, params: number) => void;
+/** Sees each layer's output (a tensor, or only its shape where the layer's kernel does not make it) and its parameter count. */
+export type Tracer = (layer: string, output: { readonly shape: readonly number[] }, params: number) => void;
 
 export function recordingTracer(): { tracer: Tracer; layers: LayerSummary[] } {
   const layers: LayerSummary[] = [];

@@ -168,9 +168,10 @@ const SHARED_SAVES = Symbol.for('gan-study.sharedSaves');
  * backend's Identity kernel: on cpu and webgl that shares the buffer, on wasm (tfjs-backend-wasm
  * 4.22) it copies it, so each saved activation costs a pass over memory and a second copy for as
  * long as the tape lives (the 64 px classifier's step: three copies of 16 MB, ~2 ms each). Tensors
- * are never written in place (the heap kernels here write only fresh outputs: wasm-adam.ts,
- * wasm-norm.ts, the oneDNN kernels), so on wasm a same-shape reshape, which the backend serves by
- * reference counting, holds the same values. It goes on the tape as the engine's clone does (a
+ * are written in place only where no other tensor shares their memory (the addon's Adam checks
+ * the backend's reference count, native-kernels.ts nativeAdamStep; the other heap kernels, wasm-adam.ts,
+ * wasm-norm.ts and the oneDNN ones, write only fresh outputs), so on wasm a same-shape reshape,
+ * which the backend serves by reference counting, holds the same values. It goes on the tape as the engine's clone does (a
  * saved tensor is often called inside a kernel, where ops are not recorded, and second-order
  * gradients, WGAN-GP's penalty, differentiate through it). Other backends keep the engine's clone.
  */

@@ -246,13 +246,77 @@ const conv2DBiasActGrad: tf.GradConfig = {
     if (a.alpha !== null) {
       [dz, db] = tf.engine().runKernel(ACT_BIAS_GRAD, { dy: g, y }, { alpha: a.alpha, sumBias: a.hasBias }) as [tf.Tensor4D, tf.Tensor?];
     }
-    return {
-      x: () => tf.conv2dTranspose(dz, filter, x.shape, a.strides, a.pad as 'same' | 'valid' | number),
-      filter: () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as NamedAttrMap) as tf.Tensor,
-      bias: () => db ?? tf.sum(dz, [0, 1, 2]),
-    };
+    return convGrads(dz, db, x, filter, a);
   },
 };
+
+/** The convolution's gradients from dz (the gradient at conv + bias) and db, for the inputs asked for. */
+function convGrads(dz: tf.Tensor4D, db: tf.Tensor | undefined, x: tf.Tensor4D, filter: tf.Tensor4D, a: Conv2DBiasActAttrs) {
+  return {
+    x: () => tf.conv2dTranspose(dz, filter, x.shape, a.strides, a.pad as 'same' | 'valid' | number),
+    filter: () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as NamedAttrMap) as tf.Tensor,
+    bias: () => db ?? tf.sum(dz, [0, 1, 2]),
+  };
+}
+
+/**
+ * act(z + bias), then a 2x2 max pool with stride 2 and no padding, as one kernel over a
+ * convolution's output z (see NativeKernels.biasActPool); its gradient goes back through the three
+ * in one pass over z (PoolActBiasGrad): dz and the bias's gradient. A bias is required (the
+ * engine saves the inputs a gradient names, and cannot save one that is absent).
+ */
+export const BIAS_ACT_POOL = 'BiasActPool';
+/** [dz, dbias] from the pooled output's gradient, z and the bias. */
+export const POOL_ACT_BIAS_GRAD = 'PoolActBiasGrad';
+
+export interface BiasActPoolAttrs {
+  /** max(v, alpha v) after the bias (0: ReLU); null for none. */
+  alpha: number | null;
+}
+
+const nhwc = (shape: number[]) => ({ batch: shape[0], height: shape[1], width: shape[2], channels: shape[3] });
+const pooledShape = (z: number[]) => [z[0], Math.floor(z[1] / 2), Math.floor(z[2] / 2), z[3]];
+
+/** Only registered with the other oneDNN kernels, and only called by the layer after nativeBiasActPoolCovers. */
+function checkPoolInputs(kernel: string, z: TensorInfo | undefined, bias: TensorInfo | undefined): asserts z is TensorInfo {
+  if (!native || !isF32(z) || z.shape.length !== 4 || z.shape[1] < 2 || z.shape[2] < 2 || !isF32(bias) || bias.shape.length !== 1 || bias.shape[0] !== z.shape[3]) {
+    throw new Error(`${kernel}: needs float32 z [n, h, w, c] with h, w >= 2 and a bias [c] (got z [${z?.shape}], bias [${bias?.shape}])`);
+  }
+}
+
+const biasActPool: KernelFunc = ({ inputs, attrs }) => {
+  const { z, bias } = inputs;
+  checkPoolInputs(BIAS_ACT_POOL, z, bias);
+  const pooled = allocF32(pooledShape(z.shape));
+  native!.biasActPool(f32(z), f32(bias!), f32(pooled), nhwc(z.shape), (attrs as unknown as BiasActPoolAttrs).alpha ?? 1);
+  return pooled;
+};
+
+const poolActBiasGrad: KernelFunc = ({ inputs, attrs }) => {
+  const { dy, z, bias } = inputs;
+  checkPoolInputs(POOL_ACT_BIAS_GRAD, z, bias);
+  if (!isF32(dy) || !sameShape(dy.shape, pooledShape(z.shape))) throw new Error(`${POOL_ACT_BIAS_GRAD}: dy must be float32 [${pooledShape(z.shape)}], got [${dy?.shape}]`);
+  const dz = allocF32(z.shape);
+  const db = allocF32([z.shape[3]]);
+  native!.biasActPoolBackward(f32(dy), f32(z), f32(bias!), f32(dz), f32(db), nhwc(z.shape), (attrs as unknown as BiasActPoolAttrs).alpha ?? 1);
+  return [dz, db];
+};
+
+/** BiasActPool's gradient: one kernel for z and the bias (both made in its pass). Not itself differentiable. */
+const biasActPoolGrad: tf.GradConfig = {
+  kernelName: BIAS_ACT_POOL,
+  inputsToSave: ['z', 'bias'],
+  gradFunc: (dy, saved, attrs) => {
+    const [z, bias] = saved as [tf.Tensor4D, tf.Tensor1D];
+    const [dz, db] = tf.engine().runKernel(POOL_ACT_BIAS_GRAD, { dy: dy as tf.Tensor, z, bias }, attrs) as [tf.Tensor4D, tf.Tensor1D];
+    return { z: () => dz, bias: () => db };
+  },
+};
+
+/** True when the fused kernels are registered (the oneDNN set is on) and BiasActPool takes z and the bias. */
+export function nativeBiasActPoolCovers(z: TensorInfo, bias: TensorInfo | undefined): boolean {
+  return fusedOn(BIAS_ACT_POOL, biasActPool) && isF32(z) && z.shape.length === 4 && z.shape[1] >= 2 && z.shape[2] >= 2 && isF32(bias) && bias.shape.length === 1 && bias.shape[0] === z.shape[3];
+}
 
 /** True when the fused kernel is registered (the oneDNN set is on) and covers this convolution. */
 export function nativeConvActCovers(x: TensorInfo, filter: TensorInfo, strides: [number, number] | number, pad: Pad): boolean {
@@ -344,6 +408,8 @@ export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: Ker
   { kernelName: '_FusedMatMul', kernelFunc: fusedMatMul },
   { kernelName: CONV2D_BIAS_ACT, kernelFunc: conv2DBiasAct },
   { kernelName: ACT_BIAS_GRAD, kernelFunc: actBiasGrad },
+  { kernelName: BIAS_ACT_POOL, kernelFunc: biasActPool },
+  { kernelName: POOL_ACT_BIAS_GRAD, kernelFunc: poolActBiasGrad },
   { kernelName: LEAKY, kernelFunc: leakyKernel },
   { kernelName: LEAKY_SCALE, kernelFunc: leakyScaleKernel },
 ];
@@ -362,7 +428,7 @@ export function isNativeKernelFunc(f: KernelFunc | undefined): boolean {
  */
 export function registerNativeKernels(kernels: NativeKernels): string[] {
   native = kernels;
-  for (const g of [conv2DBiasActGrad, leakyGrad, leakyScaleGrad]) if (tf.getGradient(g.kernelName) === undefined) tf.registerGradient(g);
+  for (const g of [conv2DBiasActGrad, biasActPoolGrad, leakyGrad, leakyScaleGrad]) if (tf.getGradient(g.kernelName) === undefined) tf.registerGradient(g);
   const done: string[] = [];
   for (const k of NATIVE_KERNELS) {
     const existing = tf.getKernel(k.kernelName, BACKEND) as KernelConfig | undefined;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, registerNativeKernels, registeredNativeKernels, unregisterNativeKernels } from '../engine';
 import { requireNative } from '@gan-study/native';
-import { convAct, type ConvPad } from './conv-act';
+import { convAct, convActPool, type ConvPad } from './conv-act';
 
 type Case = { x: [number, number, number, number]; w: [number, number, number, number]; strides: number; pad: ConvPad; bias: boolean; alpha: number | null };
 const CASES: Case[] = [
@@ -128,5 +128,74 @@ describe('convAct on wasm with and without the oneDNN kernels', () => {
     } finally {
       registerNativeKernels(requireNative());
     }
+  });
+});
+
+describe('convActPool: convAct, then a 2x2 max pool', () => {
+  const POOL_CASES: Case[] = [
+    { x: [2, 8, 8, 3], w: [3, 3, 3, 16], strides: 1, pad: 'same', bias: true, alpha: 0 }, // the classifier's first block, small
+    { x: [3, 6, 6, 16], w: [3, 3, 16, 8], strides: 1, pad: 'same', bias: true, alpha: 0 },
+    { x: [2, 7, 9, 4], w: [3, 3, 4, 5], strides: 1, pad: 'same', bias: true, alpha: 0.2 }, // odd sizes: a row and a column in no window
+    { x: [1, 6, 6, 2], w: [1, 1, 2, 3], strides: 1, pad: 'valid', bias: true, alpha: null },
+  ];
+  const pooledOf = (c: Case): Fn => (x, w, b) => convActPool(x, w, b, { strides: c.strides, pad: c.pad, alpha: c.alpha }).pooled;
+  const opsOf = (c: Case): Fn => (x, w, b) => tf.maxPool(reference(c)(x, w, b), 2, 2, 'valid');
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+  afterAll(() => {
+    registerNativeKernels(requireNative());
+  });
+
+  const kernelsOf = async (f: () => void) => (await tf.profile(f)).kernels.map((k) => k.name);
+
+  it.each(POOL_CASES.map((c) => [describeCase(c), c] as const))('equals the ops (conv, bias, activation, maxPool) in value and in dx, dw, db, with one kernel each way for the rest: %s', async (_name, c) => {
+    expect(registeredNativeKernels()).toContain('BiasActPool');
+    const kernels = await kernelsOf(() => void valueAndGrads(pooledOf(c), c, 3));
+    expect(kernels).toEqual(expect.arrayContaining(['Conv2D', 'BiasActPool', 'PoolActBiasGrad', 'Conv2DBackpropFilter']));
+    for (const k of ['MaxPool', 'MaxPoolGrad', 'ActBiasGrad', 'Conv2DBiasAct']) expect(kernels).not.toContain(k);
+    expectSame(valueAndGrads(pooledOf(c), c, 3), valueAndGrads(opsOf(c), c, 3));
+    // The same without the addon (convAct and tf.maxPool).
+    const withAddon = valueAndGrads(pooledOf(c), c, 4);
+    try {
+      unregisterNativeKernels();
+      expect(await kernelsOf(() => void valueAndGrads(pooledOf(c), c, 4))).not.toContain('BiasActPool');
+      expectSame(withAddon, valueAndGrads(pooledOf(c), c, 4));
+    } finally {
+      registerNativeKernels(requireNative());
+    }
+  });
+
+  it('sends a tied window\'s gradient to its first value, as MaxPoolGrad does', () => {
+    // x = 0: every value of a channel is its bias, so every window is a four-way tie.
+    const c = POOL_CASES[0];
+    const grads = (f: Fn) =>
+      tf.tidy(() => {
+        const x = tf.zeros(c.x) as tf.Tensor4D;
+        const w = tf.randomUniform(c.w, -0.5, 0.5, 'float32', 8) as tf.Tensor4D;
+        const b = tf.randomUniform([c.w[3]], 0.1, 0.3, 'float32', 9) as tf.Tensor1D;
+        const weights = tf.randomUniform([c.x[0], c.x[1] / 2, c.x[2] / 2, c.w[3]], -1, 1, 'float32', 10);
+        // dx: where in each window the gradient lands shows in the image's gradient.
+        const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, w, b), weights)))([x]);
+        return Array.from(dx.dataSync());
+      });
+    const fusedDx = grads(pooledOf(c));
+    expect(fusedDx.some((v) => v !== 0)).toBe(true);
+    expectClose(fusedDx, grads(opsOf(c)), 1e-5, 'dx');
+  });
+
+  it('gives the activation\'s shape; without a bias, the ops; rejects a bias that does not match', async () => {
+    const x = tf.zeros([1, 6, 6, 2]) as tf.Tensor4D;
+    const w = tf.zeros([3, 3, 2, 4]) as tf.Tensor4D;
+    let r = convActPool(x, w, undefined, { alpha: 0 });
+    const kernels = await kernelsOf(() => {
+      r = convActPool(x, w, undefined, { alpha: 0 });
+    });
+    expect(kernels).toEqual(['Conv2DBiasAct', 'MaxPool']);
+    expect([r.activationShape, r.pooled.shape]).toEqual([[1, 6, 6, 4], [1, 3, 3, 4]]);
+    const b = tf.zeros([3]) as tf.Tensor1D;
+    expect(() => convActPool(x, w, b)).toThrow('convActPool: bias [3] must have one value per output channel of the filter [3,3,2,4]');
+    tf.dispose([x, w, b, r.pooled]);
   });
 });
