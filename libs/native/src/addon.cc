@@ -548,6 +548,15 @@ inline float activated(float z, float bias, float alpha) {
   return v > 0.0f ? v : v * alpha;
 }
 
+// The maximum of a window's four values from -inf, each kept only where greater (NaN never wins).
+inline float windowMax(float a, float b, float c, float e) {
+  float m = -INFINITY;
+  m = a > m ? a : m;
+  m = b > m ? b : m;
+  m = c > m ? c : m;
+  return e > m ? e : m;
+}
+
 // One output row of windows: r0, r1 the two input rows under it. bias: C floats (zeros for none).
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) void poolRow(const float *__restrict r0, const float *__restrict r1, const float *__restrict bias, float alpha, float *__restrict out, int64_t ow, int64_t C) {
   for (int64_t j = 0; j < ow; j++) {
@@ -556,12 +565,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) voi
     for (int64_t k = 0; k < C; k++) {
       const float ya = activated(a[k], bias[k], alpha), yb = activated(b[k], bias[k], alpha);
       const float yc = activated(c[k], bias[k], alpha), ye = activated(e[k], bias[k], alpha);
-      float m = -INFINITY;
-      m = ya > m ? ya : m;
-      m = yb > m ? yb : m;
-      m = yc > m ? yc : m;
-      m = ye > m ? ye : m;
-      o[k] = m;
+      o[k] = windowMax(ya, yb, yc, ye);
     }
   }
 }
@@ -579,11 +583,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) voi
     for (int64_t k = 0; k < C; k++) {
       const float ya = activated(a[k], bias[k], alpha), yb = activated(b[k], bias[k], alpha);
       const float yc = activated(c[k], bias[k], alpha), ye = activated(e[k], bias[k], alpha);
-      float m = -INFINITY;
-      m = ya > m ? ya : m;
-      m = yb > m ? yb : m;
-      m = yc > m ? yc : m;
-      m = ye > m ? ye : m;
+      const float m = windowMax(ya, yb, yc, ye);
       const bool any = m > -INFINITY;
       const bool wa = any & (ya == m), wb = any & !wa & (yb == m), wc = any & !wa & !wb & (yc == m), we = any & !wa & !wb & !wc & (ye == m);
       const float v = m > 0.0f ? g[k] : g[k] * alpha + 0.0f;

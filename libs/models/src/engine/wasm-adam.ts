@@ -23,20 +23,12 @@
  * dataId with the assigned tensor, so writing into a variable in place could change another tensor.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { AdamConstants } from '@gan-study/native';
 import { F32, I32, V128, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
 import { allocF32, f32 } from './wasm-heap';
 
-/** The update's constants as common/adam.ts has them (JS numbers; rounded to float32 here). */
-export interface AdamStepConstants {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  lr: number;
-  /** Bias correction of the first moment, 1 - beta1^t. */
-  c1: number;
-  /** Bias correction of the second moment, 1 - beta2^t. */
-  c2: number;
-}
+/** The update's constants as common/adam.ts has them (JS numbers; rounded to float32 here), as the addon's update takes them. */
+export type AdamStepConstants = AdamConstants;
 
 export interface AdamStepResult {
   p: tf.Tensor;
