@@ -568,6 +568,67 @@ async function withPeers<T>(world: number, run: (go: (cmd: Omit<PeerGo, 'type' |
   }
 }
 
+/** A loop of 8 independent multiply-adds per turn in registers (no memory traffic); returns a value so it is not optimised away. */
+function spin(turns: number): number {
+  let [a0, a1, a2, a3, a4, a5, a6, a7] = [1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7];
+  const m = 0.9999999;
+  const c = 1e-7;
+  for (let i = 0; i < turns; i++) {
+    a0 = a0 * m + c;
+    a1 = a1 * m + c;
+    a2 = a2 * m + c;
+    a3 = a3 * m + c;
+    a4 = a4 * m + c;
+    a5 = a5 * m + c;
+    a6 = a6 * m + c;
+    a7 = a7 * m + c;
+  }
+  return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+}
+
+/** Child: warms up, says ready, and on 'go' times the loop and reports it. */
+function childSpin(): void {
+  spin(1e6);
+  process.on('message', () => {
+    const t0 = performance.now();
+    const r = spin(3e8);
+    process.send?.({ ms: performance.now() - t0, r });
+    process.exit(0);
+  });
+  process.send?.({ ready: true });
+}
+
+export interface CoreScaling {
+  /** The loop alone on the machine. */
+  alone_ms: number;
+  /** The same loop in two processes started together: the slower one. */
+  together_ms: number;
+}
+
+/**
+ * What two processes that touch no memory get from the two cores: the register-only loop alone,
+ * then two at once. The host may place the VM's two vCPUs on one physical core (SMT siblings), and
+ * moves them: here two such loops ran at 98-100% of their speed alone in one hour and at 66% an
+ * hour later. No two trainers can do better than that at the time, before memory comes in.
+ */
+async function coreScaling(): Promise<CoreScaling> {
+  const run = async (n: number): Promise<number[]> => {
+    const kids = Array.from({ length: n }, () => fork(__filename, ['--child', 'spin'], { execArgv: process.execArgv }));
+    const reply = (k: ChildProcess) =>
+      new Promise<{ ms?: number; ready?: boolean }>((resolve, reject) => {
+        k.once('message', resolve);
+        k.once('exit', (code) => reject(new Error(`spin child exited ${code} before replying`)));
+      });
+    await Promise.all(kids.map(reply)); // all loaded and warm
+    const done = kids.map(reply);
+    for (const k of kids) k.send('go');
+    return (await Promise.all(done)).map((m) => m.ms ?? NaN);
+  };
+  const alone = (await run(1))[0];
+  const together = Math.max(...(await run(2)));
+  return { alone_ms: round(alone), together_ms: round(together) };
+}
+
 /** Round trips of `bytes` over a plain node net loopback socket to an echo process: the floor for moving the bytes. */
 async function netEcho(bytes: number, warmup: number, reps: number): Promise<number[]> {
   const echo = fork(__filename, ['--child', 'echo'], { execArgv: process.execArgv });
@@ -670,7 +731,7 @@ interface ParallelRow {
   reps: number;
 }
 
-async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[]> {
+async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: ParallelRow[]; cores: CoreScaling[] }> {
   const reps = a.quick ? 6 : 30;
   // The machine's speed drifts by the minute (a 2-trainer step took 42-55 ms within an hour here),
   // so every configuration runs once per round, the rounds one after another, and each figure is
@@ -692,7 +753,11 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
   ];
   type Round = { step: number; exchange: number; cpu: number; paramCount: number; exchangeLength: number };
   const measured: Round[][] = runs.map(() => []);
+  const cores: CoreScaling[] = [];
   for (let r = 0; r < rounds; r++) {
+    const c = await coreScaling();
+    cores.push(c);
+    log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
     for (const [k, { world, how, exchange, env, batch = BATCH }] of runs.entries()) {
       await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number; exchangeLength: number }>(world, async (go) => {
         const replies = await go({ what: 'parallel', how, size: 0, reps, warmup: 3, batch });
@@ -703,7 +768,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
       }, env);
     }
   }
-  return runs.map(({ world, how, exchange, batch = BATCH }, k) => {
+  const rows = runs.map(({ world, how, exchange, batch = BATCH }, k) => {
     const ms = measured[k];
     const step = median(ms.map((m) => m.step));
     return {
@@ -720,6 +785,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<ParallelRow[
       reps: reps * rounds,
     };
   });
+  return { rows, cores };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -967,7 +1033,7 @@ type Results = {
   quick: boolean;
   throughput?: { rows: ThroughputRow[]; unavailable: Record<string, string>; machine?: Record<string, unknown> };
   exchange?: { rows: ExchangeRow[]; machine?: Record<string, unknown> };
-  parallel?: { rows: ParallelRow[]; machine?: Record<string, unknown> };
+  parallel?: { rows: ParallelRow[]; cores?: CoreScaling[]; machine?: Record<string, unknown> };
   /** The quick study on an empty data-set cache (the first study on a machine). */
   study?: StudyResult & { machine?: Record<string, unknown> };
   /** The same study again, the cache filled by the first. */
@@ -1109,6 +1175,11 @@ function report(r: Results): string {
         ...(two.exchanged_bytes
           ? [
               `Each trainer sends ${(two.exchanged_bytes / 1e6).toFixed(2)} MB per step, against ${(two.gradient_bytes / 1e6).toFixed(2)} MB for the whole gradient: fc1 goes as its factors. The price is fc1's weight gradient made from the whole batch's rows on each trainer after the exchange (a product over ${two.global_batch ?? BATCH} rows instead of the shard's), counted in the step, not in the exchange.`,
+            ]
+          : []),
+        ...(r.parallel.cores?.length
+          ? [
+              `What the two cores give two processes at all, before memory comes in: a register-only loop (no memory traffic) ran in ${r.parallel.cores.map((c) => `${c.together_ms} ms two at once against ${c.alone_ms} ms alone (${pct(c.alone_ms / c.together_ms)})`).join('; ')}, once before each round. The host places the VM's two vCPUs, and moves them: below 100% they share a physical core's execution units, and no data-parallel step can beat that.`,
             ]
           : []),
         ...(half
@@ -1285,7 +1356,7 @@ async function main(): Promise<void> {
   }
   if (a.only.includes('parallel')) {
     mine.add('parallel');
-    results.parallel = { rows: await parallel(a, log), machine: stamp };
+    results.parallel = { ...(await parallel(a, log)), machine: stamp };
     await save();
   }
   if (a.only.includes('study')) {
@@ -1314,6 +1385,7 @@ async function child(args: string[]): Promise<void> {
     console.log(JSON.stringify(await childStep(model as ModelKind, backend, Number(warmup), Number(reps))));
   } else if (kind === 'peer') await peerWorker();
   else if (kind === 'echo') childEcho();
+  else if (kind === 'spin') childSpin();
   else throw new Error(`unknown child '${kind}'`);
 }
 
