@@ -522,7 +522,8 @@ async function peerWorker(): Promise<void> {
         }
       }
       const paramCount = model.paramCount;
-      const exchangeLength = model.exchange.length;
+      // What this trainer sent per step: a pair sharing memory sends its own factor rows only.
+      const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? model.exchange.pairLength : model.exchange.length;
       model.dispose();
       process.send?.({ type: 'done', step, exchange, cpu, paramCount, exchangeLength });
     })().catch((err: unknown) => {
@@ -1149,7 +1150,7 @@ function report(r: Results): string {
       '',
       ranAt(r.parallel.machine),
       '',
-      'Each step as the classifier job takes it. What travels is the exchanged vector (Classifier.exchange): the gradients, except fc1 (16384 x 128 weights), which goes as its factors, the shard\'s rows of its input and of the gradient of its output in slots of the global batch\'s rows (zeros in the other replica\'s rows); each trainer then updates fc1 from the whole batch\'s rows, as one trainer does (with the oneDNN addon, Adam makes fc1\'s weight gradient x^T dz a block of rows at a time inside the update, on one trainer too). Two trainers on one host (shared memory): the vector goes from the wasm heap into the other\'s file in /dev/shm, the other\'s comes from its own file straight into tensors on the heap, and the two are merged there before Adam (Classifier.pairStep). Over zeromq tcp (trainers on different hosts): each range of the vector is read to the host as the pass makes it and sent at once, the sum is made on the host and uploaded for Adam.',
+      'Each step as the classifier job takes it. What travels is the exchanged vector (Classifier.exchange): the gradients, except fc1 (16384 x 128 weights), which goes as its factors, the shard\'s rows of its input and of the gradient of its output in slots of the global batch\'s rows (zeros in the other replica\'s rows); each trainer then updates fc1 from the whole batch\'s rows, as one trainer does (with the oneDNN addon, Adam makes fc1\'s weight gradient x^T dz a block of rows at a time inside the update, on one trainer too). Two trainers on one host (shared memory): the vector, with only the trainer\'s own rows of fc1\'s factors, goes from the wasm heap into the other\'s file in /dev/shm, the other\'s comes from its own file straight into tensors on the heap, and the two are merged there before Adam (Classifier.pairStep). Over zeromq tcp (trainers on different hosts): each range of the vector is read to the host as the pass makes it and sent at once, the sum is made on the host and uploaded for Adam.',
       '',
       table(
         ['trainers', 'exchange', 'global batch', 'ms/step', 'of which exchange after the backward pass', 'img/s', 'CPU ms/step per trainer', 'gradient bytes', 'bytes sent per trainer and step', 'steps'],
@@ -1174,7 +1175,7 @@ function report(r: Results): string {
         `The exchange adds ${pct(two.exchange_ms / two.step_ms)} to the 2-trainer step (target < 10%): what is left after the backward pass (writing and reading the vectors, waiting for the slower trainer).`,
         ...(two.exchanged_bytes
           ? [
-              `Each trainer sends ${(two.exchanged_bytes / 1e6).toFixed(2)} MB per step, against ${(two.gradient_bytes / 1e6).toFixed(2)} MB for the whole gradient: fc1 goes as its factors. The price is fc1's weight gradient made from the whole batch's rows on each trainer after the exchange (a product over ${two.global_batch ?? BATCH} rows instead of the shard's), counted in the step, not in the exchange.`,
+              `Each trainer sends ${(two.exchanged_bytes / 1e6).toFixed(2)} MB per step, against ${(two.gradient_bytes / 1e6).toFixed(2)} MB for the whole gradient: fc1 goes as its factors (in shared memory only the trainer's own rows of them; over tcp in slots of the whole batch's rows, zeros in the other's, for the sum). The price is fc1's weight gradient made from the whole batch's rows on each trainer after the exchange (a product over ${two.global_batch ?? BATCH} rows instead of the shard's), counted in the step, not in the exchange.`,
             ]
           : []),
         ...(r.parallel.cores?.length

@@ -134,6 +134,8 @@ describe('classifier', () => {
     expect(big.exchange.factored.map((f) => [f.layer, f.nin, f.nout])).toEqual([['fc1', 16384, 128]]);
     expect(big.exchange.length).toBe(big.paramCount - 16384 * 128 + 32 * (16384 + 128));
     expect(big.exchange.length / big.paramCount).toBeLessThan(0.3);
+    // Two replicas sharing memory send their own 16 rows of fc1's factors only.
+    expect(big.exchange.pairLength).toBe(big.exchange.length - 16 * (16384 + 128));
     big.dispose();
     // A batch as large as fc1's widths: nothing factored, the vector is the gradient.
     const wide = createClassifier({ ...TINY, batchSize: 64 }, 1);

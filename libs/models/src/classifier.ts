@@ -264,6 +264,12 @@ export interface ExchangeLayout {
   factored: ReadonlyArray<{ layer: string; nin: number; nout: number; x: number; dz: number }>;
   /** Rows of each factor slot: the configured batch size. */
   rows: number;
+  /**
+   * Floats each of two replicas sharing memory sends per step of a whole batch (`pairStep`): the
+   * gradients, and only its own rows of each factor, half the slot (ceil(rows / 2) rows; the
+   * other's rows it would fill with zeros are left out).
+   */
+  pairLength: number;
 }
 
 export interface Classifier {
@@ -535,38 +541,43 @@ class CnnClassifier implements Classifier {
     try {
       // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`.
       const loss = Float32Array.of(readBack(ours.value)[0] * denominator);
+      // Each replica sends only its own rows of a factored layer's x and dz, in a slot of as many
+      // rows as the larger of the two shards (zeros after a smaller shard's rows, so both vectors
+      // have one length): the other's rows of the global batch are the other's business.
+      const theirRows = otherShard(rows, count);
+      const slot = Math.max(count, theirRows.count);
       const zeros = this.zeroRows();
-      const rowsOf = (t: tf.Tensor | undefined, width: number): Float32Array[] => {
-        const before = rows.offset * width;
-        const mine = t ? readBack(t) : zeros.subarray(0, count * width);
-        const after = (L.rows - rows.offset - count) * width;
-        return [zeros.subarray(0, before), mine, zeros.subarray(0, after)].filter((a) => a.length > 0);
-      };
+      const rowsOf = (t: tf.Tensor | undefined, width: number): Float32Array[] => [t ? readBack(t) : zeros.subarray(0, 0), zeros.subarray(0, (slot - count) * width)].filter((a) => a.length > 0);
       // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
       const segments = [...ours.grads.map((g) => readBack(g))];
       for (const f of L.factored) segments.push(...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout));
       const incoming = await swap([...segments, loss]);
       this.alive();
       const theirLoss = new Float32Array(1);
-      // The other's factor slots (zeros in this shard's rows) get this shard's rows copied in. Where
-      // the host-side sum has 0 + a, this has a: the same except a zero's sign (-0 here, +0 there),
-      // which changes no weight (p - lr * (+-0) = p), at most the sign of a zero moment. A copy:
-      // adding in a JavaScript loop took 0.8 ms per step for the 64 px classifier's fc1.
-      const copyOurs = (slot: Float32Array, t: tf.Tensor | undefined, width: number) => {
-        if (t) slot.set(readBack(t), rows.offset * width);
-      };
       // On wasm straight into tensors on the heap (allocate all of them first, then take the views);
-      // elsewhere into host arrays, uploaded after.
+      // elsewhere into host arrays, uploaded after. A factored layer's merged x and dz are [batchSize, width]:
+      // the other's rows land at its offset, this shard's are copied to theirs (rows past the global
+      // batch are never read: the factors are sliced to it).
       const onHeap = onWasm();
       const shapes = [...L.gradients.map((g) => [...g.shape]), ...L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]])];
       if (onHeap) for (const shape of shapes) received.push(allocF32(shape));
       const views = onHeap ? received.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(shape.reduce((n, d) => n * d, 1)));
-      incoming.readInto([...views, theirLoss]);
       const G = L.gradients.length;
+      const sink = new Float32Array(Math.max(0, ...L.factored.map((f) => (slot - theirRows.count) * Math.max(f.nin, f.nout))));
+      const into = [...views.slice(0, G)];
+      L.factored.forEach((f, i) => {
+        for (const [view, width] of [[views[G + 2 * i], f.nin], [views[G + 2 * i + 1], f.nout]] as const) {
+          into.push(view.subarray(theirRows.offset * width, (theirRows.offset + theirRows.count) * width), sink.subarray(0, (slot - theirRows.count) * width));
+        }
+      });
+      incoming.readInto([...into, theirLoss]);
+      // This shard's rows copied in. Where the host-side sum has 0 + a, this has a: the same except a
+      // zero's sign (-0 here, +0 there), which changes no weight (p - lr * (+-0) = p), at most the
+      // sign of a zero moment.
       L.factored.forEach((f, i) => {
         const k = kept.get(f.layer)!;
-        copyOurs(views[G + 2 * i], k.x, f.nin);
-        copyOurs(views[G + 2 * i + 1], k.dz, f.nout);
+        if (k.x) views[G + 2 * i].set(readBack(k.x), rows.offset * f.nin);
+        if (k.dz) views[G + 2 * i + 1].set(readBack(k.dz), rows.offset * f.nout);
       });
       if (!onHeap) views.forEach((v, i) => received.push(tf.tensor(v, shapes[i], 'float32')));
       const theirs = received.slice(0, G);
@@ -784,6 +795,13 @@ class CnnClassifier implements Classifier {
   }
 }
 
+/** The other shard of a global batch cut in two: before this one, or after it. */
+function otherShard(rows: ShardRows, count: number): { offset: number; count: number } {
+  if (rows.offset === 0) return { offset: count, count: rows.total - count };
+  if (rows.offset + count !== rows.total) throw new Error(`classifier pairStep: a shard of ${count} rows at offset ${rows.offset} leaves two pieces of a global batch of ${rows.total} rows (two replicas cut it in two)`);
+  return { offset: 0, count: rows.offset };
+}
+
 /** The store name of a dense layer's weight. */
 function weightOf(layer: string): string {
   return `${PREFIX}.${layer}.w`;
@@ -807,7 +825,9 @@ function exchangeLayout(batch: number, net: ClassifierNetwork, params: ReadonlyA
     offset += batch * l.nout;
     return { layer: l.name, nin: l.nin, nout: l.nout, x, dz };
   });
-  return { length: offset, gradients, factored, rows: batch };
+  const half = Math.ceil(batch / 2);
+  const pairLength = gradients.reduce((n, g) => n + g.size, 0) + factored.reduce((n, f) => n + half * (f.nin + f.nout), 0);
+  return { length: offset, gradients, factored, rows: batch, pairLength };
 }
 
 function traceClassifier(net: ClassifierNetwork, cfg: ClassifierConfig, params: number): NetworkSummary {

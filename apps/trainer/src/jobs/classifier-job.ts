@@ -183,12 +183,14 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     const exchange = ctx.pairExchange ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
     const L = model.exchange;
     const factored = L.factored.length > 0 ? ` (${L.factored.map((f) => f.layer).join(', ')} as factors)` : '';
-    ctx.log('info', `rank ${rank} of ${worldSize}, gradients ${exchange}: ${L.length + 1} floats per step${factored}`, {
+    // A pair sends only its own rows of the factors (Classifier.pairStep).
+    const floats = (ctx.pairExchange ? L.pairLength : L.length) + 1;
+    ctx.log('info', `rank ${rank} of ${worldSize}, gradients ${exchange}: ${floats} floats per step${factored}`, {
       job: spec.id,
       rank,
       worldSize,
       exchange: ctx.pairExchange ? 'pair-shared' : 'all-reduce',
-      floats: L.length + 1,
+      floats,
       factored: L.factored.map((f) => f.layer),
     });
   }
