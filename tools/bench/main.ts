@@ -23,7 +23,7 @@
  * 4. study: `study run --profile quick` end to end: wall time, peak memory of the process tree
  *    (sampled from /proc), and the coordinator's CPU time / wall time.
  * 5. memory: the `paper` profile's memory per GPU, computed from the models' traced layer shapes.
- * profile: where a wasm step's time goes, by kernel (tf.profile over one step after a warm-up).
+ * profile: where a wasm step's time goes, by kernel (tf.profile over one step after three warm-ups).
  *
  * When a run leaves some sections out, the previous results of those sections are kept (read back
  * from the JSON), so the report always shows the latest measurement of each.
@@ -194,11 +194,16 @@ interface KernelTime {
   share: number;
 }
 
-/** Child: one step of `model` under tf.profile after a warm-up step; time per kernel name, largest first. */
+/**
+ * Child: one step of `model` under tf.profile after warm-up steps; time per kernel name, largest
+ * first. Three warm-ups: the wasm heap grows over the first two steps, and a kernel whose output
+ * lands in fresh memory pays for faulting it in (the classifier's first pool gradient took 16.5 ms
+ * in the second step, 2.2-2.4 ms from the third on).
+ */
 async function childProfile(model: ModelKind, backend: string): Promise<ChildResult> {
   await initBackend(backend as BackendChoice);
   const { step, dispose } = makeStep(model);
-  step();
+  for (let i = 0; i < 3; i++) step();
   const t0 = performance.now();
   const info = await tf.profile(() => {
     step();
@@ -1112,7 +1117,7 @@ function report(r: Results): string {
   }
   if (r.profile) {
     lines.push(
-      '### Where a wasm step goes (tf.profile, one step after a warm-up; kernel time by kernel name)',
+      '### Where a wasm step goes (tf.profile, one step after three warm-ups; kernel time by kernel name)',
       '',
       'Our wasm training kernels are compositions of other kernels, and tf.profile times the inner kernels too, so the shares overlap and add up to more than 100%. Times are wall times on the shared machine.',
       '',
