@@ -230,8 +230,8 @@ export type GradientReady = (from: number, to: number) => void;
  * Sends this replica's vector to the one other replica of a data-parallel job and resolves when the
  * other's vector can be read (the trainer's JobContext.pairExchange). `ours` are the vector's
  * segments laid end to end; they are read before the call returns (they may be views of the
- * device's memory that a later allocation invalidates). `readInto` writes the other's vector into
- * segments of the same layout, synchronously, once per call, before the next call.
+ * device's memory that a later allocation invalidates). `readInto` writes the other's vector (as
+ * long as this one's) into segments laid end to end, synchronously, once per call, before the next call.
  */
 export type VectorSwap = (ours: readonly Float32Array[]) => Promise<{ readInto(segments: readonly Float32Array[]): void }>;
 
@@ -307,12 +307,13 @@ export interface Classifier {
   /** One Adam step from the replicas' summed `exchangeGradients` vectors; `rows`: the global batch's row count. */
   applyExchanged(sum: Float32Array, rows: number): void;
   /**
-   * A data-parallel step of one of TWO replicas with everything kept on the device: the shard's
-   * `exchangeGradients` vector (denominator the global batch) and its loss sum go to the other
-   * replica through `swap` straight from the device's memory where it allows (wasm: the heap), the
-   * other's come back into tensors on the device, and are merged there: gradients added (a + b on
-   * one replica, b + a on the other: the same floats), a factored layer's rows taken from each, its
-   * dW = x^T dz made from them. Then Adam. The same weights as `exchangeGradients` on both, summed on
+   * A data-parallel step of one of TWO replicas (shards that cut the global batch in two) with
+   * everything kept on the device: the shard's gradients (denominator the global batch), its own
+   * rows of each factored layer's x and dz (`exchange.pairLength` floats at a whole batch) and its
+   * loss sum go to the other replica through `swap` straight from the device's memory where it
+   * allows (wasm: the heap), the other's come back into tensors on the device, and are merged
+   * there: gradients added (a + b on one replica, b + a on the other: the same floats), a factored
+   * layer's rows taken from each, its dW = x^T dz made from them (inside Adam's update on the addon). Then Adam. The same weights as `exchangeGradients` on both, summed on
    * the host, then `applyExchanged`, without the host copies and the host-side sum. Resolves with
    * the global batch's loss sum. An empty shard (count 0, x null: a global batch smaller than the
    * replicas) contributes zeros.
@@ -547,7 +548,7 @@ class CnnClassifier implements Classifier {
       const theirRows = otherShard(rows, count);
       const slot = Math.max(count, theirRows.count);
       const zeros = this.zeroRows();
-      const rowsOf = (t: tf.Tensor | undefined, width: number): Float32Array[] => [t ? readBack(t) : zeros.subarray(0, 0), zeros.subarray(0, (slot - count) * width)].filter((a) => a.length > 0);
+      const rowsOf = (t: tf.Tensor | undefined, width: number): Float32Array[] => [...(t ? [readBack(t)] : []), zeros.subarray(0, (slot - count) * width)].filter((a) => a.length > 0);
       // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
       const segments = [...ours.grads.map((g) => readBack(g))];
       for (const f of L.factored) segments.push(...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout));
@@ -555,9 +556,10 @@ class CnnClassifier implements Classifier {
       this.alive();
       const theirLoss = new Float32Array(1);
       // On wasm straight into tensors on the heap (allocate all of them first, then take the views);
-      // elsewhere into host arrays, uploaded after. A factored layer's merged x and dz are [batchSize, width]:
-      // the other's rows land at its offset, this shard's are copied to theirs (rows past the global
-      // batch are never read: the factors are sliced to it).
+      // elsewhere into host arrays, uploaded after. A factored layer's merged x and dz are
+      // [batchSize, width]: the other's rows land at the other's offset (its padding in a sink), this
+      // shard's own are copied to this one's; rows past the global batch are never read (the
+      // factors are sliced to it).
       const onHeap = onWasm();
       const shapes = [...L.gradients.map((g) => [...g.shape]), ...L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]])];
       if (onHeap) for (const shape of shapes) received.push(allocF32(shape));
