@@ -1,4 +1,6 @@
-// oneDNN convolutions and sgemm for tfjs's wasm backend, on Float32Arrays that view the wasm heap.
+// oneDNN convolutions and sgemm for tfjs's wasm backend, on Float32Arrays that view the wasm heap;
+// with them, hand-written loops for what oneDNN does not fuse: the (leaky) ReLU's backward pass,
+// bias + activation + 2x2 max pool and its backward pass, and Adam's update.
 //
 // Layouts are tfjs's: activations NHWC, filters [fh, fw, inC, outC] (oneDNN `hwio`). Convolution
 // primitives are created with weights in `format_tag::any`, so oneDNN picks its blocked layout

@@ -1,6 +1,7 @@
 /**
  * oneDNN kernels for the tfjs `wasm` backend: Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter,
- * BatchMatMul and _FusedMatMul, and the fused conv + (leaky) ReLU and PGGAN's leaky ReLU kernels, run
+ * BatchMatMul and _FusedMatMul, the fused conv + (leaky) ReLU, bias + activation + 2x2 pool and
+ * PGGAN's leaky ReLU kernels, and Adam's update (nativeAdamStep, called by common/adam.ts), run
  * in the native addon (libs/native) on views of the wasm heap, with no copies: the output is allocated on the heap first, then the addon reads the inputs and
  * writes the output in place.
  *
