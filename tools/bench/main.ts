@@ -1166,6 +1166,7 @@ function report(r: Results): string {
       '',
     );
     if (one && two) {
+      const cores = r.parallel.cores ?? [];
       const eff = (row: ParallelRow) => pct(row.images_per_s / (2 * one.images_per_s));
       // Efficiency in each round, against that round's one trainer (same global batch): null for a single round.
       const byRound = (row: ParallelRow): string | null => {
@@ -1183,9 +1184,9 @@ function report(r: Results): string {
               `Each trainer sends ${(two.exchanged_bytes / 1e6).toFixed(2)} MB per step, against ${(two.gradient_bytes / 1e6).toFixed(2)} MB for the whole gradient: fc1 goes as its factors (in shared memory only the trainer's own rows of them; over tcp in slots of the whole batch's rows, zeros in the other's, for the sum). The price is fc1's weight gradient made from the whole batch's rows on each trainer after the exchange (a product over ${two.global_batch ?? BATCH} rows instead of the shard's), counted in the step, not in the exchange.`,
             ]
           : []),
-        ...(r.parallel.cores?.length
+        ...(cores.length
           ? [
-              `What the two cores give two processes at all, before memory comes in: a register-only loop (no memory traffic) ran in ${r.parallel.cores.map((c) => `${c.together_ms} ms two at once against ${c.alone_ms} ms alone (${pct(c.alone_ms / c.together_ms)})`).join('; ')}, once before each round. The host places the VM's two vCPUs, and moves them: below 100% they share a physical core's execution units, and no data-parallel step can beat that.`,
+              `What the two cores give two processes at all, before memory comes in: a register-only loop (no memory traffic) ran in ${cores.map((c) => `${c.together_ms} ms two at once against ${c.alone_ms} ms alone (${pct(c.alone_ms / c.together_ms)})`).join('; ')}, once before each round. The host places the VM's two vCPUs, and moves them: below 100% they share a physical core's execution units, and no data-parallel step can beat that.`,
             ]
           : []),
         ...(half
@@ -1195,7 +1196,7 @@ function report(r: Results): string {
           : []),
         ...(alone
           ? [
-              `What the machine gives two trainers at all: two that do not exchange, each stepping on its half of the batch at the same time, reach ${eff(alone)} (${alone.step_ms} ms per step, ${alone.cpu_ms_per_trainer} ms CPU each). Below 100% with nothing exchanged: the two cores share memory bandwidth and the last-level cache, which this step leans on. That is the ceiling for data parallelism on this machine; against it the 2 exchanging trainers reach ${pct(two.images_per_s / alone.images_per_s)}.`,
+              `What the machine gives two trainers at all: two that do not exchange, each stepping on its half of the batch at the same time, reach ${eff(alone)} (${alone.step_ms} ms per step, ${alone.cpu_ms_per_trainer} ms CPU each). Below 100% with nothing exchanged: the two cores share memory bandwidth and the last-level cache, which this step leans on${cores.length && Math.min(...cores.map((c) => c.alone_ms / c.together_ms)) < 0.9 ? ', and in this run the cores themselves did not run two processes at full speed (the loop above; CPU time per trainer against the wall time of a step shows the same)' : ''}. That is the ceiling for data parallelism on this machine; against it the 2 exchanging trainers reach ${pct(two.images_per_s / alone.images_per_s)}.`,
             ]
           : []),
         ...(weak
