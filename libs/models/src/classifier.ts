@@ -141,15 +141,15 @@ export interface ClassifierNetwork extends Network {
 }
 
 /** y, with a gradient function that shows the incoming gradient to `seen` and passes it on unchanged. */
-function onGradient(y: tf.Tensor2D, seen: (dy: tf.Tensor2D) => void): tf.Tensor2D {
+function onGradient<T extends tf.Tensor>(y: T, seen: (dy: T) => void): T {
   return tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
     // A reshape to its own shape: a new tensor on the same memory (wasm's Identity would copy it).
     value: tf.reshape(args[0] as tf.Tensor, y.shape),
     gradFunc: (dy: tf.Tensor) => {
-      seen(dy as tf.Tensor2D);
+      seen(dy as T);
       return dy;
     },
-  }))(y) as tf.Tensor2D;
+  }))(y) as T;
 }
 
 /** Builds the network's parameters into `store` under `prefix` and returns its forward pass (logits). */
@@ -313,8 +313,9 @@ export interface Classifier {
    * loss sum go to the other replica through `swap` straight from the device's memory where it
    * allows (wasm: the heap), the other's come back into tensors on the device, and are merged
    * there: gradients added (a + b on one replica, b + a on the other: the same floats), a factored
-   * layer's rows taken from each, its dW = x^T dz made from them (inside Adam's update on the addon). Then Adam. The same weights as `exchangeGradients` on both, summed on
-   * the host, then `applyExchanged`, without the host copies and the host-side sum. Resolves with
+   * layer's rows taken from each, its dW = x^T dz made from them (inside Adam's update on the
+   * addon). Then Adam. The same weights as `exchangeGradients` on both, summed on the host, then
+   * `applyExchanged`, without the host copies and the host-side sum. Resolves with
    * the global batch's loss sum. An empty shard (count 0, x null: a global batch smaller than the
    * replicas) contributes zeros.
    */
@@ -434,17 +435,7 @@ class CnnClassifier implements Classifier {
       done.add(name);
       onReady(slot.offset, slot.offset + slot.size);
     };
-    const use: ParamUse = (v) =>
-      !at.has(v.name)
-        ? v
-        : tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
-            // A reshape to its own shape: a new tensor on the same memory (wasm's Identity would copy it).
-            value: tf.reshape(args[0] as tf.Tensor, v.shape),
-            gradFunc: (dy: tf.Tensor) => {
-              deliver(v.name, dy);
-              return dy;
-            },
-          }))(v);
+    const use: ParamUse = (v) => (at.has(v.name) ? onGradient(v, (dy) => deliver(v.name, dy)) : v);
     const loss = tf.tidy(() => {
       const { value, grads: byName } = this.tape(x, labels, count, denominator, use, tap);
       // A parameter the loss does not reach gets its (zero) gradient from the tape.
@@ -594,7 +585,7 @@ class CnnClassifier implements Classifier {
       return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
     } finally {
       tf.dispose([ours.value, ...ours.grads, ...received, ...Object.values(factors).flatMap((f) => [f.x, f.dz])]);
-      for (const k of kept.values()) tf.dispose([k.x, k.dz].filter((t): t is tf.Tensor => t !== undefined));
+      disposeKept(kept);
     }
   }
 
@@ -616,7 +607,7 @@ class CnnClassifier implements Classifier {
       return { loss };
     } finally {
       tf.dispose([value, ...Object.values(grads)]);
-      for (const k of kept.values()) tf.dispose([k.x, k.dz].filter((t): t is tf.Tensor => t !== undefined));
+      disposeKept(kept);
     }
   }
 
@@ -795,6 +786,11 @@ class CnnClassifier implements Classifier {
     }
     return out;
   }
+}
+
+/** Disposes the tensors a keepingTap kept. */
+function disposeKept(kept: ReadonlyMap<string, { x?: tf.Tensor; dz?: tf.Tensor }>): void {
+  for (const k of kept.values()) tf.dispose([k.x, k.dz].filter((t): t is tf.Tensor => t !== undefined));
 }
 
 /** The other shard of a global batch cut in two: before this one, or after it. */
