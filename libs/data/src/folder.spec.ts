@@ -1,6 +1,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import lockfile from 'proper-lockfile';
 import sharp, { type JpegOptions } from 'sharp';
 import { UserInputError } from '@gan-study/core';
 import { countImageFolder, decodeImageInto, jpegDecodesAsIs, loadImageFolder } from './folder';
@@ -326,6 +327,18 @@ describe('the decoded-set cache', () => {
     expect(all.filter((l) => /^data waiting for another process decoding the image folder at .*\.gsdc \(lock .*\.gsdc\.lock\)$/.test(l))).toHaveLength(2);
     for (const d of sets.slice(1)) expect(d.train.images).toEqual(sets[0].train.images);
     expect((await fs.readdir(cacheDir)).filter((f) => f.endsWith('.lock'))).toEqual([]); // released
+    // A cache that is there is read without the lock: a load finds it while another process holds the lock.
+    const [file] = (await fs.readdir(cacheDir)).filter((f) => f.endsWith('.gsdc'));
+    const release = await lockfile.lock(path.join(cacheDir, file), { realpath: false, lockfilePath: path.join(cacheDir, `${file}.lock`) });
+    try {
+      const late: string[] = [];
+      const again = await loadImageFolder(root, { size: 8, cacheDir, lockWaitMs: 200, log: (l) => void late.push(l) });
+      expect(again.train.images).toEqual(sets[0].train.images);
+      expect(late.filter((l) => /waiting/.test(l))).toEqual([]);
+      expect(late.filter((l) => /cache hit/.test(l))).toHaveLength(1);
+    } finally {
+      await release();
+    }
   });
 
   it('discards a corrupt cache file with a log line and rebuilds it', async () => {

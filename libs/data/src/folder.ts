@@ -243,22 +243,26 @@ export async function loadImageFolder(rootIn: string, opts: LoadOptions): Promis
 
   const scan = await scanImageFolder(rootIn);
   const fingerprint = statFingerprint(scan, size, fit);
-  if (opts.cacheDir === undefined) return decodeFolder(scan, fingerprint, { size, fit, onCorrupt, concurrency, log, progress }, null);
+  const settings: DecodeSettings = { size, fit, onCorrupt, concurrency, log, progress };
+  if (opts.cacheDir === undefined) return decodeFolder(scan, fingerprint, settings, null);
   const cacheFile = cacheFileFor(opts.cacheDir, scan.root, size, fit, fingerprint);
-  // A host's trainers that need the same folder at once take turns: one decodes it, the others
-  // wait and read what it wrote (writeCache is atomic: without the lock only the work is repeated).
-  const turn = { what: 'decoding the image folder', log: (line: string) => log(`${LOG_PREFIX} ${line}`), waitMs: opts.lockWaitMs ?? 30 * 60_000 };
-  return inLockTurn(cacheFile, turn, async () => {
+  const fromCache = async (): Promise<Dataset | null> => {
     const hit = await readCache(cacheFile, fingerprint, log);
-    if (hit !== null) {
-      if (onCorrupt === 'error' && hit.skipped.length > 0) {
-        throw new UserInputError(`${path.join(scan.root, hit.skipped[0].file)}: corrupt or truncated image (${hit.skipped[0].reason})`);
-      }
-      log(`${LOG_PREFIX} cache hit ${cacheFile} train=${hit.train.labels.length} test=${hit.test.labels.length} size=${size}`);
-      return { root: scan.root, classes: scan.classes, train: hit.train, test: hit.test, hash: hit.hash, warnings: hit.warnings };
+    if (hit === null) return null;
+    if (onCorrupt === 'error' && hit.skipped.length > 0) {
+      throw new UserInputError(`${path.join(scan.root, hit.skipped[0].file)}: corrupt or truncated image (${hit.skipped[0].reason})`);
     }
-    return decodeFolder(scan, fingerprint, { size, fit, onCorrupt, concurrency, log, progress }, cacheFile);
-  });
+    log(`${LOG_PREFIX} cache hit ${cacheFile} train=${hit.train.labels.length} test=${hit.test.labels.length} size=${size}`);
+    return { root: scan.root, classes: scan.classes, train: hit.train, test: hit.test, hash: hit.hash, warnings: hit.warnings };
+  };
+  // A cache that is there is read without the lock (trainers that find it do not queue behind each
+  // other). On a miss, a host's trainers that need the same folder at once take turns: one decodes
+  // it, the others wait and read what it wrote (writeCache is atomic: without the lock only the
+  // work is repeated).
+  const hit = await fromCache();
+  if (hit !== null) return hit;
+  const turn = { what: 'decoding the image folder', log: (line: string) => log(`${LOG_PREFIX} ${line}`), waitMs: opts.lockWaitMs ?? 30 * 60_000 };
+  return inLockTurn(cacheFile, turn, async () => (await fromCache()) ?? decodeFolder(scan, fingerprint, settings, cacheFile));
 }
 
 interface DecodeSettings {

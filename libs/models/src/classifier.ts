@@ -19,8 +19,8 @@
  * - `exchangeGradients` + `applyExchanged` (data-parallel, summed by an all-reduce) and `pairStep`
  *   (two replicas on one host): ONE flat vector as well, so trainers can all-reduce it as raw bytes,
  *   but a large dense layer goes as its factors, the shard's rows of its input and output gradient,
- *   from which each replica makes the whole batch's weight gradient (ExchangeLayout): 2.2 M floats
- *   instead of 8.5 M for the 64 px classifier, paid only when there are peers to exchange with.
+ *   from which each replica makes the whole batch's weight gradient (ExchangeLayout): 2.2 MB
+ *   instead of 8.5 MB for the 64 px classifier, paid only when there are peers to exchange with.
  * All apply the same float32 gradient with the same Adam ops, so they give the same weights (up to
  * summation order across shards).
  *
@@ -252,8 +252,8 @@ export interface ShardRows {
  * the ReLU, each in a slot of batchSize rows where the replica writes its shard's rows and zeros
  * elsewhere. Summed over replicas (or swapped and merged), the slots hold the global batch's x and
  * dz exactly (x + 0 = x), and dW = x^T dz is the same product one trainer takes on the whole batch.
- * At batch 32 the 64 px classifier's vector is 2.2 M floats of which fc1's factors 0.53 M, against
- * 2.1 M for fc1's gradient alone. The other parameters' gradients come first, in creation order.
+ * At batch 32 the 64 px classifier's vector is 0.55 M floats (2.2 MB) of which fc1's factors 0.53 M,
+ * against 2.1 M for fc1's gradient alone. The other parameters' gradients come first, in creation order.
  */
 export interface ExchangeLayout {
   /** Floats in the vector (the loss sum, where a job sends it, comes after). */

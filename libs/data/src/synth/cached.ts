@@ -31,9 +31,8 @@ export interface EnsureSynthOptions {
 
 /**
  * The set `recipe` describes at `out`: synthesised unless it is there, under OUT.lock so that two
- * processes never make it twice. A lock that cannot be taken for another reason than a holder
- * (a read-only cache, say) is logged and skipped: synthesize() itself stays safe without it (its
- * staging folders are renamed into place), the lock only saves the duplicate work.
+ * processes never make it twice (inLockTurn; synthesize() stays safe without the lock: its staging
+ * folders are renamed into place).
  */
 export async function ensureSynthSet(out: string, recipe: SynthRecipe, opts: EnsureSynthOptions): Promise<SynthResult> {
   return inLockTurn(out, { what: 'making the synthetic set', log: opts.log, waitMs: opts.waitMs ?? 15 * 60_000 }, () => synthesizeOnce(out, recipe, opts));
