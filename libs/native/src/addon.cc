@@ -216,6 +216,19 @@ F32 f32Arg(const Napi::CallbackInfo &info, size_t i, const char *kernel, const c
   return {a.Data(), a.ElementLength()};
 }
 
+// A Float32Array argument that may be null or undefined (then {nullptr, 0}).
+F32 optionalF32(const Napi::CallbackInfo &info, size_t i, const char *kernel, const char *name) {
+  return info.Length() > i && !info[i].IsNull() && !info[i].IsUndefined() ? f32Arg(info, i, kernel, name) : F32{nullptr, 0};
+}
+
+// A (leaky) ReLU's negative slope: a finite number >= 0.
+float alphaArg(const Napi::CallbackInfo &info, size_t i, const char *kernel) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(i) + " ('alpha') must be a number");
+  const float alpha = info[i].As<Napi::Number>().FloatValue();
+  if (!(alpha >= 0.0f) || !std::isfinite(alpha)) throw Napi::RangeError::New(info.Env(), std::string(kernel) + ": 'alpha' must be finite and >= 0, got " + std::to_string(alpha));
+  return alpha;
+}
+
 int64_t intArg(const Napi::CallbackInfo &info, size_t i, const char *kernel, const char *name, int64_t min) {
   if (info.Length() <= i || !info[i].IsNumber()) {
     throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(i) + " ('" + name + "') must be a number");
@@ -401,12 +414,10 @@ Napi::Value ReluBiasBackward(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   const char *kernel = "reluBiasBackward";
   F32 dy = f32Arg(info, 0, kernel, "dy"), y = f32Arg(info, 1, kernel, "y"), dx = f32Arg(info, 2, kernel, "dx");
-  const bool hasDb = info.Length() > 3 && !info[3].IsNull() && !info[3].IsUndefined();
-  F32 db = hasDb ? f32Arg(info, 3, kernel, "db") : F32{nullptr, 0};
+  const F32 db = optionalF32(info, 3, kernel, "db");
+  const bool hasDb = db.data != nullptr;
   const int64_t rows = intArg(info, 4, kernel, "rows", 1), channels = intArg(info, 5, kernel, "channels", 1);
-  if (info.Length() <= 6 || !info[6].IsNumber()) throw Napi::TypeError::New(env, "reluBiasBackward: argument 6 ('alpha') must be a number");
-  const float alpha = info[6].As<Napi::Number>().FloatValue();
-  if (!(alpha >= 0.0f) || !std::isfinite(alpha)) throw Napi::RangeError::New(env, "reluBiasBackward: 'alpha' must be finite and >= 0, got " + std::to_string(alpha));
+  const float alpha = alphaArg(info, 6, kernel);
   const std::string shapes = "[" + std::to_string(rows) + ", " + std::to_string(channels) + "]";
   checkLength(env, kernel, "dy", dy, rows * channels, shapes);
   checkLength(env, kernel, "y", y, rows * channels, shapes);
@@ -616,23 +627,12 @@ PoolShape poolShape(const Napi::CallbackInfo &info, size_t first, const char *ke
   return s;
 }
 
-float poolAlpha(const Napi::CallbackInfo &info, size_t i, const char *kernel) {
-  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(kernel) + ": argument " + std::to_string(i) + " ('alpha') must be a number");
-  const float alpha = info[i].As<Napi::Number>().FloatValue();
-  if (!(alpha >= 0.0f) || !std::isfinite(alpha)) throw Napi::RangeError::New(info.Env(), std::string(kernel) + ": 'alpha' must be finite and >= 0, got " + std::to_string(alpha));
-  return alpha;
-}
-
-F32 optionalF32(const Napi::CallbackInfo &info, size_t i, const char *kernel, const char *name) {
-  return info.Length() > i && !info[i].IsNull() && !info[i].IsUndefined() ? f32Arg(info, i, kernel, name) : F32{nullptr, 0};
-}
-
 Napi::Value BiasActPool(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   const char *kernel = "biasActPool";
   const F32 z = f32Arg(info, 0, kernel, "z"), bias = optionalF32(info, 1, kernel, "bias"), pooled = f32Arg(info, 2, kernel, "pooled");
   const PoolShape s = poolShape(info, 3, kernel);
-  const float alpha = poolAlpha(info, 7, kernel);
+  const float alpha = alphaArg(info, 7, kernel);
   const std::string shapes = s.describe();
   checkLength(env, kernel, "z", z, s.n * s.h * s.w * s.c, shapes);
   checkLength(env, kernel, "pooled", pooled, s.n * s.oh * s.ow * s.c, shapes);
@@ -656,7 +656,7 @@ Napi::Value BiasActPoolBackward(const Napi::CallbackInfo &info) {
   const F32 dy = f32Arg(info, 0, kernel, "dpooled"), z = f32Arg(info, 1, kernel, "z"), bias = optionalF32(info, 2, kernel, "bias");
   const F32 dz = f32Arg(info, 3, kernel, "dz"), db = optionalF32(info, 4, kernel, "db");
   const PoolShape s = poolShape(info, 5, kernel);
-  const float alpha = poolAlpha(info, 9, kernel);
+  const float alpha = alphaArg(info, 9, kernel);
   const std::string shapes = s.describe();
   checkLength(env, kernel, "dpooled", dy, s.n * s.oh * s.ow * s.c, shapes);
   checkLength(env, kernel, "z", z, s.n * s.h * s.w * s.c, shapes);
@@ -769,8 +769,8 @@ Napi::Value Adam(const Napi::CallbackInfo &info) {
   const char *kernel = "adam";
   const F32 state[3] = {f32Arg(info, 0, kernel, "p"), f32Arg(info, 1, kernel, "m"), f32Arg(info, 2, kernel, "v")};
   const F32 g = f32Arg(info, 3, kernel, "g");
-  const bool hasG2 = info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined();
-  const F32 g2 = hasG2 ? f32Arg(info, 4, kernel, "g2") : F32{nullptr, 0};
+  const F32 g2 = optionalF32(info, 4, kernel, "g2");
+  const bool hasG2 = g2.data != nullptr;
   const F32 outs[3] = {f32Arg(info, 5, kernel, "p1"), f32Arg(info, 6, kernel, "m1"), f32Arg(info, 7, kernel, "v1")};
   const AdamConstants k = adamConstants(info, 8, kernel);
   const int64_t n = static_cast<int64_t>(state[0].length);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { Adam, type AdamConfig } from './adam';
+import { Adam, type AdamConfig, type AdamOptions } from './adam';
 import { wasmAdamAvailable } from '../engine/wasm-adam';
 import { initBackend } from '../engine/backend';
 import { unregisterNativeKernels } from '../engine/native-kernels';
@@ -269,6 +269,19 @@ describe('Adam in the oneDNN addon (wasm with its kernels registered)', () => {
     expect(new Adam({ p }, CONFIGS[0][1]).fusesFactors).toBe(false);
     await tf.setBackend('wasm');
     p.dispose();
+    // The addon writes a parameter nothing else shares in place; the wasm pass and the ops assign new data.
+    const stepKeepsData = (options: AdamOptions) => {
+      const q = tf.tidy(() => tf.variable(tf.tensor([0.5, -1], [2])));
+      const opt = new Adam({ q }, CONFIGS[0][1], options);
+      const g = tf.tensor([1, -1], [2]);
+      const id = q.dataId;
+      opt.apply({ q: g });
+      const kept = q.dataId === id;
+      tf.dispose([q, g]);
+      opt.dispose();
+      return kept;
+    };
+    expect([stepKeepsData({}), stepKeepsData({ addon: false }), stepKeepsData({ fused: false })]).toEqual([true, false, false]);
   });
 
   it.each(CONFIGS)('gives the op-by-op update and the wasm pass bit for bit: %s', async (label, config) => {
@@ -355,7 +368,10 @@ describe('Adam in the oneDNN addon (wasm with its kernels registered)', () => {
       const w = tf.variable(tf.zeros([4, 3]));
       const opt = new Adam({ w }, CONFIGS[0][1]);
       const [x, dz, g] = [tf.zeros([2, 4]), tf.zeros([2, 2]), tf.zeros([4, 3])];
-      expect(() => opt.apply({}, undefined, undefined, { w: { x, dz } })).toThrow("gradient factors for parameter 'w' [4, 3] must be x [rows, 4] and dz [rows, 3], got [2, 4] and [2, 2]");
+      expect(() => opt.apply({}, undefined, undefined, { w: { x, dz } })).toThrow("gradient factors for parameter 'w' [4, 3] must be x [rows, 4] and dz [rows, 3] with rows >= 1, got [2, 4] and [2, 2]");
+      const [x0, dz0] = [tf.zeros([0, 4]), tf.zeros([0, 3])];
+      expect(() => opt.apply({}, undefined, undefined, { w: { x: x0, dz: dz0 } })).toThrow('with rows >= 1, got [0, 4] and [0, 3]');
+      tf.dispose([x0, dz0]);
       expect(() => opt.apply({ w: g }, undefined, undefined, { w: { x, dz: tf.zeros([2, 3]) } })).toThrow("parameter 'w' has both a gradient and its factors");
       expect(opt.step).toBe(0);
       tf.dispose([w, x, dz, g]);

@@ -90,8 +90,8 @@ export class Adam {
       if (f) {
         if (grads[name] || addends?.[name]) throw new Error(`parameter '${name}' has both a gradient and its factors`);
         const [nin, nout] = p.shape;
-        if (p.rank !== 2 || f.x.rank !== 2 || f.dz.rank !== 2 || f.x.shape[1] !== nin || f.dz.shape[1] !== nout || f.x.shape[0] !== f.dz.shape[0]) {
-          throw new Error(`gradient factors for parameter '${name}' [${p.shape.join(', ')}] must be x [rows, ${nin}] and dz [rows, ${nout}], got [${f.x.shape.join(', ')}] and [${f.dz.shape.join(', ')}]`);
+        if (p.rank !== 2 || f.x.rank !== 2 || f.dz.rank !== 2 || f.x.shape[1] !== nin || f.dz.shape[1] !== nout || f.x.shape[0] !== f.dz.shape[0] || f.x.shape[0] < 1) {
+          throw new Error(`gradient factors for parameter '${name}' [${p.shape.join(', ')}] must be x [rows, ${nin}] and dz [rows, ${nout}] with rows >= 1, got [${f.x.shape.join(', ')}] and [${f.dz.shape.join(', ')}]`);
         }
         continue;
       }

@@ -247,18 +247,13 @@ const conv2DBiasActGrad: tf.GradConfig = {
     if (a.alpha !== null) {
       [dz, db] = tf.engine().runKernel(ACT_BIAS_GRAD, { dy: g, y }, { alpha: a.alpha, sumBias: a.hasBias }) as [tf.Tensor4D, tf.Tensor?];
     }
-    return convGrads(dz, db, x, filter, a);
+    return {
+      x: () => tf.conv2dTranspose(dz, filter, x.shape, a.strides, a.pad as 'same' | 'valid' | number),
+      filter: () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as NamedAttrMap) as tf.Tensor,
+      bias: () => db ?? tf.sum(dz, [0, 1, 2]),
+    };
   },
 };
-
-/** The convolution's gradients from dz (the gradient at conv + bias) and db, for the inputs asked for. */
-function convGrads(dz: tf.Tensor4D, db: tf.Tensor | undefined, x: tf.Tensor4D, filter: tf.Tensor4D, a: Conv2DBiasActAttrs) {
-  return {
-    x: () => tf.conv2dTranspose(dz, filter, x.shape, a.strides, a.pad as 'same' | 'valid' | number),
-    filter: () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as NamedAttrMap) as tf.Tensor,
-    bias: () => db ?? tf.sum(dz, [0, 1, 2]),
-  };
-}
 
 /**
  * act(z + bias), then a 2x2 max pool with stride 2 and no padding, as one kernel over a
@@ -278,9 +273,14 @@ export interface BiasActPoolAttrs {
 const nhwc = (shape: number[]) => ({ batch: shape[0], height: shape[1], width: shape[2], channels: shape[3] });
 const pooledShape = (z: number[]) => [z[0], Math.floor(z[1] / 2), Math.floor(z[2] / 2), z[3]];
 
-/** Only registered with the other oneDNN kernels, and only called by the layer after nativeBiasActPoolCovers. */
+/** What BiasActPool takes: float32 z [n, h, w, c] with h, w >= 2 (one window at least) and a float32 bias [c]. */
+function poolTakes(zShape: readonly number[], bias: TensorInfo | undefined): boolean {
+  return zShape.length === 4 && zShape[1] >= 2 && zShape[2] >= 2 && isF32(bias) && bias.shape.length === 1 && bias.shape[0] === zShape[3];
+}
+
+/** Only registered with the other oneDNN kernels, and only called by the layer after nativeConvActPoolCovers. */
 function checkPoolInputs(kernel: string, z: TensorInfo | undefined, bias: TensorInfo | undefined): asserts z is TensorInfo {
-  if (!native || !isF32(z) || z.shape.length !== 4 || z.shape[1] < 2 || z.shape[2] < 2 || !isF32(bias) || bias.shape.length !== 1 || bias.shape[0] !== z.shape[3]) {
+  if (!native || !isF32(z) || !poolTakes(z.shape, bias)) {
     throw new Error(`${kernel}: needs float32 z [n, h, w, c] with h, w >= 2 and a bias [c] (got z [${z?.shape}], bias [${bias?.shape}])`);
   }
 }
@@ -314,9 +314,14 @@ const biasActPoolGrad: tf.GradConfig = {
   },
 };
 
-/** True when the fused kernels are registered (the oneDNN set is on) and BiasActPool takes z and the bias. */
-export function nativeBiasActPoolCovers(z: TensorInfo, bias: TensorInfo | undefined): boolean {
-  return fusedOn(BIAS_ACT_POOL, biasActPool) && isF32(z) && z.shape.length === 4 && z.shape[1] >= 2 && z.shape[2] >= 2 && isF32(bias) && bias.shape.length === 1 && bias.shape[0] === z.shape[3];
+/**
+ * True when the oneDNN kernels are registered and cover conv2d(x, filter) followed by BiasActPool
+ * with this bias, decided from the convolution's geometry before it runs.
+ */
+export function nativeConvActPoolCovers(x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, strides: [number, number] | number, pad: Pad): boolean {
+  if (!fusedOn(BIAS_ACT_POOL, biasActPool) || !isF32(x) || !isF32(filter)) return false;
+  const info = convInfo(x.shape, filter.shape, strides, pad, undefined, 'NHWC');
+  return info !== null && poolTakes(info.outShape, bias);
 }
 
 /** True when the fused kernel is registered (the oneDNN set is on) and covers this convolution. */
@@ -377,18 +382,10 @@ export type AdamGradient = { g: tf.Tensor; g2?: tf.Tensor } | { x: tf.Tensor; dz
  */
 export function nativeAdamStep(name: string, p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, grad: AdamGradient, k: AdamConstants): { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
   if (!native || !nativeAdamAvailable()) throw new Error(`Adam on the addon: the oneDNN kernels are not registered on wasm (see nativeAdamAvailable), for '${name}'`);
+  // Shapes are checked by Adam.apply, before any parameter is stepped (the addon checks lengths again).
   const ins = 'g' in grad ? [grad.g, ...(grad.g2 ? [grad.g2] : [])] : [grad.x, grad.dz];
   for (const [what, t] of [['parameter', p], ['first moment', m], ['second moment', v], ...ins.map((t) => ['gradient', t] as const)] as const) {
     if (t.dtype !== 'float32') throw new Error(`Adam on the addon: ${what} of '${name}' must be float32, got ${t.dtype}`);
-  }
-  if ('g' in grad) {
-    for (const t of ins) if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`Adam on the addon: gradient of '${name}' has shape [${t.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
-  } else {
-    const [nin, nout] = p.shape;
-    const { x, dz } = grad;
-    if (p.rank !== 2 || x.rank !== 2 || dz.rank !== 2 || x.shape[1] !== nin || dz.shape[1] !== nout || x.shape[0] !== dz.shape[0] || x.shape[0] < 1) {
-      throw new Error(`Adam on the addon: factors of '${name}' [${p.shape.join(', ')}] must be x [rows, ${nin}] and dz [rows, ${nout}], got [${x.shape.join(', ')}] and [${dz.shape.join(', ')}]`);
-    }
   }
   // Looking a tensor up moves it to the heap if it lives elsewhere (an allocation): all inputs
   // first, then the outputs, then the views (an allocation may detach earlier ones).

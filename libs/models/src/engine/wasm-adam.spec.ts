@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { adamStepWasm, type AdamStepConstants } from './wasm-adam';
+import type { AdamConstants } from '@gan-study/native';
+import { adamStepWasm } from './wasm-adam';
 
-const K: AdamStepConstants = { beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: 0.1, c1: 0.1, c2: 0.001 };
+const K: AdamConstants = { beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: 0.1, c1: 0.1, c2: 0.001 };
 
 /** One element by the op sequence of common/adam.ts, with float32 rounding after each op. */
 function reference(p: number, m: number, v: number, g: number): [number, number, number] {

@@ -27,8 +27,6 @@ import type { AdamConstants } from '@gan-study/native';
 import { F32, I32, V128, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
 import { allocF32, f32 } from './wasm-heap';
 
-/** The update's constants as common/adam.ts has them (JS numbers; rounded to float32 here), as the addon's update takes them. */
-export type AdamStepConstants = AdamConstants;
 
 export interface AdamStepResult {
   p: tf.Tensor;
@@ -60,7 +58,7 @@ export function wasmAdamAvailable(): boolean {
  * disposes them). Inputs that live on another backend are moved to wasm first, as any wasm op would.
  * With `g2`, the gradient is g + g2, added in the same pass (bit for bit tf.add(g, g2) first).
  */
-export function adamStepWasm(name: string, p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, k: AdamStepConstants, g2?: tf.Tensor): AdamStepResult {
+export function adamStepWasm(name: string, p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, k: AdamConstants, g2?: tf.Tensor): AdamStepResult {
   const kernels = kernel();
   if (!kernels) throw new Error('Adam on wasm: the wasm backend is not active or its memory cannot be shared (see wasmAdamAvailable)');
   const n = p.size;

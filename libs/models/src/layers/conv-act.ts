@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NamedAttrMap } from '@tensorflow/tfjs';
-import { BIAS_ACT_POOL, CONV2D_BIAS_ACT, nativeBiasActPoolCovers, nativeConvActCovers, type BiasActPoolAttrs, type Conv2DBiasActAttrs } from '../engine/native-kernels';
+import { BIAS_ACT_POOL, CONV2D_BIAS_ACT, nativeConvActCovers, nativeConvActPoolCovers, type BiasActPoolAttrs, type Conv2DBiasActAttrs } from '../engine/native-kernels';
 import { activate } from './channel-norm';
 
 export type ConvPad = Conv2DBiasActAttrs['pad'];
@@ -53,13 +53,10 @@ function fusedArgs(op: string, x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | 
  */
 export function convActPool(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | undefined, o: ConvActOptions = {}): { pooled: tf.Tensor4D; activationShape: number[] } {
   const { attrs } = fusedArgs('convActPool', x, w, b, o);
-  if (b && nativeConvActCovers(x, w, attrs.strides, attrs.pad)) {
+  if (nativeConvActPoolCovers(x, w, b, attrs.strides, attrs.pad)) {
     const z = tf.conv2d(x, w, attrs.strides, attrs.pad as Parameters<typeof tf.conv2d>[3]);
-    if (nativeBiasActPoolCovers(z, b)) {
-      const pooled = tf.engine().runKernel(BIAS_ACT_POOL, { z, bias: b }, { alpha: attrs.alpha } satisfies BiasActPoolAttrs as unknown as NamedAttrMap) as tf.Tensor4D;
-      return { pooled, activationShape: z.shape };
-    }
-    z.dispose();
+    const pooled = tf.engine().runKernel(BIAS_ACT_POOL, { z, bias: b! }, { alpha: attrs.alpha } satisfies BiasActPoolAttrs as unknown as NamedAttrMap) as tf.Tensor4D;
+    return { pooled, activationShape: z.shape };
   }
   const y = convAct(x, w, b, o);
   return { pooled: tf.maxPool(y, 2, 2, 'valid'), activationShape: y.shape };
