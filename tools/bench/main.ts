@@ -327,11 +327,27 @@ function engineLabel(backend: string, kernels: string | null): string {
   return kernels === 'oneDNN' ? 'tfjs-wasm + oneDNN' : `tfjs-wasm (${kernels})`;
 }
 
-/** Steps to time per (engine, model): the cpu backend and CycleGAN are slow, so they get fewer. */
+/**
+ * Warm-up steps before a classifier step is timed. V8 goes on compiling the step's JavaScript
+ * (tfjs's engine, our kernels' wrappers) on its worker threads for some 300 steps: one trainer at
+ * batch 16 used 32 ms of CPU in a 29 ms step after 5 warm-ups, 29 in 28 after 100, 27 in 27 after
+ * 200, and its step at batch 32 took 61 ms in the first 25 steps, 52-57 after. A study's trainers
+ * run thousands of steps (and stay up from job to job), so the warm step is the one that counts.
+ */
+function jitWarmup(quick: boolean): number {
+  return quick ? 20 : 300;
+}
+
+/**
+ * Steps to time per (engine, model): the cpu backend and CycleGAN are slow, so they get fewer.
+ * The classifier warms up as long on every engine, PyTorch included; a GAN step's kernels take
+ * 10-500x the classifier's, and its JavaScript is warm after a few steps.
+ */
 function repsFor(engine: string, model: ModelKind, quick: boolean): { warmup: number; reps: number } {
   const slow = engine === 'cpu' || model === 'cyclegan';
-  if (quick) return { warmup: 1, reps: slow ? 1 : 3 };
-  return { warmup: slow ? 1 : 2, reps: slow ? 3 : 7 };
+  if (slow) return { warmup: 1, reps: quick ? 1 : 3 };
+  if (quick) return { warmup: model === 'classifier' ? jitWarmup(quick) : 1, reps: 3 };
+  return { warmup: model === 'classifier' ? jitWarmup(quick) : 3, reps: model === 'classifier' ? 30 : 7 };
 }
 
 type ThroughputResult = { rows: ThroughputRow[]; unavailable: Record<string, string> };
@@ -538,39 +554,61 @@ async function peerWorker(): Promise<void> {
   });
 }
 
-/** Starts `world` peer processes, runs one command on all, returns each rank's reply; stops them. */
-async function withPeers<T>(world: number, run: (go: (cmd: Omit<PeerGo, 'type' | 'peers' | 'round'>) => Promise<T[]>) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<void> {
+type PeerCommand = Omit<PeerGo, 'type' | 'peers' | 'round'>;
+
+/** `world` peer processes, ready: `go` runs one command on all and returns each rank's reply; `stop` ends them. */
+interface PeerGroup<T> {
+  go: (cmd: PeerCommand) => Promise<T[]>;
+  stop: () => Promise<void>;
+}
+
+async function startPeers<T>(world: number, env: NodeJS.ProcessEnv = {}): Promise<PeerGroup<T>> {
   const workers: ChildProcess[] = [];
   const addresses: string[] = [];
-  for (let r = 0; r < world; r++) {
-    const w = fork(__filename, ['--child', 'peer'], { env: { ...process.env, ...env, BENCH_RANK: String(r), BENCH_WORLD: String(world) }, execArgv: process.execArgv });
-    workers.push(w);
-    addresses.push(await new Promise<string>((resolve, reject) => {
-      w.once('message', (m: { address: string }) => resolve(m.address));
-      w.once('exit', (code) => reject(new Error(`peer ${r} exited ${code} before it was ready`)));
-    }));
+  const stop = async (): Promise<void> => {
+    for (const w of workers) if (w.exitCode === null) w.send({ type: 'exit' });
+    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
+  };
+  try {
+    for (let r = 0; r < world; r++) {
+      const w = fork(__filename, ['--child', 'peer'], { env: { ...process.env, ...env, BENCH_RANK: String(r), BENCH_WORLD: String(world) }, execArgv: process.execArgv });
+      workers.push(w);
+      addresses.push(await new Promise<string>((resolve, reject) => {
+        w.once('message', (m: { address: string }) => resolve(m.address));
+        w.once('exit', (code) => reject(new Error(`peer ${r} exited ${code} before it was ready`)));
+      }));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
   }
   let round = 0;
+  const go = async (cmd: PeerCommand): Promise<T[]> => {
+    round++;
+    const done = workers.map(
+      (w, r) =>
+        new Promise<T>((resolve, reject) => {
+          const onExit = (code: number | null) => reject(new Error(`peer ${r} exited ${code} during ${cmd.what}`));
+          w.once('exit', onExit);
+          w.once('message', (m: T) => {
+            w.off('exit', onExit);
+            resolve(m);
+          });
+        }),
+    );
+    for (const w of workers) w.send({ type: 'go', peers: addresses, round, ...cmd } satisfies PeerGo);
+    return Promise.all(done);
+  };
+  return { go, stop };
+}
+
+/** Starts `world` peer processes, runs `run` with them, stops them. */
+async function withPeers<T>(world: number, run: (go: PeerGroup<T>['go']) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const peers = await startPeers<T>(world, env);
   try {
-    await run(async (cmd) => {
-      round++;
-      const done = workers.map(
-        (w, r) =>
-          new Promise<T>((resolve, reject) => {
-            const onExit = (code: number | null) => reject(new Error(`peer ${r} exited ${code} during ${cmd.what}`));
-            w.once('exit', onExit);
-            w.once('message', (m: T) => {
-              w.off('exit', onExit);
-              resolve(m);
-            });
-          }),
-      );
-      for (const w of workers) w.send({ type: 'go', peers: addresses, round, ...cmd } satisfies PeerGo);
-      return Promise.all(done);
-    });
+    await run(peers.go);
   } finally {
-    for (const w of workers) w.send({ type: 'exit' });
-    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
+    await peers.stop();
   }
 }
 
@@ -758,21 +796,31 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
   ];
   type Round = { step: number; exchange: number; cpu: number; paramCount: number; exchangeLength: number };
+  type Reply = { step: number[]; exchange: number[]; cpu: number[]; paramCount: number; exchangeLength: number };
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const c = await coreScaling();
-    cores.push(c);
-    log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
-    for (const [k, { world, how, exchange, env, batch = BATCH }] of runs.entries()) {
-      await withPeers<{ step: number[]; exchange: number[]; cpu: number[]; paramCount: number; exchangeLength: number }>(world, async (go) => {
-        const replies = await go({ what: 'parallel', how, size: 0, reps, warmup: 3, batch });
+  // Each configuration's processes live through all rounds, so only their first round warms them
+  // up, as a study's trainers are warm after their first job. V8 goes on compiling the step's
+  // JavaScript on its worker threads for some 300 steps: a trainer used 32 ms of CPU in a 29 ms
+  // step after 5 warm-ups, 27 in 27 after 200. One trainer has the idle core for that; two take
+  // it from each other. Later rounds build a new model on the warm process, a few steps suffice.
+  const groups: Array<PeerGroup<Reply>> = [];
+  try {
+    for (const { world, env } of runs) groups.push(await startPeers<Reply>(world, env));
+    for (let r = 0; r < rounds; r++) {
+      const c = await coreScaling();
+      cores.push(c);
+      log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
+      for (const [k, { world, how, exchange, batch = BATCH }] of runs.entries()) {
+        const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch });
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
         const m: Round = { step: median(step), exchange: median(replies[0].exchange), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
         measured[k].push(m);
         log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
-      }, env);
+      }
     }
+  } finally {
+    await Promise.all(groups.map((g) => g.stop()));
   }
   const rows = runs.map(({ world, how, exchange, batch = BATCH }, k) => {
     const ms = measured[k];
@@ -991,7 +1039,9 @@ function coordinatorPhases(logFile: string, samples: Array<[number, number]>, to
   const made = notes.some((m) => /^synthetic dataset .* written at /.test(m));
   const hit = notes.some((m) => /^data cache hit /.test(m));
   const wrote = notes.some((m) => /^data cache write /.test(m));
-  const dataCache = (reused || !made) && hit && !wrote ? 'warm' : made && wrote && !hit ? 'cold' : hit || reused ? 'partly' : 'unknown';
+  // Cold: this run made the set and decoded it (a second trainer then reads what the first wrote,
+  // a hit that does not make it warmer); warm: it made and decoded nothing.
+  const dataCache = made && wrote ? 'cold' : !made && !wrote && hit ? 'warm' : made || wrote || hit || reused ? 'partly' : 'unknown';
   // Start-up ends when the first job has started and the data set is ready (first sent: on a cold
   // cache it is decoded when the first job asks for it).
   const jobStart = events.find((e) => e.event === 'job-start')?.time;
@@ -1085,7 +1135,7 @@ function report(r: Results): string {
       '',
       ranAt(r.throughput.machine, true),
       '',
-      'Ratio = ours / PyTorch 1 thread, by wall time and by CPU time. Target: at least 0.5 on every model. The 1-thread runs (PyTorch with set_num_threads(1), and our wasm engine) are pinned to one core with `taskset -c 0`: unpinned, PyTorch\'s 1-thread step kept 1.5-1.7 cores busy (its helper threads), so its wall time was not one core\'s throughput.',
+      `Ratio = ours / PyTorch 1 thread, by wall time and by CPU time. Target: at least 0.5 on every model. The 1-thread runs (PyTorch with set_num_threads(1), and our wasm engine) are pinned to one core with \`taskset -c 0\`: unpinned, PyTorch's 1-thread step kept 1.5-1.7 cores busy (its helper threads), so its wall time was not one core's throughput. Before the timed steps, every engine runs ${jitWarmup(r.quick)} classifier steps (V8 goes on compiling our step's JavaScript for about that long, see jitWarmup in tools/bench/main.ts) and ${r.quick ? 1 : 3} of a GAN (CycleGAN and the cpu backend: 1).`,
       '',
       table(
         ['model', 'engine', 'threads', 'ms/step (median)', 'CPU ms/step', 'img/s', 'ratio (wall)', 'ratio (CPU)', 'steps timed', 'note'],
@@ -1162,7 +1212,7 @@ function report(r: Results): string {
         r.parallel.rows.map((x) => [x.trainers, x.exchange ?? (x.trainers === 1 ? 'none' : 'zeromq tcp'), x.global_batch ?? BATCH, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes, x.exchanged_bytes ?? (x.trainers === 1 ? 0 : x.gradient_bytes), x.reps]),
       ),
       '',
-      'ms/step: in each round, the median over the steps of the slower trainer\'s step; the rounds (every configuration once per round, one round after another, as the machine\'s speed drifts) give the median of those. steps: over all rounds. The trainers are not pinned to cores (as in a study). Exchange: from the end of the backward pass until the other\'s vector is in (shared memory: on the heap; tcp: summed on the host), waiting for the slower trainer included.',
+      `ms/step: in each round, the median over the steps of the slower trainer's step; the rounds (every configuration once per round, one round after another, as the machine's speed drifts) give the median of those. steps: over all rounds. The trainers are not pinned to cores (as in a study). Exchange: from the end of the backward pass until the other's vector is in (shared memory: on the heap; tcp: summed on the host), waiting for the slower trainer included. Each configuration's processes stay up through the rounds and are warmed up by ${jitWarmup(r.quick)} steps before their first (as a study's trainers are warm after their first job: V8 goes on compiling the step's JavaScript for about that long, on threads that two trainers take from each other).`,
       '',
     );
     if (one && two) {
