@@ -800,10 +800,9 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
   // Each configuration's processes live through all rounds, so only their first round warms them
-  // up, as a study's trainers are warm after their first job. V8 goes on compiling the step's
-  // JavaScript on its worker threads for some 300 steps: a trainer used 32 ms of CPU in a 29 ms
-  // step after 5 warm-ups, 27 in 27 after 200. One trainer has the idle core for that; two take
-  // it from each other. Later rounds build a new model on the warm process, a few steps suffice.
+  // up (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
+  // worker threads: one trainer has the idle core for it, two take it from each other. Later
+  // rounds build a new model on the warm process; a few steps suffice.
   const groups: Array<PeerGroup<Reply>> = [];
   try {
     for (const { world, env } of runs) groups.push(await startPeers<Reply>(world, env));
