@@ -344,10 +344,9 @@ function jitWarmup(quick: boolean): number {
  * 10-500x the classifier's, and its JavaScript is warm after a few steps.
  */
 function repsFor(engine: string, model: ModelKind, quick: boolean): { warmup: number; reps: number } {
-  const slow = engine === 'cpu' || model === 'cyclegan';
-  if (slow) return { warmup: 1, reps: quick ? 1 : 3 };
-  if (quick) return { warmup: model === 'classifier' ? jitWarmup(quick) : 1, reps: 3 };
-  return { warmup: model === 'classifier' ? jitWarmup(quick) : 3, reps: model === 'classifier' ? 30 : 7 };
+  if (engine === 'cpu' || model === 'cyclegan') return { warmup: 1, reps: quick ? 1 : 3 };
+  if (model === 'classifier') return { warmup: jitWarmup(quick), reps: quick ? 3 : 30 };
+  return { warmup: quick ? 1 : 3, reps: quick ? 3 : 7 };
 }
 
 type ThroughputResult = { rows: ThroughputRow[]; unavailable: Record<string, string> };

@@ -27,7 +27,6 @@ import type { AdamConstants } from '@gan-study/native';
 import { F32, I32, V128, assembleModule, simdModule, sleb, uleb } from './wasm-asm';
 import { allocF32, f32 } from './wasm-heap';
 
-
 export interface AdamStepResult {
   p: tf.Tensor;
   m: tf.Tensor;
