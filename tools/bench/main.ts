@@ -491,6 +491,9 @@ async function peerWorker(): Promise<void> {
       const y = Int32Array.from({ length: hi - lo }, (_, i) => (lo + i) % 2);
       const step: number[] = [];
       const exchange: number[] = [];
+      // Two that exchange: the pass (forward, backward, the vector made) before the exchange, and the update after it.
+      const pass: number[] = [];
+      const update: number[] = [];
       const cpu: number[] = [];
       // As the job runs it: one replica trains on the device (trainStep, the gradient never leaves it);
       // replicas read each parameter's gradient into one of two arrays kept for the job (used in turn)
@@ -536,8 +539,13 @@ async function peerWorker(): Promise<void> {
           model.applyExchanged(reduced.subarray(0, reduced.length - 1), G);
         }
         if (i >= m.warmup) {
-          step.push(performance.now() - t0);
+          const t3 = performance.now();
+          step.push(t3 - t0);
           exchange.push(t2 - t1);
+          if (world > 1 && m.how !== 'alone') {
+            pass.push(t1 - t0);
+            update.push(t3 - t2);
+          }
           cpu.push(cpuMs() - c0);
         }
       }
@@ -545,7 +553,7 @@ async function peerWorker(): Promise<void> {
       // What this trainer sent per step: a pair sharing memory sends its own factor rows only.
       const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? model.exchange.pairLength : model.exchange.length;
       model.dispose();
-      process.send?.({ type: 'done', step, exchange, cpu, paramCount, exchangeLength });
+      process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength });
     })().catch((err: unknown) => {
       console.error(err);
       process.exit(1);
@@ -766,6 +774,9 @@ interface ParallelRow {
   /** Each round's median step, in order (absent in older results: one round). */
   step_ms_by_round?: number[];
   exchange_ms: number;
+  /** Two that exchange: the pass before the exchange (forward, backward, the vector made), and the update after it (merge or upload, Adam). Absent in older results and without an exchange. */
+  pass_ms?: number;
+  update_ms?: number;
   images_per_s: number;
   cpu_ms_per_trainer: number;
   gradient_bytes: number;
@@ -794,8 +805,8 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
     { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: {} },
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
   ];
-  type Round = { step: number; exchange: number; cpu: number; paramCount: number; exchangeLength: number };
-  type Reply = { step: number[]; exchange: number[]; cpu: number[]; paramCount: number; exchangeLength: number };
+  type Round = { step: number; exchange: number; pass: number | null; update: number | null; cpu: number; paramCount: number; exchangeLength: number };
+  type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number };
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
   // Each configuration's processes live through all rounds, so only their first round warms them
@@ -812,7 +823,8 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       for (const [k, { world, how, exchange, batch = BATCH }] of runs.entries()) {
         const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch });
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
-        const m: Round = { step: median(step), exchange: median(replies[0].exchange), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
+        const split = (k: 'pass' | 'update') => (replies[0][k].length ? median(replies[0][k]) : null);
+        const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: split('pass'), update: split('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
         measured[k].push(m);
         log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
       }
@@ -830,6 +842,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       step_ms: round(step),
       step_ms_by_round: ms.map((m) => round(m.step)),
       exchange_ms: round(median(ms.map((m) => m.exchange))),
+      ...(ms[0].pass !== null && ms[0].update !== null ? { pass_ms: round(median(ms.map((m) => m.pass!))), update_ms: round(median(ms.map((m) => m.update!))) } : {}),
       images_per_s: round(batch / (step / 1000)),
       cpu_ms_per_trainer: round(median(ms.map((m) => m.cpu))),
       gradient_bytes: (ms[0].paramCount + 1) * 4,
@@ -1206,11 +1219,11 @@ function report(r: Results): string {
       'Each step as the classifier job takes it. What travels is the exchanged vector (Classifier.exchange): the gradients, except fc1 (16384 x 128 weights), which goes as its factors, the shard\'s rows of its input and of the gradient of its output in slots of the global batch\'s rows (zeros in the other replica\'s rows); each trainer then updates fc1 from the whole batch\'s rows, as one trainer does (with the oneDNN addon, Adam makes fc1\'s weight gradient x^T dz a block of rows at a time inside the update, on one trainer too). Two trainers on one host (shared memory): the vector, with only the trainer\'s own rows of fc1\'s factors, goes from the wasm heap into the other\'s file in /dev/shm, the other\'s comes from its own file straight into tensors on the heap, and the two are merged there before Adam (Classifier.pairStep). Over zeromq tcp (trainers on different hosts): each range of the vector is read to the host as the pass makes it and sent at once, the sum is made on the host and uploaded for Adam.',
       '',
       table(
-        ['trainers', 'exchange', 'global batch', 'ms/step', 'of which exchange after the backward pass', 'img/s', 'CPU ms/step per trainer', 'gradient bytes', 'bytes sent per trainer and step', 'steps'],
-        r.parallel.rows.map((x) => [x.trainers, x.exchange ?? (x.trainers === 1 ? 'none' : 'zeromq tcp'), x.global_batch ?? BATCH, x.step_ms, x.exchange_ms, x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes, x.exchanged_bytes ?? (x.trainers === 1 ? 0 : x.gradient_bytes), x.reps]),
+        ['trainers', 'exchange', 'global batch', 'ms/step', 'pass', 'exchange after the backward pass', 'update after the exchange', 'img/s', 'CPU ms/step per trainer', 'gradient bytes', 'bytes sent per trainer and step', 'steps'],
+        r.parallel.rows.map((x) => [x.trainers, x.exchange ?? (x.trainers === 1 ? 'none' : 'zeromq tcp'), x.global_batch ?? BATCH, x.step_ms, x.pass_ms ?? '', x.exchange_ms, x.update_ms ?? '', x.images_per_s, x.cpu_ms_per_trainer, x.gradient_bytes, x.exchanged_bytes ?? (x.trainers === 1 ? 0 : x.gradient_bytes), x.reps]),
       ),
       '',
-      `ms/step: in each round, the median over the steps of the slower trainer's step; the rounds (every configuration once per round, one round after another, as the machine's speed drifts) give the median of those. steps: over all rounds. The trainers are not pinned to cores (as in a study). Exchange: from the end of the backward pass until the other's vector is in (shared memory: on the heap; tcp: summed on the host), waiting for the slower trainer included. Each configuration's processes stay up through the rounds and are warmed up by ${jitWarmup(r.quick)} steps before their first (as a study's trainers are warm after their first job: V8 goes on compiling the step's JavaScript for about that long, on threads that two trainers take from each other).`,
+      `ms/step: in each round, the median over the steps of the slower trainer's step; the rounds (every configuration once per round, one round after another, as the machine's speed drifts) give the median of those. steps: over all rounds. The trainers are not pinned to cores (as in a study). Exchange: from the end of the backward pass until the other's vector is in (shared memory: on the heap; tcp: summed on the host), waiting for the slower trainer included. Pass (forward, backward, the vector made) and update (the other's vector merged or the sum uploaded, then Adam): the two around the exchange. Pass, exchange and update are the first trainer's medians, so they need not add up to the step (the slower trainer's). Each configuration's processes stay up through the rounds and are warmed up by ${jitWarmup(r.quick)} steps before their first (as a study's trainers are warm after their first job: V8 goes on compiling the step's JavaScript for about that long, on threads that two trainers take from each other).`,
       '',
     );
     if (one && two) {
@@ -1227,6 +1240,11 @@ function report(r: Results): string {
         `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${eff(two)} (${two.exchange ?? 'zeromq tcp'}; target 90%)${tcp && tcp !== two ? `; over zeromq tcp ${eff(tcp)}` : ''}.${byRound(two) ? ` Round by round (each against its own round's 1 trainer): ${byRound(two)}${tcp && tcp !== two && byRound(tcp) ? `; over tcp ${byRound(tcp)}` : ''}.` : ''}`,
         `By CPU time: ${one.cpu_ms_per_trainer} ms for the whole batch on 1 trainer, ${two.cpu_ms_per_trainer} ms per trainer for half of it on 2: work efficiency ${pct(one.cpu_ms_per_trainer / (2 * two.cpu_ms_per_trainer))}.`,
         `The exchange adds ${pct(two.exchange_ms / two.step_ms)} to the 2-trainer step (target < 10%): what is left after the backward pass (writing and reading the vectors, waiting for the slower trainer).`,
+        ...(two.pass_ms !== undefined && two.update_ms !== undefined
+          ? [
+              `Where the 2-trainer step goes: the pass ${two.pass_ms} ms, the exchange ${two.exchange_ms} ms, the update ${two.update_ms} ms (fc1's weight gradient from the whole batch's rows and Adam on every weight: what one trainer does once per global batch, each of the two does every step).${half ? ` One trainer alone on half the batch takes ${half.step_ms} ms for all of it, update included${alone ? `; each of two that do not exchange ${alone.step_ms} ms` : ''}.` : ''}`,
+            ]
+          : []),
         ...(two.exchanged_bytes
           ? [
               `Each trainer sends ${(two.exchanged_bytes / 1e6).toFixed(2)} MB per step, against ${(two.gradient_bytes / 1e6).toFixed(2)} MB for the whole gradient: fc1 goes as its factors (in shared memory only the trainer's own rows of them; over tcp in slots of the whole batch's rows, zeros in the other's, for the sum). The price is fc1's weight gradient made from the whole batch's rows on each trainer after the exchange (a product over ${two.global_batch ?? BATCH} rows instead of the shard's), counted in the step, not in the exchange.`,
