@@ -19,6 +19,8 @@ export default [
             // Apps share code only through libraries; libraries never import apps.
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
+            // tools (the bench, build scripts) use libraries, never apps.
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib'] },
             // metrics stands alone: pure functions, no other project.
             { sourceTag: 'scope:metrics', onlyDependOnLibsWithTags: [] },
             // models never sees how images are loaded.

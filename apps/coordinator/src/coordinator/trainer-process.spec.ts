@@ -4,7 +4,8 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { REPO_ROOT, TRAINER_MALLOC_ENV, trainerEnv } from './trainer-process';
+import { TRAINER_MALLOC_ENV } from '@gan-study/core';
+import { REPO_ROOT, trainerEnv } from './trainer-process';
 
 describe('trainerEnv', () => {
   it('adds the malloc settings and the path map to the environment', () => {
