@@ -23,7 +23,7 @@
  * 4. study: `study run --profile quick` end to end: wall time, peak memory of the process tree
  *    (sampled from /proc), and the coordinator's CPU time / wall time.
  * 5. memory: the `paper` profile's memory per GPU, computed from the models' traced layer shapes.
- * profile: where a wasm step's time goes, by kernel (tf.profile over one step after three warm-ups).
+ * profile: where a wasm step's time goes, by kernel (tf.profile over one step after warm-up, profileWarmup).
  *
  * When a run leaves some sections out, the previous results of those sections are kept (read back
  * from the JSON), so the report always shows the latest measurement of each.
@@ -39,7 +39,7 @@ import { createClassifier, createGan, cycleganMicroBatch, initBackend } from '@g
 import type { BackendChoice, CycleganConfig, Gan } from '@gan-study/models';
 import { PeerLink } from '@gan-study/protocol';
 import { paperMemory } from './memory';
-import { BATCH, MODELS, SIZE, jitWarmup, median, pct, quantile, report, repsFor, round, type CoreScaling, type ExchangeRow, type KernelTime, type ModelKind, type ParallelRow, type ProfileModel, type Results, type StudyResult, type ThroughputResult, type ThroughputRow } from './report';
+import { BATCH, MODELS, SIZE, jitWarmup, median, pct, profileWarmup, quantile, report, repsFor, round, type CoreScaling, type ExchangeRow, type KernelTime, type ModelKind, type ParallelRow, type ProfileModel, type Results, type StudyResult, type ThroughputResult, type ThroughputRow } from './report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -176,14 +176,14 @@ async function childStep(model: ModelKind, backend: string, warmup: number, reps
 
 /**
  * Child: one step of `model` under tf.profile after warm-up steps; time per kernel name, largest
- * first. Three warm-ups: the wasm heap grows over the first two steps, and a kernel whose output
- * lands in fresh memory pays for faulting it in (the classifier's first pool gradient took 16.5 ms
- * in the second step, 2.2-2.4 ms from the third on).
+ * first. At least three warm-ups (profileWarmup): the wasm heap grows over the first two steps, and
+ * a kernel whose output lands in fresh memory pays for faulting it in (the classifier's first pool
+ * gradient took 16.5 ms in the second step, 2.2-2.4 ms from the third on).
  */
-async function childProfile(model: ModelKind, backend: string): Promise<ChildResult> {
+async function childProfile(model: ModelKind, backend: string, warmup: number): Promise<ChildResult> {
   await initBackend(backend as BackendChoice);
   const { step, dispose } = makeStep(model);
-  for (let i = 0; i < 3; i++) step();
+  for (let i = 0; i < warmup; i++) step();
   const t0 = performance.now();
   const info = await tf.profile(() => {
     step();
@@ -207,9 +207,10 @@ async function childProfile(model: ModelKind, backend: string): Promise<ChildRes
 async function profile(a: Args, log: (s: string) => void): Promise<ProfileModel[]> {
   const out = [];
   for (const model of a.models) {
-    const r = await runChild(['profile', model, 'wasm'], a.childTimeoutMin * 60_000);
+    const warmup = profileWarmup(model, a.quick);
+    const r = await runChild(['profile', model, 'wasm', String(warmup)], a.childTimeoutMin * 60_000);
     const kernels = r.kernels as KernelTime[];
-    out.push({ model, backend: 'wasm', wall_ms: r.wall_ms as number, kernel_ms: r.kernel_ms as number, kernels });
+    out.push({ model, backend: 'wasm', warmup, wall_ms: r.wall_ms as number, kernel_ms: r.kernel_ms as number, kernels });
     log(`profile ${model} wasm: ${kernels.slice(0, 5).map((k) => `${k.kernel} ${(100 * k.share).toFixed(0)}%`).join(', ')}`);
   }
   return out;
@@ -217,7 +218,6 @@ async function profile(a: Args, log: (s: string) => void): Promise<ProfileModel[
 
 // ---------------------------------------------------------------------------------------------
 // Section 1: throughput
-
 
 /** Where the BLAS that Debian's PyTorch loads (libblas.so.3, chosen by update-alternatives) resolves to. */
 const BLAS_LINK = '/usr/lib/x86_64-linux-gnu/libblas.so.3';
@@ -1070,8 +1070,8 @@ async function main(): Promise<void> {
 async function child(args: string[]): Promise<void> {
   const [kind, ...rest] = args;
   if (kind === 'profile') {
-    const [model, backend] = rest;
-    console.log(JSON.stringify(await childProfile(model as ModelKind, backend)));
+    const [model, backend, warmup] = rest;
+    console.log(JSON.stringify(await childProfile(model as ModelKind, backend, Number(warmup))));
   } else if (kind === 'step') {
     const [model, backend, warmup, reps] = rest;
     console.log(JSON.stringify(await childStep(model as ModelKind, backend, Number(warmup), Number(reps))));

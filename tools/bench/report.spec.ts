@@ -3,7 +3,7 @@
  * states (ratios, efficiencies, shares) follow from the rows, and a section left out or measured
  * before a field existed still renders.
  */
-import { jitWarmup, median, quantile, report, repsFor, round, type ParallelRow, type Results, type ThroughputRow } from './report';
+import { jitWarmup, median, profileWarmup, quantile, report, repsFor, round, type ParallelRow, type Results, type ThroughputRow } from './report';
 
 const machine = { date: '2026-12-07T16:00:00.000Z', cores: 2, load_average_at_start: [0.1, 0.2, 0.3] };
 
@@ -123,5 +123,26 @@ describe('report', () => {
     expect(md).toContain('| 2 | shared memory | 32 | 30 |  | 1 |  |');
     expect(md).not.toContain('Where the 2-trainer step goes');
     expect(md).toContain('= 83.3% (shared memory; target 90%)');
+  });
+});
+
+describe('profile', () => {
+  it('warms a profiled step as long as a timed one, and at least three steps', () => {
+    expect(profileWarmup('classifier', false)).toBe(jitWarmup(false));
+    expect(profileWarmup('dcgan', true)).toBe(3);
+    expect(profileWarmup('cyclegan', false)).toBe(3);
+  });
+
+  it('says how many warm-up steps each profiled step had, three for older results', () => {
+    const kernels = [{ kernel: 'Conv2D', ms: 10, calls: 2, share: 0.5 }];
+    const r: Results = {
+      machine,
+      quick: false,
+      profile: { models: [{ model: 'classifier', backend: 'wasm', warmup: 300, wall_ms: 20, kernel_ms: 20, kernels }, { model: 'dcgan', backend: 'wasm', wall_ms: 700, kernel_ms: 690, kernels }] },
+    };
+    const md = report(r);
+    expect(md).toContain('classifier: 20 ms in kernels of a 20 ms step, after 300 warm-up steps.');
+    expect(md).toContain('dcgan: 690 ms in kernels of a 700 ms step, after 3 warm-up steps.');
+    expect(md).toContain('| Conv2D | 10 | 2 | 50.0% |');
   });
 });

@@ -41,6 +41,8 @@ export interface KernelTime {
 export interface ProfileModel {
   model: ModelKind;
   backend: string;
+  /** Steps before the profiled one (absent in older results: 3). */
+  warmup?: number;
   wall_ms: number;
   kernel_ms: number;
   kernels: KernelTime[];
@@ -78,6 +80,11 @@ export function repsFor(engine: string, model: ModelKind, quick: boolean): { war
   if (engine === 'cpu' || model === 'cyclegan') return { warmup: 1, reps: quick ? 1 : 3 };
   if (model === 'classifier') return { warmup: jitWarmup(quick), reps: quick ? 3 : 30 };
   return { warmup: quick ? 1 : 3, reps: quick ? 3 : 7 };
+}
+
+/** Warm-up steps before a profiled step: as many as the throughput section's, and at least three (the heap grows over the first two). */
+export function profileWarmup(model: ModelKind, quick: boolean): number {
+  return Math.max(3, repsFor('wasm', model, quick).warmup);
 }
 
 export type ThroughputResult = { rows: ThroughputRow[]; unavailable: Record<string, string> };
@@ -239,14 +246,14 @@ export function report(r: Results): string {
   }
   if (r.profile) {
     lines.push(
-      '### Where a wasm step goes (tf.profile, one step after three warm-ups; kernel time by kernel name)',
+      '### Where a wasm step goes (tf.profile, one step after warm-up; kernel time by kernel name)',
       '',
       'Our wasm training kernels are compositions of other kernels, and tf.profile times the inner kernels too, so the shares overlap and add up to more than 100%. Times are wall times on the shared machine.',
       '',
     );
     for (const p of r.profile.models) {
       lines.push(
-        `${p.model}: ${p.kernel_ms} ms in kernels of a ${p.wall_ms} ms step.`,
+        `${p.model}: ${p.kernel_ms} ms in kernels of a ${p.wall_ms} ms step, after ${p.warmup ?? 3} warm-up steps.`,
         '',
         table(['kernel', 'ms', 'calls', 'share'], p.kernels.slice(0, 8).map((k) => [k.kernel, k.ms, k.calls, pct(k.share)])),
         '',
