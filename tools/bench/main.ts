@@ -92,10 +92,6 @@ function parseArgs(argv: string[]): Args {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Statistics
-
-
-// ---------------------------------------------------------------------------------------------
 // Child processes: every measurement runs in a fresh process started from this file.
 
 interface ChildResult {
@@ -172,7 +168,6 @@ async function childStep(model: ModelKind, backend: string, warmup: number, reps
   const leaked = tf.memory().numTensors - before;
   return { backend: info.backend, kernels: info.kernels?.engine ?? null, device: info.devices.join('; '), wall_ms: wall, cpu_ms: cpu, leaked_tensors: leaked, ...(note ? { note } : {}) };
 }
-
 
 /**
  * Child: one step of `model` under tf.profile after warm-up steps; time per kernel name, largest
@@ -295,9 +290,6 @@ function engineLabel(backend: string, kernels: string | null): string {
   if (backend !== 'wasm' || !kernels) return `tfjs-${backend}`;
   return kernels === 'oneDNN' ? 'tfjs-wasm + oneDNN' : `tfjs-wasm (${kernels})`;
 }
-
-
-
 
 /** `progress` is called with the results so far after each measurement (the caller saves them). */
 async function throughput(a: Args, log: (s: string) => void, progress: (r: ThroughputResult) => Promise<void>): Promise<ThroughputResult> {
@@ -597,7 +589,6 @@ function childSpin(): void {
   process.send?.({ ready: true });
 }
 
-
 /**
  * What two processes that touch no memory get from the two cores: the register-only loop alone,
  * then two at once. The host may place the VM's two vCPUs on one physical core (SMT siblings), and
@@ -663,7 +654,6 @@ function childEcho(): void {
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as net.AddressInfo).port }));
 }
 
-
 async function exchange(a: Args, log: (s: string) => void): Promise<ExchangeRow[]> {
   const rows: ExchangeRow[] = [];
   const reps = a.quick ? 10 : 40;
@@ -696,7 +686,6 @@ async function exchange(a: Args, log: (s: string) => void): Promise<ExchangeRow[
   }
   return rows;
 }
-
 
 async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: ParallelRow[]; cores: CoreScaling[] }> {
   const reps = a.quick ? 6 : 30;
@@ -807,7 +796,6 @@ function tree(root: number): ProcSample[] {
   }
   return out;
 }
-
 
 /** Runs the quick study with its data-set cache in `cacheDir` (empty: the first study on a machine; filled: every later one). */
 async function study(a: Args, log: (s: string) => void, cacheDir: string): Promise<StudyResult> {
@@ -975,11 +963,6 @@ function machine(): Record<string, unknown> {
     torch_blas: `${blasLibrary()}${isReferenceBlas(blasLibrary()) ? ' (the reference BLAS: PyTorch is slower than it should be)' : ''}`,
   };
 }
-
-
-
-
-
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
