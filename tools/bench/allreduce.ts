@@ -40,6 +40,7 @@ import {
   encodeTrainerMessage,
   f32ToBytes,
 } from '@gan-study/protocol';
+import { quantile } from './report';
 
 const MODES = ['ring', 'ring-into', 'coordinator', 'coordinator-1frame', 'net-echo', 'zmq-echo'] as const;
 type Mode = (typeof MODES)[number];
@@ -78,14 +79,6 @@ function ints(text: string, flag: string): number[] {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: '${s}' is not a positive integer`);
     return n;
   });
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
 function cpuMs(): number {

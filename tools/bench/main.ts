@@ -725,8 +725,8 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       for (const [k, { world, how, exchange, batch = BATCH }] of runs.entries()) {
         const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch });
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
-        const split = (k: 'pass' | 'update') => (replies[0][k].length ? median(replies[0][k]) : null);
-        const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: split('pass'), update: split('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
+        const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
+        const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
         measured[k].push(m);
         log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
       }
@@ -737,6 +737,11 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   const rows = runs.map(({ world, how, exchange, batch = BATCH }, k) => {
     const ms = measured[k];
     const step = median(ms.map((m) => m.step));
+    // A part of the step over the rounds; none where a configuration does not exchange.
+    const partMs = (name: 'pass' | 'update'): number | undefined => {
+      const xs = ms.flatMap((m) => (m[name] === null ? [] : [m[name]]));
+      return xs.length ? round(median(xs)) : undefined;
+    };
     return {
       trainers: world,
       exchange,
@@ -744,7 +749,8 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       step_ms: round(step),
       step_ms_by_round: ms.map((m) => round(m.step)),
       exchange_ms: round(median(ms.map((m) => m.exchange))),
-      ...(ms[0].pass !== null && ms[0].update !== null ? { pass_ms: round(median(ms.map((m) => m.pass!))), update_ms: round(median(ms.map((m) => m.update!))) } : {}),
+      pass_ms: partMs('pass'),
+      update_ms: partMs('update'),
       images_per_s: round(batch / (step / 1000)),
       cpu_ms_per_trainer: round(median(ms.map((m) => m.cpu))),
       gradient_bytes: (ms[0].paramCount + 1) * 4,
