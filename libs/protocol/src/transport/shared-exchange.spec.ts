@@ -51,7 +51,7 @@ describe('shared-memory exchange between two replicas on one host', () => {
     const addresses = await start([dir, dir]);
     for (const a of addresses) expect(a).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+#shm=[0-9a-f]{16}\.\d+-[0-9a-f]{12}$/);
     const rng = new Rng(5);
-    // Five calls: the two slots of each file are used in turn, each call with other values.
+    // Five calls: the four slots of each file are used in turn, each call with other values.
     for (let seq = 0; seq < 5; seq++) {
       const inputs = [randomVector(rng, 100_003), randomVector(rng, 100_003)];
       const ring = await Promise.all(links.map((p, rank) => p.allReduce(inputs[rank], { job: 'ring', attempt: 1, seq, rank, peers: addresses, timeoutMs: 5000 })));
@@ -59,10 +59,10 @@ describe('shared-memory exchange between two replicas on one host', () => {
       expect(bits(outs[0]).equals(bits(ring[0]))).toBe(true);
       expect(bits(outs[1]).equals(bits(ring[0]))).toBe(true);
     }
-    // Each replica's receiving file of the attempt, two slots of the vector.
+    // Each replica's receiving file of the attempt, four slots of the vector.
     const files = fs.readdirSync(dir);
     expect(files).toHaveLength(2);
-    for (const f of files) expect(fs.statSync(path.join(dir, f)).size).toBe(2 * 100_003 * 4);
+    for (const f of files) expect(fs.statSync(path.join(dir, f)).size).toBe(4 * 100_003 * 4);
     // The attempt's end removes them.
     for (const l of links) l.endAttempt('clf', 1);
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -223,6 +223,48 @@ describe('shared-memory exchange between two replicas on one host', () => {
       await Promise.all(links.map((l) => l.stop()));
       links = [];
     }
+  });
+
+  it('swap twice a step: the first sent early and read after the second is sent, with vectors that change length', async () => {
+    const dir = tempDir();
+    const addresses = await start([dir, dir]);
+    const rng = new Rng(23);
+    // As Classifier.pairStep: a layer's factors during the pass, the rest after it; then the first read, then the second.
+    // The factors' length drops for a short last batch and comes back: a longer vector starts new slots.
+    const firstLengths = [40_000, 40_000, 40_000, 12_000, 40_000, 40_000, 40_000];
+    let seq = 0;
+    for (const n of firstLengths) {
+      const inputs = [0, 1].map(() => [randomVector(rng, n), randomVector(rng, 3_001)]);
+      const [seqA, seqB] = [seq++, seq++];
+      const got = await Promise.all(
+        links.map(async (p, rank) => {
+          const call = (s: number) => ({ job: 'clf', attempt: 1, seq: s, rank, peers: addresses, timeoutMs: 5000 });
+          const first = p.swap([inputs[rank][0].slice()], call(seqA));
+          // The other may be anywhere in its step meanwhile.
+          await new Promise((r) => setTimeout(r, rank === 0 ? 0 : 5));
+          const second = p.swap([inputs[rank][1].slice()], call(seqB));
+          const out = [new Float32Array(n), new Float32Array(3_001)];
+          (await first).readInto([out[0]]);
+          (await second).readInto([out[1]]);
+          return out;
+        }),
+      );
+      for (const rank of [0, 1]) {
+        expect(bits(got[rank][0]).equals(bits(inputs[1 - rank][0]))).toBe(true);
+        expect(bits(got[rank][1]).equals(bits(inputs[1 - rank][1]))).toBe(true);
+      }
+    }
+    // Slots as long as the longest vector, the first parts in slots 0 and 2, the second in 1 and 3 (the
+    // file ends with the last slot's short vector): no longer vector came after the first, so no second set.
+    for (const f of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, f)).size).toBe(3 * 40_000 * 4 + 3_001 * 4);
+    // A longer vector starts four new slots past the old ones.
+    const long = [randomVector(rng, 50_000), randomVector(rng, 50_000)];
+    const outs = await swap(addresses, long, seq, [50_000]);
+    expect(bits(outs[0]).equals(bits(long[1]))).toBe(true);
+    expect(bits(outs[1]).equals(bits(long[0]))).toBe(true);
+    for (const f of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, f)).size).toBe(4 * 40_000 * 4 + ((seq % 4) + 1) * 50_000 * 4);
+    for (const l of links) l.endAttempt('clf', 1);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it('swap: refuses more than two replicas and a read of the wrong length, and falls back to the socket when the file cannot be written', async () => {

@@ -17,9 +17,12 @@
  * Files: each replica receives into a file of its own per job attempt, `gan-study-peer-<id>-<attempt
  * hash>.f32`, which the other replica writes (and creates, if it comes first): the note that a
  * vector is there carries only an offset, so a replica reads no file a peer names. The file holds
- * two slots of the vector, used by call number in turn (`seq` % 2). Two suffice: a replica writes
- * call seq + 2 only after its call seq + 1 finished, which needed the other's note for seq + 1, which
- * the other sends only after it finished reading call seq. The receiver removes the file when the
+ * four slots, used by call number in turn (`seq` % 4), each as long as the longest vector written to
+ * the file so far: a longer one starts four new slots past the old ones, so no write lands on a
+ * vector the other may still be reading. Four suffice for a job that swaps once or twice per step
+ * (Classifier.pairStep sends a layer's factors during its backward pass, the rest after it): a
+ * replica reads the other's call seq before it sends its own call seq + 2, and writes call seq + 4
+ * only once it has the other's note for seq + 2. The receiver removes the file when the
  * attempt ends (every write of the attempt came before a note it has read), all its files when the
  * link stops and at process exit; files of a killed process are removed by the next link that starts
  * in the folder, once an hour has passed since their last write and their process is gone.
@@ -37,6 +40,8 @@ const LINK_ID_RE = /^\d+-[0-9a-f]{12}$/;
 const OPEN_FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT;
 /** A file of a dead process is left this long after its last write before another link removes it. */
 const STALE_MS = 3_600_000;
+/** Slots per receiving file, used by call number in turn (see the header). */
+const SLOTS = 4;
 
 /**
  * The folder for shared exchange files: `GAN_STUDY_PEER_SHM` when set ('0' or '' for none), else
@@ -97,6 +102,8 @@ export class SharedExchange {
   private readonly onExit = (): void => this.closeAll();
   /** 256 KiB: one block of the other's vector at a time, read and added while in the cache. */
   private readonly block = new Float32Array(65_536);
+  /** Where the slots of each file this link writes begin, and how long each is (see the header). */
+  private readonly layouts = new Map<string, { base: number; stride: number }>();
 
   constructor(readonly dir: string) {
     process.on('exit', this.onExit);
@@ -109,14 +116,20 @@ export class SharedExchange {
   }
 
   /**
-   * Writes `data` (one vector, or its segments laid end to end) into slot seq % 2 of replica
-   * `peerId`'s receiving file for the attempt; returns the slot's byte offset.
+   * Writes `data` (one vector, or its segments laid end to end) into slot seq % 4 of replica
+   * `peerId`'s receiving file for the attempt (see the header); returns the slot's byte offset.
    */
   writeTo(peerId: string, attemptKey: string, seq: number, data: Float32Array | readonly Float32Array[]): number {
     if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
     const segments = data instanceof Float32Array ? [data] : data;
-    const offset = (seq % 2) * byteLengthOf(segments);
     const { fd, file } = this.fd(attemptKey, this.fileOf(peerId, attemptKey));
+    const bytes = byteLengthOf(segments);
+    let layout = this.layouts.get(file);
+    if (!layout || bytes > layout.stride) {
+      layout = { base: layout ? layout.base + SLOTS * layout.stride : 0, stride: bytes };
+      this.layouts.set(file, layout);
+    }
+    const offset = layout.base + (seq % SLOTS) * layout.stride;
     let at = offset;
     for (const segment of segments) {
       writeFully(fd, segment, at, file);
@@ -159,7 +172,10 @@ export class SharedExchange {
   endAttempt(attemptKey: string): void {
     const files = this.open.get(attemptKey);
     this.open.delete(attemptKey);
-    for (const fd of files?.values() ?? []) closeQuietly(fd);
+    for (const [file, fd] of files ?? []) {
+      closeQuietly(fd);
+      this.layouts.delete(file);
+    }
     unlinkQuietly(this.fileOf(this.id, attemptKey));
   }
 
