@@ -378,4 +378,59 @@ describe('Adam in the oneDNN addon (wasm with its kernels registered)', () => {
       opt.dispose();
     });
   });
+
+  describe('a step in parts (applyPart)', () => {
+    const [rows, nin, nout] = [5, 40, 6];
+    const shapes: Shapes = { ...SMALL, w: [nin, nout] };
+    // Parts in the order a data-parallel pair takes them: the factored weight first, then the rest.
+    const stepRun = async (inParts: boolean) => {
+      const { params, grads } = problem(shapes, 71);
+      const vs = vars(params, shapes);
+      const opt = new Adam(vs, CONFIGS[2][1]);
+      const rest = Object.keys(SMALL);
+      for (let s = 0; s < STEPS; s++) {
+        const g: Record<string, tf.Tensor> = Object.fromEntries(rest.map((name) => [name, tf.tensor(grads[s][name], shapes[name])]));
+        const x = tf.tensor2d(grads[s].w.subarray(0, rows * nin), [rows, nin]);
+        const dz = tf.tensor2d(grads[s].w.subarray(rows * nin, rows * (nin + nout)), [rows, nout]);
+        const lr = 1e-3 * (s + 1);
+        if (inParts) {
+          opt.applyPart(['w'], {}, lr, undefined, { w: { x, dz } });
+          expect(opt.step).toBe(s + 1);
+          opt.applyPart(rest, g, lr);
+        } else {
+          opt.apply(g, lr, undefined, { w: { x, dz } });
+        }
+        tf.dispose([...Object.values(g), x, dz]);
+      }
+      const out = await state(vs, opt);
+      opt.dispose();
+      tf.dispose(Object.values(vs));
+      return out;
+    };
+
+    it('gives the same bits as the step at once', async () => {
+      expect(bitDifferences(await stepRun(true), await stepRun(false))).toEqual([]);
+    });
+
+    it('updates every parameter once per step, and says which are left', async () => {
+      const [a, b] = [tf.variable(tf.zeros([2])), tf.variable(tf.zeros([3]))];
+      const opt = new Adam({ a, b }, CONFIGS[0][1]);
+      const [ga, gb] = [tf.ones([2]), tf.ones([3])];
+      expect(() => opt.applyPart([], {})).toThrow('no parameters named');
+      expect(() => opt.applyPart(['c'], {})).toThrow("Adam has no parameter 'c'");
+      expect(() => opt.applyPart(['a', 'a'], { a: ga })).toThrow("parameter 'a' is updated twice in Adam step 1");
+      expect(opt.step).toBe(0);
+      opt.applyPart(['a'], { a: ga });
+      expect(() => opt.applyPart(['a'], { a: ga })).toThrow("parameter 'a' is updated twice in Adam step 1");
+      expect(() => opt.apply({ a: ga, b: gb })).toThrow('Adam step 1 is not finished: b not updated yet');
+      await expect(opt.snapshot('opt')).rejects.toThrow('no snapshot of half a step');
+      const before = await b.data();
+      opt.applyPart(['b'], { b: gb });
+      expect(await b.data()).not.toEqual(before);
+      opt.apply({ a: ga, b: gb });
+      expect(opt.step).toBe(2);
+      tf.dispose([a, b, ga, gb]);
+      opt.dispose();
+    });
+  });
 });

@@ -51,6 +51,8 @@ export class Adam {
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
   private t = 0;
+  /** The parameters a step begun by `applyPart` has still to update (empty between steps). */
+  private pending = new Set<string>();
 
   constructor(
     private readonly params: Record<string, tf.Variable>,
@@ -85,7 +87,26 @@ export class Adam {
    * inside the update's pass): two replicas' gradients, say.
    */
   apply(grads: Record<string, tf.Tensor>, lr = this.config.lr, addends?: Record<string, tf.Tensor>, factors: Record<string, GradientFactors> = {}): void {
-    for (const [name, p] of Object.entries(this.params)) {
+    if (this.pending.size > 0) throw new Error(`Adam step ${this.t} is not finished: ${[...this.pending].join(', ')} not updated yet`);
+    this.applyPart(Object.keys(this.params), grads, lr, addends, factors);
+  }
+
+  /**
+   * Updates some of the parameters (`names`) in one step taken in parts: the first part begins the
+   * step (its count and bias corrections), and every parameter must be updated exactly once before
+   * the next step begins. The same floats as `apply` with everything at once; a data-parallel
+   * replica updates one layer while the other replica's gradients of the rest are still on their way.
+   */
+  applyPart(names: readonly string[], grads: Record<string, tf.Tensor>, lr = this.config.lr, addends?: Record<string, tf.Tensor>, factors: Record<string, GradientFactors> = {}): void {
+    if (names.length === 0) throw new Error('Adam applyPart: no parameters named');
+    const beginning = this.pending.size === 0;
+    const open = beginning ? new Set(Object.keys(this.params)) : this.pending;
+    for (const name of names) {
+      if (!(name in this.params)) throw new Error(`Adam has no parameter '${name}'`);
+      if (!open.has(name) || names.indexOf(name) !== names.lastIndexOf(name)) throw new Error(`parameter '${name}' is updated twice in Adam step ${beginning ? this.t + 1 : this.t}`);
+    }
+    for (const name of names) {
+      const p = this.params[name];
       const f = factors[name];
       if (f) {
         if (grads[name] || addends?.[name]) throw new Error(`parameter '${name}' has both a gradient and its factors`);
@@ -103,15 +124,20 @@ export class Adam {
         if (!tf.util.arraysEqual(g.shape, p.shape)) throw new Error(`${what} for parameter '${name}' has shape [${g.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
       }
     }
+    if (beginning) {
+      this.t += 1;
+      this.pending = open;
+    }
+    for (const name of names) this.pending.delete(name);
     const { beta1, beta2, eps } = this.config;
-    this.t += 1;
     const c1 = 1 - Math.pow(beta1, this.t);
     const c2 = 1 - Math.pow(beta2, this.t);
     const onAddon = this.fusesFactors;
     const onWasm = this.options.fused !== false && !onAddon && wasmAdamAvailable();
     const f32 = (...ts: Array<tf.Tensor | undefined>) => ts.every((t) => t === undefined || t.dtype === 'float32');
     tf.tidy(() => {
-      for (const [name, p] of Object.entries(this.params)) {
+      for (const name of names) {
+        const p = this.params[name];
         const f = factors[name];
         const g2 = addends?.[name];
         const m = this.m.get(name)!;
@@ -150,6 +176,7 @@ export class Adam {
   }
 
   async snapshot(prefix: string): Promise<{ step: number; arrays: NamedArray[] }> {
+    if (this.pending.size > 0) throw new Error(`Adam step ${this.t} is not finished (${[...this.pending].join(', ')} not updated yet): no snapshot of half a step`);
     const arrays: NamedArray[] = [];
     for (const [name, m] of this.m) arrays.push({ name: `${prefix}.m.${name}`, shape: [...m.shape], data: (await m.data()) as Float32Array });
     for (const [name, v] of this.v) arrays.push({ name: `${prefix}.v.${name}`, shape: [...v.shape], data: (await v.data()) as Float32Array });
@@ -169,6 +196,7 @@ export class Adam {
     restore('v', this.v);
     if (!Number.isInteger(step) || step < 0) throw new Error(`Adam step must be a non-negative integer, got ${step}`);
     this.t = step;
+    this.pending.clear();
   }
 
   dispose(): void {
