@@ -444,6 +444,8 @@ async function peerWorker(): Promise<void> {
       const flats = [new Float32Array(model.exchange.length + 1), new Float32Array(model.exchange.length + 1)];
       const sum = new Float32Array(model.exchange.length + 1);
       const rows = { offset: lo, total: G };
+      // The pair's swaps, numbered as the job numbers them (both trainers make the same calls in the same order).
+      let seq = m.round * 100_000;
       for (let i = 0; i < m.warmup + m.reps; i++) {
         const t0 = performance.now();
         const c0 = cpuMs();
@@ -455,10 +457,12 @@ async function peerWorker(): Promise<void> {
         } else if (link.sharesMemory(rank, m.peers)) {
           // As the job runs two replicas that share memory (JobContext.pairExchange): gradients from
           // the heap to the other's file and back into tensors, added and applied on the device.
-          // "Exchange": from the end of the backward pass to the other's vector read onto the heap.
+          // Two swaps a step (fc1's factor rows during the backward pass, the rest after it). "Exchange":
+          // from the end of the pass (the second swap) to the other's second vector read onto the heap,
+          // fc1's update included (it runs in between, from the first vector).
           await model.pairStep(x, y, hi - lo, G, rows, async (ours) => {
             t1 = performance.now();
-            const incoming = await link.swap(ours, { job: 'bench', attempt: 1, seq: m.round * 100_000 + i, rank, peers: m.peers, timeoutMs: 600_000 });
+            const incoming = await link.swap(ours, { job: 'bench', attempt: 1, seq: seq++, rank, peers: m.peers, timeoutMs: 600_000 });
             return {
               readInto: (segments) => {
                 incoming.readInto(segments);

@@ -412,6 +412,36 @@ describe('classifier on wasm', () => {
     b.dispose();
   });
 
+  it('pairStep swaps twice: the factored layers\' rows first, then the gradients and the loss, and reads the first only once both are sent', async () => {
+    const [a, b] = [0, 1].map(() => createClassifier(TINY, 45));
+    const events: string[][] = [[], []];
+    const recording = (swap: VectorSwap, side: number): VectorSwap => (ours) => {
+      const n = ours.reduce((k, o) => k + o.length, 0);
+      const call = events[side].filter((e) => e.startsWith('send')).length;
+      events[side].push(`send ${n}`);
+      return swap(ours).then((incoming) => ({
+        readInto: (segments) => {
+          events[side].push(`read ${call}`);
+          incoming.readInto(segments);
+        },
+      }));
+    };
+    const [swapA, swapB] = pairOfSwaps();
+    const { x, labels } = toyBatch(new Rng(46), 8);
+    await Promise.all([
+      a.pairStep(x.subarray(0, 4 * PER), labels.subarray(0, 4), 4, 8, { offset: 0, total: 8 }, recording(swapA, 0)),
+      b.pairStep(x.subarray(4 * PER), labels.subarray(4), 4, 8, { offset: 4, total: 8 }, recording(swapB, 1)),
+    ]);
+    const L = a.exchange;
+    const factorRows = L.factored.reduce((k, f) => k + 4 * (f.nin + f.nout), 0);
+    const gradients = L.gradients.reduce((k, g) => k + g.size, 0);
+    expect(factorRows).toBeGreaterThan(0);
+    for (const e of events) expect(e).toEqual([`send ${factorRows}`, `send ${gradients + 1}`, 'read 0', 'read 1']);
+    expect(Array.from(a.weightsFlat())).toEqual(Array.from(b.weightsFlat()));
+    a.dispose();
+    b.dispose();
+  });
+
   it('is deterministic on wasm: same seed, same weights after N steps', () => {
     const run = (seed: number) => {
       const m = createClassifier(TINY, seed);

@@ -231,7 +231,8 @@ export type GradientReady = (from: number, to: number) => void;
  * other's vector can be read (the trainer's JobContext.pairExchange). `ours` are the vector's
  * segments laid end to end; they are read before the call returns (they may be views of the
  * device's memory that a later allocation invalidates). `readInto` writes the other's vector (as
- * long as this one's) into segments laid end to end, synchronously, once per call, before the next call.
+ * long as this one's) into segments laid end to end, synchronously, once per call, before the call
+ * after next: `pairStep` makes its second call of a step before it reads the first.
  */
 export type VectorSwap = (ours: readonly Float32Array[]) => Promise<{ readInto(segments: readonly Float32Array[]): void }>;
 
@@ -314,7 +315,10 @@ export interface Classifier {
    * allows (wasm: the heap), the other's come back into tensors on the device, and are merged
    * there: gradients added (a + b on one replica, b + a on the other: the same floats), a factored
    * layer's rows taken from each, its dW = x^T dz made from them (inside Adam's update on the
-   * addon). Then Adam. The same weights as `exchangeGradients` on both, summed on the host, then
+   * addon). Two swaps a step: the factored layers' rows as soon as the backward pass has made
+   * them, and their update (Adam's first part) while the other replica finishes its pass; the
+   * gradients and the loss after the pass, then Adam on the rest. The same weights as
+   * `exchangeGradients` on both, summed on the host, then
    * `applyExchanged`, without the host copies and the host-side sum. Resolves with
    * the global batch's loss sum. An empty shard (count 0, x null: a global batch smaller than the
    * replicas) contributes zeros.
@@ -518,70 +522,102 @@ class CnnClassifier implements Classifier {
     if (count !== 0 || x !== null) this.checkBatch(x ?? new Float32Array(0), labels, count, denominator);
     this.checkRows(rows, count);
     const L = this.exchange;
+    // Each replica sends only its own rows of a factored layer's x and dz, in a slot of as many
+    // rows as the larger of the two shards (zeros after a smaller shard's rows, so both vectors
+    // have one length): the other's rows of the global batch are the other's business.
+    const theirRows = otherShard(rows, count);
+    const slot = Math.max(count, theirRows.count);
+    const zeros = this.zeroRows();
+    const rowsOf = (t: tf.Tensor | undefined, width: number): Float32Array[] => [...(t ? [readBack(t)] : []), zeros.subarray(0, (slot - count) * width)].filter((a) => a.length > 0);
     // The factored layers' x and dz rows of this shard, kept past the pass (disposed below).
     const kept = new Map<string, { x?: tf.Tensor; dz?: tf.Tensor }>(L.factored.map((f) => [f.layer, {}]));
-    const tap = this.keepingTap(kept);
+    // Two swaps a step. The first, the factored layers' rows, goes as soon as the backward pass has
+    // made the last of them, while it goes on through the layers below (the convolutions: most of
+    // the backward pass); the second, the gradients and the loss, after the pass. Then this replica
+    // updates the factored layers from the other's rows, which have long come, while the other
+    // finishes its pass: the wait for the slower of the two becomes work, up to that update's length.
+    let first: Promise<{ readInto(segments: readonly Float32Array[]): void }> | null = null;
+    const sendFactors = (): void => {
+      if (first !== null || L.factored.length === 0) return;
+      // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
+      first = swap(L.factored.flatMap((f) => [...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout)]));
+      first.catch(() => undefined); // awaited after the pass; a pass that throws leaves it
+    };
+    const tap = this.keepingTap(kept, () => {
+      if (L.factored.every((f) => kept.get(f.layer)!.dz !== undefined)) sendFactors();
+    });
     // Zeros made on the device (tf.zeros would upload them).
     const ours = tf.tidy(() => {
       if (x === null) return { value: tf.fill([], 0), grads: L.gradients.map((g) => tf.fill([...g.shape], 0)) };
       const { value, grads } = this.tape(x, labels, count, denominator, undefined, tap);
       return { value, grads: L.gradients.map((g) => grads[g.name]) };
     });
-    // The other's vector as tensors: its gradients, then each factored layer's merged x and dz slots.
+    // The other's vectors as tensors: its gradients, then each factored layer's merged x and dz slots.
     const received: tf.Tensor[] = [];
     const factors: Record<string, GradientFactors> = {};
     try {
+      // An empty shard (no pass) sends its zero rows now, before its gradients, as the other does.
+      sendFactors();
       // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`.
       const loss = Float32Array.of(readBack(ours.value)[0] * denominator);
-      // Each replica sends only its own rows of a factored layer's x and dz, in a slot of as many
-      // rows as the larger of the two shards (zeros after a smaller shard's rows, so both vectors
-      // have one length): the other's rows of the global batch are the other's business.
-      const theirRows = otherShard(rows, count);
-      const slot = Math.max(count, theirRows.count);
-      const zeros = this.zeroRows();
-      const rowsOf = (t: tf.Tensor | undefined, width: number): Float32Array[] => [...(t ? [readBack(t)] : []), zeros.subarray(0, (slot - count) * width)].filter((a) => a.length > 0);
-      // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
-      const segments = [...ours.grads.map((g) => readBack(g))];
-      for (const f of L.factored) segments.push(...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout));
-      const incoming = await swap([...segments, loss]);
-      this.alive();
-      const theirLoss = new Float32Array(1);
+      const second = swap([...ours.grads.map((g) => readBack(g)), loss]);
+      second.catch(() => undefined); // awaited after the factored layers' update
       // On wasm straight into tensors on the heap (allocate all of them first, then take the views);
-      // elsewhere into host arrays, uploaded after. A factored layer's merged x and dz are
-      // [batchSize, width]: the other's rows land at the other's offset (its padding in a sink), this
-      // shard's own are copied to this one's; rows past the global batch are never read (the
-      // factors are sliced to it).
+      // elsewhere into host arrays, uploaded after.
       const onHeap = onWasm();
-      const shapes = [...L.gradients.map((g) => [...g.shape]), ...L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]])];
-      if (onHeap) for (const shape of shapes) received.push(allocF32(shape));
-      const views = onHeap ? received.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(shape.reduce((n, d) => n * d, 1)));
-      const G = L.gradients.length;
-      const sink = new Float32Array(Math.max(0, ...L.factored.map((f) => (slot - theirRows.count) * Math.max(f.nin, f.nout))));
-      const into = [...views.slice(0, G)];
-      L.factored.forEach((f, i) => {
-        for (const [view, width] of [[views[G + 2 * i], f.nin], [views[G + 2 * i + 1], f.nout]] as const) {
-          into.push(view.subarray(theirRows.offset * width, (theirRows.offset + theirRows.count) * width), sink.subarray(0, (slot - theirRows.count) * width));
-        }
-      });
-      incoming.readInto([...into, theirLoss]);
-      // This shard's rows copied in. Where the host-side sum has 0 + a, this has a: the same except a
-      // zero's sign (-0 here, +0 there), which changes no weight (p - lr * (+-0) = p), at most the
-      // sign of a zero moment.
-      L.factored.forEach((f, i) => {
-        const k = kept.get(f.layer)!;
-        if (k.x) views[G + 2 * i].set(readBack(k.x), rows.offset * f.nin);
-        if (k.dz) views[G + 2 * i + 1].set(readBack(k.dz), rows.offset * f.nout);
-      });
-      if (!onHeap) views.forEach((v, i) => received.push(tf.tensor(v, shapes[i], 'float32')));
-      const theirs = received.slice(0, G);
-      const merged = received.slice(G);
-      L.factored.forEach((f, i) => {
-        const [xs, dz] = [merged[2 * i], merged[2 * i + 1]];
-        factors[weightOf(f.layer)] = rows.total === L.rows ? { x: xs, dz } : { x: tf.slice(xs, 0, rows.total), dz: tf.slice(dz, 0, rows.total) };
-      });
-      // Adam on ours + theirs (on wasm added inside the update's pass), and the factored layers' dW = x^T dz.
+      const receive = (shapes: number[][]): { tensors: tf.Tensor[]; views: Float32Array[] } => {
+        const tensors = onHeap ? shapes.map((shape) => allocF32(shape)) : [];
+        received.push(...tensors);
+        return { tensors, views: onHeap ? tensors.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(shape.reduce((n, d) => n * d, 1))) };
+      };
+      const upload = (part: { tensors: tf.Tensor[]; views: Float32Array[] }, shapes: number[][]): tf.Tensor[] => {
+        if (onHeap) return part.tensors;
+        const ts = part.views.map((v, i) => tf.tensor(v, shapes[i], 'float32'));
+        received.push(...ts);
+        return ts;
+      };
+      if (first !== null) {
+        // A factored layer's merged x and dz are [batchSize, width]: the other's rows land at the
+        // other's offset (its padding in a sink), this shard's own are copied to this one's; rows
+        // past the global batch are never read (the factors are sliced to it).
+        const incoming = await (first as Promise<{ readInto(segments: readonly Float32Array[]): void }>);
+        this.alive();
+        const shapes = L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]]);
+        const part = receive(shapes);
+        const sink = new Float32Array(Math.max(0, ...L.factored.map((f) => (slot - theirRows.count) * Math.max(f.nin, f.nout))));
+        const into: Float32Array[] = [];
+        L.factored.forEach((f, i) => {
+          for (const [view, width] of [[part.views[2 * i], f.nin], [part.views[2 * i + 1], f.nout]] as const) {
+            into.push(view.subarray(theirRows.offset * width, (theirRows.offset + theirRows.count) * width), sink.subarray(0, (slot - theirRows.count) * width));
+          }
+        });
+        incoming.readInto(into);
+        // This shard's rows copied in. Where the host-side sum has 0 + a, this has a: the same except a
+        // zero's sign (-0 here, +0 there), which changes no weight (p - lr * (+-0) = p), at most the
+        // sign of a zero moment.
+        L.factored.forEach((f, i) => {
+          const k = kept.get(f.layer)!;
+          if (k.x) part.views[2 * i].set(readBack(k.x), rows.offset * f.nin);
+          if (k.dz) part.views[2 * i + 1].set(readBack(k.dz), rows.offset * f.nout);
+        });
+        const merged = upload(part, shapes);
+        L.factored.forEach((f, i) => {
+          const [xs, dz] = [merged[2 * i], merged[2 * i + 1]];
+          factors[weightOf(f.layer)] = rows.total === L.rows ? { x: xs, dz } : { x: tf.slice(xs, 0, rows.total), dz: tf.slice(dz, 0, rows.total) };
+        });
+        // The factored layers' dW = x^T dz and their Adam update (on the addon: one pass).
+        this.opt.applyPart(Object.keys(factors), {}, undefined, undefined, factors);
+      }
+      const incoming = await second;
+      this.alive();
+      const shapes = L.gradients.map((g) => [...g.shape]);
+      const part = receive(shapes);
+      const theirLoss = new Float32Array(1);
+      incoming.readInto([...part.views, theirLoss]);
+      const theirs = upload(part, shapes);
+      // Adam on ours + theirs (on wasm added inside the update's pass).
       const byName = (ts: tf.Tensor[]) => Object.fromEntries(L.gradients.map((g, i) => [g.name, ts[i]]));
-      this.opt.apply(byName(ours.grads), undefined, byName(theirs), factors);
+      this.opt.applyPart(L.gradients.map((g) => g.name), byName(ours.grads), undefined, byName(theirs));
       return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
     } finally {
       tf.dispose([ours.value, ...ours.grads, ...received, ...Object.values(factors).flatMap((f) => [f.x, f.dz])]);
@@ -612,13 +648,16 @@ class CnnClassifier implements Classifier {
   }
 
   /** A tap that keeps the tapped layers' x and dz past the pass (into `kept`; the caller disposes them). */
-  private keepingTap(kept: Map<string, { x?: tf.Tensor; dz?: tf.Tensor }>): DenseTap {
+  private keepingTap(kept: Map<string, { x?: tf.Tensor; dz?: tf.Tensor }>, onOutputGrad?: () => void): DenseTap {
     const at = (layer: string) => kept.get(layer) ?? kept.set(layer, {}).get(layer)!;
     return {
       layers: this.tapLayers,
       // A reshape: a tensor of its own on the same memory, so the pass's disposals leave it alone.
       input: (layer, t) => void (at(layer).x = tf.keep(tf.reshape(t, t.shape))),
-      outputGrad: (layer, t) => void (at(layer).dz = tf.keep(tf.reshape(t, t.shape))),
+      outputGrad: (layer, t) => {
+        at(layer).dz = tf.keep(tf.reshape(t, t.shape));
+        onOutputGrad?.();
+      },
     };
   }
 

@@ -172,7 +172,8 @@ export interface IncomingVector {
   /**
    * Writes the other replica's vector into `segments`, laid end to end as the caller's own were
    * given (same total length), synchronously: into memory that a later allocation may move, such as
-   * the wasm heap. Once per exchange, and before the job's next one.
+   * the wasm heap. Once per exchange, and before the job's exchange after next (a job may send its
+   * next vector before it reads this one: Classifier.pairStep swaps twice a step).
    */
   readInto(segments: readonly Float32Array[]): void;
 }
