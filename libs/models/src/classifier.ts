@@ -536,12 +536,12 @@ class CnnClassifier implements Classifier {
     // the backward pass); the second, the gradients and the loss, after the pass. Then this replica
     // updates the factored layers from the other's rows, which have long come, while the other
     // finishes its pass: the wait for the slower of the two becomes work, up to that update's length.
-    let first: Promise<{ readInto(segments: readonly Float32Array[]): void }> | null = null;
+    const sent: { first?: ReturnType<VectorSwap> } = {};
     const sendFactors = (): void => {
-      if (first !== null || L.factored.length === 0) return;
+      if (sent.first || L.factored.length === 0) return;
       // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
-      first = swap(L.factored.flatMap((f) => [...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout)]));
-      first.catch(() => undefined); // awaited after the pass; a pass that throws leaves it
+      sent.first = swap(L.factored.flatMap((f) => [...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout)]));
+      sent.first.catch(() => undefined); // awaited after the pass; a pass that throws leaves it
     };
     const tap = this.keepingTap(kept, () => {
       if (L.factored.every((f) => kept.get(f.layer)!.dz !== undefined)) sendFactors();
@@ -562,45 +562,46 @@ class CnnClassifier implements Classifier {
       const loss = Float32Array.of(readBack(ours.value)[0] * denominator);
       const second = swap([...ours.grads.map((g) => readBack(g)), loss]);
       second.catch(() => undefined); // awaited after the factored layers' update
-      // On wasm straight into tensors on the heap (allocate all of them first, then take the views);
-      // elsewhere into host arrays, uploaded after.
+      // Tensors of `shapes` that `fill` writes: on wasm straight on the heap (all allocated first,
+      // then the views taken), elsewhere host arrays, uploaded after.
       const onHeap = onWasm();
-      const receive = (shapes: number[][]): { tensors: tf.Tensor[]; views: Float32Array[] } => {
-        const tensors = onHeap ? shapes.map((shape) => allocF32(shape)) : [];
-        received.push(...tensors);
-        return { tensors, views: onHeap ? tensors.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(shape.reduce((n, d) => n * d, 1))) };
+      const receive = (shapes: number[][], fill: (views: Float32Array[]) => void): tf.Tensor[] => {
+        const onDevice = onHeap ? shapes.map((shape) => allocF32(shape)) : [];
+        received.push(...onDevice);
+        const views = onHeap ? onDevice.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(shape.reduce((n, d) => n * d, 1)));
+        fill(views);
+        if (onHeap) return onDevice;
+        const uploaded = views.map((v, i) => tf.tensor(v, shapes[i], 'float32'));
+        received.push(...uploaded);
+        return uploaded;
       };
-      const upload = (part: { tensors: tf.Tensor[]; views: Float32Array[] }, shapes: number[][]): tf.Tensor[] => {
-        if (onHeap) return part.tensors;
-        const ts = part.views.map((v, i) => tf.tensor(v, shapes[i], 'float32'));
-        received.push(...ts);
-        return ts;
-      };
-      if (first !== null) {
+      if (sent.first) {
         // A factored layer's merged x and dz are [batchSize, width]: the other's rows land at the
         // other's offset (its padding in a sink), this shard's own are copied to this one's; rows
         // past the global batch are never read (the factors are sliced to it).
-        const incoming = await (first as Promise<{ readInto(segments: readonly Float32Array[]): void }>);
+        const incoming = await sent.first;
         this.alive();
-        const shapes = L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]]);
-        const part = receive(shapes);
         const sink = new Float32Array(Math.max(0, ...L.factored.map((f) => (slot - theirRows.count) * Math.max(f.nin, f.nout))));
-        const into: Float32Array[] = [];
-        L.factored.forEach((f, i) => {
-          for (const [view, width] of [[part.views[2 * i], f.nin], [part.views[2 * i + 1], f.nout]] as const) {
-            into.push(view.subarray(theirRows.offset * width, (theirRows.offset + theirRows.count) * width), sink.subarray(0, (slot - theirRows.count) * width));
-          }
-        });
-        incoming.readInto(into);
-        // This shard's rows copied in. Where the host-side sum has 0 + a, this has a: the same except a
-        // zero's sign (-0 here, +0 there), which changes no weight (p - lr * (+-0) = p), at most the
-        // sign of a zero moment.
-        L.factored.forEach((f, i) => {
-          const k = kept.get(f.layer)!;
-          if (k.x) part.views[2 * i].set(readBack(k.x), rows.offset * f.nin);
-          if (k.dz) part.views[2 * i + 1].set(readBack(k.dz), rows.offset * f.nout);
-        });
-        const merged = upload(part, shapes);
+        const merged = receive(
+          L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]]),
+          (views) => {
+            const into: Float32Array[] = [];
+            L.factored.forEach((f, i) => {
+              for (const [view, width] of [[views[2 * i], f.nin], [views[2 * i + 1], f.nout]] as const) {
+                into.push(view.subarray(theirRows.offset * width, (theirRows.offset + theirRows.count) * width), sink.subarray(0, (slot - theirRows.count) * width));
+              }
+            });
+            incoming.readInto(into);
+            // This shard's rows copied in. Where the host-side sum has 0 + a, this has a: the same except a
+            // zero's sign (-0 here, +0 there), which changes no weight (p - lr * (+-0) = p), at most the
+            // sign of a zero moment.
+            L.factored.forEach((f, i) => {
+              const k = kept.get(f.layer)!;
+              if (k.x) views[2 * i].set(readBack(k.x), rows.offset * f.nin);
+              if (k.dz) views[2 * i + 1].set(readBack(k.dz), rows.offset * f.nout);
+            });
+          },
+        );
         L.factored.forEach((f, i) => {
           const [xs, dz] = [merged[2 * i], merged[2 * i + 1]];
           factors[weightOf(f.layer)] = rows.total === L.rows ? { x: xs, dz } : { x: tf.slice(xs, 0, rows.total), dz: tf.slice(dz, 0, rows.total) };
@@ -610,11 +611,11 @@ class CnnClassifier implements Classifier {
       }
       const incoming = await second;
       this.alive();
-      const shapes = L.gradients.map((g) => [...g.shape]);
-      const part = receive(shapes);
       const theirLoss = new Float32Array(1);
-      incoming.readInto([...part.views, theirLoss]);
-      const theirs = upload(part, shapes);
+      const theirs = receive(
+        L.gradients.map((g) => [...g.shape]),
+        (views) => incoming.readInto([...views, theirLoss]),
+      );
       // Adam on ours + theirs (on wasm added inside the update's pass).
       const byName = (ts: tf.Tensor[]) => Object.fromEntries(L.gradients.map((g, i) => [g.name, ts[i]]));
       this.opt.applyPart(L.gradients.map((g) => g.name), byName(ours.grads), undefined, byName(theirs));

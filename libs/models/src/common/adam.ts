@@ -101,9 +101,11 @@ export class Adam {
     if (names.length === 0) throw new Error('Adam applyPart: no parameters named');
     const beginning = this.pending.size === 0;
     const open = beginning ? new Set(Object.keys(this.params)) : this.pending;
+    const seen = new Set<string>();
     for (const name of names) {
       if (!(name in this.params)) throw new Error(`Adam has no parameter '${name}'`);
-      if (!open.has(name) || names.indexOf(name) !== names.lastIndexOf(name)) throw new Error(`parameter '${name}' is updated twice in Adam step ${beginning ? this.t + 1 : this.t}`);
+      if (!open.has(name) || seen.has(name)) throw new Error(`parameter '${name}' is updated twice in Adam step ${beginning ? this.t + 1 : this.t}`);
+      seen.add(name);
     }
     for (const name of names) {
       const p = this.params[name];
