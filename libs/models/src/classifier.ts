@@ -568,7 +568,7 @@ class CnnClassifier implements Classifier {
       const receive = (shapes: number[][], fill: (views: Float32Array[]) => void): tf.Tensor[] => {
         const onDevice = onHeap ? shapes.map((shape) => allocF32(shape)) : [];
         received.push(...onDevice);
-        const views = onHeap ? onDevice.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(shape.reduce((n, d) => n * d, 1)));
+        const views = onHeap ? onDevice.map((t) => f32(t)) : shapes.map((shape) => new Float32Array(tf.util.sizeFromShape(shape)));
         fill(views);
         if (onHeap) return onDevice;
         const uploaded = views.map((v, i) => tf.tensor(v, shapes[i], 'float32'));
