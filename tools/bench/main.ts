@@ -35,11 +35,11 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { TRAINER_MALLOC_ENV, writeFileAtomic, writeJsonAtomic } from '@gan-study/core';
-import { createClassifier, createGan, cycleganMicroBatch, initBackend } from '@gan-study/models';
-import type { BackendChoice, CycleganConfig, Gan } from '@gan-study/models';
+import { createClassifier, createGan, cycleganMicroBatch, initBackend, PAIR_STEP_POINTS } from '@gan-study/models';
+import type { BackendChoice, CycleganConfig, Gan, PairStepPoint } from '@gan-study/models';
 import { PeerLink } from '@gan-study/protocol';
 import { paperMemory } from './memory';
-import { BATCH, MODELS, SIZE, jitWarmup, median, pct, profileWarmup, quantile, report, repsFor, round, type CoreScaling, type ExchangeRow, type KernelTime, type ModelKind, type ParallelRow, type ProfileModel, type Results, type StudyResult, type ThroughputResult, type ThroughputRow } from './report';
+import { BATCH, MODELS, SIZE, jitWarmup, median, pct, profileWarmup, quantile, report, repsFor, round, type CoreScaling, type ExchangeRow, type KernelTime, type ModelKind, type PairTimeline, type ParallelRow, type ProfileModel, type Results, type StudyResult, type ThroughputResult, type ThroughputRow } from './report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -435,6 +435,8 @@ async function peerWorker(): Promise<void> {
       const pass: number[] = [];
       const update: number[] = [];
       const cpu: number[] = [];
+      // Two that share memory: when each of the pair step's points came, in ms from the step's start.
+      const points = new Map<PairStepPoint, number[]>(PAIR_STEP_POINTS.map((p) => [p, []]));
       // As the job runs it: one replica trains on the device (trainStep, the gradient never leaves it);
       // replicas read each parameter's gradient into one of two arrays kept for the job (used in turn)
       // as the backward pass finishes it, and each range goes to the other replica at once
@@ -451,6 +453,7 @@ async function peerWorker(): Promise<void> {
         const c0 = cpuMs();
         let t1 = t0;
         let t2 = t0;
+        const at: Partial<Record<PairStepPoint, number>> = {};
         if (world === 1 || m.how === 'alone') {
           model.trainStep(x, y, hi - lo);
           t1 = t2 = performance.now();
@@ -469,7 +472,7 @@ async function peerWorker(): Promise<void> {
                 t2 = performance.now();
               },
             };
-          });
+          }, (p) => (at[p] = performance.now() - t0));
         } else {
           const flat = flats[i % 2];
           const last = flat.length - 1;
@@ -491,13 +494,15 @@ async function peerWorker(): Promise<void> {
             update.push(t3 - t2);
           }
           cpu.push(cpuMs() - c0);
+          for (const [p, ms] of points) if (at[p] !== undefined) ms.push(at[p]);
         }
       }
+      const timeline = [...points].every(([, ms]) => ms.length > 0) ? PAIR_STEP_POINTS.map((p) => median(points.get(p)!)) : null;
       const paramCount = model.paramCount;
       // What this trainer sent per step: a pair sharing memory sends its own factor rows only.
       const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? model.exchange.pairLength : model.exchange.length;
       model.dispose();
-      process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength });
+      process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength, timeline });
     })().catch((err: unknown) => {
       console.error(err);
       process.exit(1);
@@ -691,7 +696,7 @@ async function exchange(a: Args, log: (s: string) => void): Promise<ExchangeRow[
   return rows;
 }
 
-async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: ParallelRow[]; cores: CoreScaling[] }> {
+async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: ParallelRow[]; cores: CoreScaling[]; timeline?: PairTimeline }> {
   const reps = a.quick ? 6 : 30;
   // The machine's speed drifts by the minute (a 2-trainer step took 42-55 ms within an hour here),
   // so every configuration runs once per round, the rounds one after another, and each figure is
@@ -712,9 +717,11 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
   ];
   type Round = { step: number; exchange: number; pass: number | null; update: number | null; cpu: number; paramCount: number; exchangeLength: number };
-  type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number };
+  type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null };
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
+  // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): each rank's medians, per round.
+  const timelines: number[][][] = [];
   // Each configuration's processes live through all rounds, so only their first round warms them
   // up (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
   // worker threads: one trainer has the idle core for it, two take it from each other. Later
@@ -732,6 +739,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
         const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
         const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
         measured[k].push(m);
+        if (k === runs.findIndex((x) => x.exchange === 'shared memory') && replies.every((x) => x.timeline)) timelines.push(replies.map((x) => x.timeline!));
         log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
       }
     }
@@ -762,7 +770,11 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       reps: reps * rounds,
     };
   });
-  return { rows, cores };
+  // Each point's median over the rounds, per rank.
+  const timeline: PairTimeline | undefined = timelines.length
+    ? { points: [...PAIR_STEP_POINTS], ms_by_rank: timelines[0].map((_, rank) => PAIR_STEP_POINTS.map((_, i) => round(median(timelines.map((t) => t[rank][i])), 4))), rounds: timelines.length }
+    : undefined;
+  return { rows, cores, timeline };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -123,6 +123,22 @@ describe('report', () => {
     expect(md).toContain('| 2 | shared memory | 32 | 30 |  | 1 |  |');
     expect(md).not.toContain('Where the 2-trainer step goes');
     expect(md).toContain('= 83.3% (shared memory; target 90%)');
+    expect(md).not.toContain('Where the step of two trainers that share memory goes');
+  });
+
+  it('lays out the pair step\'s timeline: each point on each trainer, the spans between, and the waits after the pass', () => {
+    const points = ['rows-ready', 'rows-sent', 'pass-done', 'gradients-sent', 'rows-in', 'rows-merged', 'rows-applied', 'gradients-in', 'done'];
+    const timeline = { points, rounds: 3, ms_by_rank: [[10, 10.5, 27.5, 28, 29, 29.5, 32.5, 32.75, 33], [10.25, 10.75, 28, 28.5, 28.75, 29.25, 32.25, 33.5, 34]] };
+    const r: Results = { machine, quick: false, parallel: { machine, rows: [parallelRow(1, 'none', 50), parallelRow(2, 'shared memory', 34, { exchange_ms: 5 })], timeline } };
+    const md = section(report(r), '## 3.');
+    expect(md).toContain('### Where the step of two trainers that share memory goes (global batch 32)');
+    expect(md).toContain('then over 3 rounds');
+    // At, then since the point before, for each trainer.
+    expect(md).toContain(`| rows-applied | 32.50 | 32.25 | 3.00 | 3.00 | fc1's update`);
+    expect(md).toContain('| gradients-in | 32.75 | 33.50 | 0.25 | 1.25 |');
+    // After the pass: 33 - 27.5 and 34 - 28; waits 1 + 0.25 and 0.25 + 1.25; the rest 5.5 - 1.25 - 3, 6 - 1.5 - 3.
+    expect(md).toContain("After the pass (trainer 0 / 1): 5.50 ms / 6.00 ms of a 33.00 ms / 34.00 ms step. Of it, awaiting the other's two vectors 1.25 ms / 1.50 ms");
+    expect(md).toContain("fc1's update 3.00 ms / 3.00 ms; the rest (the swap calls, merging and reading the other's vectors, Adam on the other weights) 1.25 ms / 1.50 ms. The exchange as a wait alone adds 1.25 ms / 1.50 ms to the step, 3.8% / 4.4% of it.");
   });
 });
 

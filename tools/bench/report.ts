@@ -127,6 +127,30 @@ export interface ParallelRow {
   reps: number;
 }
 
+/**
+ * Where the step of two trainers that share memory goes (Classifier.pairStep's points, PAIR_STEP_POINTS):
+ * for each rank, each point's time in ms from the step's start (its median over the steps of a round,
+ * then over the rounds).
+ */
+export interface PairTimeline {
+  points: string[];
+  ms_by_rank: number[][];
+  rounds: number;
+}
+
+/** What happens between a pair step's point and the one before it (the first: since the step began). */
+const PAIR_SPANS: Record<string, string> = {
+  'rows-ready': "forward pass, loss, and the backward pass down to fc1's output gradient",
+  'rows-sent': "first swap: this shard's rows of fc1's factors written into the other's file, its note sent",
+  'pass-done': 'the rest of the backward pass (the layers below fc1: the convolutions)',
+  'gradients-sent': 'second swap: the other gradients and the loss',
+  'rows-in': "until the other's rows are there (its note seen: an event-loop turn when it came long before)",
+  'rows-merged': "both shards' rows merged into tensors (the other's read from this trainer's file)",
+  'rows-applied': "fc1's update: its dW = x^T dz from the whole batch's rows, and Adam",
+  'gradients-in': "until the other's gradients are there (the wait for the slower trainer, when there is one)",
+  done: "the other's gradients read onto the heap, Adam on the weights other than fc1",
+};
+
 export interface StudyResult {
   profile: string;
   exit_code: number | null;
@@ -165,7 +189,7 @@ export type Results = {
   quick: boolean;
   throughput?: { rows: ThroughputRow[]; unavailable: Record<string, string>; machine?: Record<string, unknown> };
   exchange?: { rows: ExchangeRow[]; machine?: Record<string, unknown> };
-  parallel?: { rows: ParallelRow[]; cores?: CoreScaling[]; machine?: Record<string, unknown> };
+  parallel?: { rows: ParallelRow[]; cores?: CoreScaling[]; timeline?: PairTimeline; machine?: Record<string, unknown> };
   /** The quick study on an empty data-set cache (the first study on a machine). */
   study?: StudyResult & { machine?: Record<string, unknown> };
   /** The same study again, the cache filled by the first. */
@@ -177,6 +201,36 @@ export type Results = {
 
 // ---------------------------------------------------------------------------------------------
 // The report
+
+/** The report's part on a pair step's timeline: each point, each rank, and what lies between. */
+export function pairTimelineLines(t: PairTimeline): string[] {
+  const ranks = t.ms_by_rank;
+  const spans = ranks.map((ms) => ms.map((m, i) => m - (i === 0 ? 0 : ms[i - 1])));
+  const at = (rank: number, point: string) => ranks[rank][t.points.indexOf(point)];
+  const span = (rank: number, point: string) => spans[rank][t.points.indexOf(point)];
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  const both = (f: (rank: number) => number) => ranks.map((_, rank) => ms(f(rank))).join(' / ');
+  const lines = [
+    `### Where the step of two trainers that share memory goes (global batch ${BATCH})`,
+    '',
+    `Each point of Classifier.pairStep (PAIR_STEP_POINTS) as the step reaches it, in ms from the step's start on each trainer: the median over the steps of a round, then over ${t.rounds} round${t.rounds === 1 ? '' : 's'}. Each trainer's clock starts at its own step's start, so the two columns need not line up in time.`,
+    '',
+    table(
+      ['point', ...ranks.map((_, rank) => `trainer ${rank}: at`), ...ranks.map((_, rank) => `trainer ${rank}: since the point before`), 'what lies between'],
+      t.points.map((p, i) => [p, ...ranks.map((r) => r[i].toFixed(2)), ...spans.map((s) => s[i].toFixed(2)), PAIR_SPANS[p] ?? '']),
+    ),
+    '',
+  ];
+  if (['pass-done', 'done', 'rows-in', 'gradients-in', 'rows-applied'].every((p) => t.points.includes(p))) {
+    const after = (rank: number) => at(rank, 'done') - at(rank, 'pass-done');
+    const waits = (rank: number) => span(rank, 'rows-in') + span(rank, 'gradients-in');
+    lines.push(
+      `After the pass (trainer 0 / 1): ${both(after)} of a ${both((rank) => at(rank, 'done'))} step. Of it, awaiting the other's two vectors ${both(waits)} (the only time a trainer does not work: the wait for the slower one and the event loop's turns that see a note); fc1's update ${both((rank) => span(rank, 'rows-applied'))}; the rest (the swap calls, merging and reading the other's vectors, Adam on the other weights) ${both((rank) => after(rank) - waits(rank) - span(rank, 'rows-applied'))}. The exchange as a wait alone adds ${both((rank) => waits(rank))} to the step, ${ranks.map((_, rank) => pct(waits(rank) / at(rank, 'done'))).join(' / ')} of it.`,
+      '',
+    );
+  }
+  return lines;
+}
 
 export const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
@@ -343,6 +397,7 @@ export function report(r: Results): string {
         '',
       );
     }
+    if (r.parallel.timeline) lines.push(...pairTimelineLines(r.parallel.timeline));
   }
   const studies = [r.study, r.study_warm].filter((x): x is StudyResult & { machine?: Record<string, unknown> } => x !== undefined);
   if (studies.length > 0) {

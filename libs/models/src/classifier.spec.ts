@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@gan-study/core';
 import { initBackend } from './engine';
-import { CLASSIFIER_DEFAULTS, classifierFeatureWidth, createClassifier, describeClassifier, resolveClassifierConfig, restoreClassifier, type VectorSwap } from './classifier';
+import { CLASSIFIER_DEFAULTS, classifierFeatureWidth, createClassifier, describeClassifier, PAIR_STEP_POINTS, resolveClassifierConfig, restoreClassifier, type VectorSwap } from './classifier';
 import { countTransfers } from './testing';
 
 beforeAll(async () => {
@@ -412,7 +412,7 @@ describe('classifier on wasm', () => {
     b.dispose();
   });
 
-  it('pairStep swaps twice: the factored layers\' rows first, then the gradients and the loss, and reads the first only once both are sent', async () => {
+  it('pairStep swaps twice: the factored layers\' rows first, then the gradients and the loss, and reads the first only once both are sent; it marks each of its points in turn', async () => {
     const [a, b] = [0, 1].map(() => createClassifier(TINY, 45));
     const events: string[][] = [[], []];
     const recording = (swap: VectorSwap, side: number): VectorSwap => (ours) => {
@@ -429,14 +429,17 @@ describe('classifier on wasm', () => {
     const [swapA, swapB] = pairOfSwaps();
     const { x, labels } = toyBatch(new Rng(46), 8);
     await Promise.all([
-      a.pairStep(x.subarray(0, 4 * PER), labels.subarray(0, 4), 4, 8, { offset: 0, total: 8 }, recording(swapA, 0)),
-      b.pairStep(x.subarray(4 * PER), labels.subarray(4), 4, 8, { offset: 4, total: 8 }, recording(swapB, 1)),
+      a.pairStep(x.subarray(0, 4 * PER), labels.subarray(0, 4), 4, 8, { offset: 0, total: 8 }, recording(swapA, 0), (p) => events[0].push(p)),
+      b.pairStep(x.subarray(4 * PER), labels.subarray(4), 4, 8, { offset: 4, total: 8 }, recording(swapB, 1), (p) => events[1].push(p)),
     ]);
     const L = a.exchange;
     const factorRows = L.factored.reduce((k, f) => k + 4 * (f.nin + f.nout), 0);
     const gradients = L.gradients.reduce((k, g) => k + g.size, 0);
     expect(factorRows).toBeGreaterThan(0);
-    for (const e of events) expect(e).toEqual([`send ${factorRows}`, `send ${gradients + 1}`, 'read 0', 'read 1']);
+    for (const e of events) {
+      expect(e).toEqual(['rows-ready', `send ${factorRows}`, 'rows-sent', 'pass-done', `send ${gradients + 1}`, 'gradients-sent', 'rows-in', 'read 0', 'rows-merged', 'rows-applied', 'gradients-in', 'read 1', 'done']);
+      expect(e.filter((p) => !/^(send|read) /.test(p))).toEqual([...PAIR_STEP_POINTS]);
+    }
     expect(Array.from(a.weightsFlat())).toEqual(Array.from(b.weightsFlat()));
     a.dispose();
     b.dispose();

@@ -236,6 +236,22 @@ export type GradientReady = (from: number, to: number) => void;
  */
 export type VectorSwap = (ours: readonly Float32Array[]) => Promise<{ readInto(segments: readonly Float32Array[]): void }>;
 
+/**
+ * The points of a `pairStep`, in the order they come, for a caller that times where the step goes
+ * (the bench's timeline of the pair's step):
+ * - `rows-ready`, `rows-sent`: the backward pass has made the factored layers' rows, and the first
+ *   swap (them) has returned (inside the pass: the rest of it, the layers below, comes after);
+ * - `pass-done`: the pass has ended;
+ * - `gradients-sent`: the second swap (the gradients and the loss) has returned;
+ * - `rows-in`: the other's rows are there; `rows-merged`: both shards' rows are in tensors;
+ * - `rows-applied`: the factored layers are updated (their dW and Adam);
+ * - `gradients-in`: the other's gradients are there; `done`: Adam on the rest, the step is over.
+ * A step without factored layers has no `rows-*` points; an empty shard's `rows-ready` and
+ * `rows-sent` come after its `pass-done`.
+ */
+export const PAIR_STEP_POINTS = ['rows-ready', 'rows-sent', 'pass-done', 'gradients-sent', 'rows-in', 'rows-merged', 'rows-applied', 'gradients-in', 'done'] as const;
+export type PairStepPoint = (typeof PAIR_STEP_POINTS)[number];
+
 /** A batch of images, NHWC at inputSize: host values (uploaded for the call) or a [count, S, S, C] tensor on the device (not disposed). */
 export type ClassifierImages = Float32Array | tf.Tensor4D;
 
@@ -321,9 +337,10 @@ export interface Classifier {
    * `exchangeGradients` on both, summed on the host, then
    * `applyExchanged`, without the host copies and the host-side sum. Resolves with
    * the global batch's loss sum. An empty shard (count 0, x null: a global batch smaller than the
-   * replicas) contributes zeros.
+   * replicas) contributes zeros. `mark`, when given, is called at each of PAIR_STEP_POINTS as the
+   * step reaches it.
    */
-  pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap): Promise<{ lossSum: number }>;
+  pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap, mark?: (point: PairStepPoint) => void): Promise<{ lossSum: number }>;
   /**
    * One Adam step on the batch's mean loss with the gradients kept on the device: the same weights as
    * gradients(x, labels, count, count) then applyGradients, without the gradient's round trip; the
@@ -517,7 +534,7 @@ class CnnClassifier implements Classifier {
     }
   }
 
-  async pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap): Promise<{ lossSum: number }> {
+  async pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap, mark?: (point: PairStepPoint) => void): Promise<{ lossSum: number }> {
     this.alive();
     if (count !== 0 || x !== null) this.checkBatch(x ?? new Float32Array(0), labels, count, denominator);
     this.checkRows(rows, count);
@@ -539,9 +556,11 @@ class CnnClassifier implements Classifier {
     const sent: { first?: ReturnType<VectorSwap> } = {};
     const sendFactors = (): void => {
       if (sent.first || L.factored.length === 0) return;
+      mark?.('rows-ready');
       // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
       sent.first = swap(L.factored.flatMap((f) => [...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout)]));
       sent.first.catch(() => undefined); // awaited after the pass; a pass that throws leaves it
+      mark?.('rows-sent');
     };
     const tap = this.keepingTap(kept, () => {
       if (L.factored.every((f) => kept.get(f.layer)!.dz !== undefined)) sendFactors();
@@ -556,12 +575,14 @@ class CnnClassifier implements Classifier {
     const received: tf.Tensor[] = [];
     const factors: Record<string, GradientFactors> = {};
     try {
+      mark?.('pass-done');
       // An empty shard (no pass) sends its zero rows now, before its gradients, as the other does.
       sendFactors();
       // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`.
       const loss = Float32Array.of(readBack(ours.value)[0] * denominator);
       const second = swap([...ours.grads.map((g) => readBack(g)), loss]);
       second.catch(() => undefined); // awaited after the factored layers' update
+      mark?.('gradients-sent');
       // Tensors of `shapes` that `fill` writes: on wasm straight on the heap (all allocated first,
       // then the views taken), elsewhere host arrays, uploaded after.
       const onHeap = onWasm();
@@ -581,6 +602,7 @@ class CnnClassifier implements Classifier {
         // past the global batch are never read (the factors are sliced to it).
         const incoming = await sent.first;
         this.alive();
+        mark?.('rows-in');
         const sink = new Float32Array(Math.max(0, ...L.factored.map((f) => (slot - theirRows.count) * Math.max(f.nin, f.nout))));
         const merged = receive(
           L.factored.flatMap((f) => [[L.rows, f.nin], [L.rows, f.nout]]),
@@ -602,15 +624,18 @@ class CnnClassifier implements Classifier {
             });
           },
         );
+        mark?.('rows-merged');
         L.factored.forEach((f, i) => {
           const [xs, dz] = [merged[2 * i], merged[2 * i + 1]];
           factors[weightOf(f.layer)] = rows.total === L.rows ? { x: xs, dz } : { x: tf.slice(xs, 0, rows.total), dz: tf.slice(dz, 0, rows.total) };
         });
         // The factored layers' dW = x^T dz and their Adam update (on the addon: one pass).
         this.opt.applyPart(Object.keys(factors), {}, undefined, undefined, factors);
+        mark?.('rows-applied');
       }
       const incoming = await second;
       this.alive();
+      mark?.('gradients-in');
       const theirLoss = new Float32Array(1);
       const theirs = receive(
         L.gradients.map((g) => [...g.shape]),
@@ -619,6 +644,7 @@ class CnnClassifier implements Classifier {
       // Adam on ours + theirs (on wasm added inside the update's pass).
       const byName = (ts: tf.Tensor[]) => Object.fromEntries(L.gradients.map((g, i) => [g.name, ts[i]]));
       this.opt.applyPart(L.gradients.map((g) => g.name), byName(ours.grads), undefined, byName(theirs));
+      mark?.('done');
       return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
     } finally {
       tf.dispose([ours.value, ...ours.grads, ...received, ...Object.values(factors).flatMap((f) => [f.x, f.dz])]);
