@@ -37,7 +37,7 @@ import * as tf from '@tensorflow/tfjs';
 import { TRAINER_MALLOC_ENV, writeFileAtomic, writeJsonAtomic } from '@gan-study/core';
 import { createClassifier, createGan, cycleganMicroBatch, initBackend, PAIR_STEP_POINTS } from '@gan-study/models';
 import type { BackendChoice, CycleganConfig, Gan, PairStepPoint } from '@gan-study/models';
-import { PeerLink } from '@gan-study/protocol';
+import { PeerLink, type IncomingVector } from '@gan-study/protocol';
 import { paperMemory } from './memory';
 import { BATCH, MODELS, SIZE, jitWarmup, median, pct, profileWarmup, quantile, report, repsFor, round, type CoreScaling, type ExchangeRow, type KernelTime, type ModelKind, type PairTimeline, type ParallelRow, type ProfileModel, type Results, type StudyResult, type ThroughputResult, type ThroughputRow } from './report';
 
@@ -463,15 +463,23 @@ async function peerWorker(): Promise<void> {
           // Two swaps a step (fc1's factor rows during the backward pass, the rest after it). "Exchange":
           // from the end of the pass (the second swap) to the other's second vector read onto the heap,
           // fc1's update included (it runs in between, from the first vector).
-          await model.pairStep(x, y, hi - lo, G, rows, async (ours) => {
+          // The swap as the job's (its `now` too), with the time the other's vector is read.
+          const timed = (incoming: IncomingVector): IncomingVector => ({
+            readInto: (segments) => {
+              incoming.readInto(segments);
+              t2 = performance.now();
+            },
+          });
+          await model.pairStep(x, y, hi - lo, G, rows, (ours) => {
             t1 = performance.now();
-            const incoming = await link.swap(ours, { job: 'bench', attempt: 1, seq: seq++, rank, peers: m.peers, timeoutMs: 600_000 });
-            return {
-              readInto: (segments) => {
-                incoming.readInto(segments);
-                t2 = performance.now();
-              },
-            };
+            const pending = link.swap(ours, { job: 'bench', attempt: 1, seq: seq++, rank, peers: m.peers, timeoutMs: 600_000 });
+            const now = pending.now;
+            return Object.assign(pending.then(timed), {
+              now: now && ((): IncomingVector | null => {
+                const incoming = now();
+                return incoming && timed(incoming);
+              }),
+            });
           }, (p) => (at[p] = performance.now() - t0));
         } else {
           const flat = flats[i % 2];

@@ -32,7 +32,7 @@ import {
   type Body,
   type CoordinatorMessage,
   type EventLog,
-  type IncomingVector,
+  type PendingVector,
   type JobContext,
   type JobProgress,
   type JobResult,
@@ -487,7 +487,7 @@ export class TrainerService {
       // its calls with the reductions, so both replicas agree on every call's number.
       pairExchange:
         m.worldSize === 2 && m.allReduce === 'ring' && this.peers?.sharesMemory(m.rank, m.peers)
-          ? (ours: readonly Float32Array[]): Promise<IncomingVector> => this.peers!.swap(ours, { ...ref, seq: run.reduceSeq++, rank: m.rank, peers: m.peers, timeoutMs: REQUEST_TIMEOUT_MS, signal })
+          ? (ours: readonly Float32Array[]): PendingVector => this.peers!.swap(ours, { ...ref, seq: run.reduceSeq++, rank: m.rank, peers: m.peers, timeoutMs: REQUEST_TIMEOUT_MS, signal })
           : null,
     };
     return context;

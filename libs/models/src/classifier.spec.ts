@@ -209,18 +209,33 @@ describe('classifier', () => {
  * backward order (the output layer first, the first convolution last), each range filled in before
  * it is reported (a data-parallel job sends it at once).
  */
-/** Two VectorSwaps joined in this process: each side's n-th call gets a copy of the other's n-th vector. */
-function pairOfSwaps(): [VectorSwap, VectorSwap] {
+/**
+ * Two VectorSwaps joined in this process: each side's n-th call gets a copy of the other's n-th
+ * vector. With `offerNow`, each call also has `now`, which gives the other's vector when the other
+ * has made its n-th call already (as PeerLink.swap, from the file's mark); `taken` counts those.
+ */
+function pairOfSwaps(offerNow = false): [VectorSwap, VectorSwap] & { taken: number } {
   const sent: Array<Array<(v: Float32Array) => void>> = [[], []];
   const waiting: Array<Array<Promise<Float32Array>>> = [[], []];
+  const made: Array<Array<Float32Array>> = [[], []];
   const slot = (side: number, call: number): Promise<Float32Array> => {
     while (waiting[side].length <= call) waiting[side].push(new Promise((resolve) => sent[side].push(resolve)));
     return waiting[side][call];
   };
   const calls = [0, 0];
+  const reader = (theirs: Float32Array) => ({
+    readInto: (segments: readonly Float32Array[]) => {
+      let k = 0;
+      for (const s of segments) {
+        s.set(theirs.subarray(k, k + s.length));
+        k += s.length;
+      }
+      expect(k).toBe(theirs.length);
+    },
+  });
   const swap =
     (side: number): VectorSwap =>
-    async (ours) => {
+    (ours) => {
       const call = calls[side]++;
       const copy = new Float32Array(ours.reduce((n, s) => n + s.length, 0));
       let at = 0;
@@ -230,19 +245,20 @@ function pairOfSwaps(): [VectorSwap, VectorSwap] {
       }
       slot(side, call);
       sent[side][call](copy);
-      const theirs = await slot(1 - side, call);
-      return {
-        readInto: (segments) => {
-          let k = 0;
-          for (const s of segments) {
-            s.set(theirs.subarray(k, k + s.length));
-            k += s.length;
-          }
-          expect(k).toBe(theirs.length);
+      made[side][call] = copy;
+      const pending = slot(1 - side, call).then(reader);
+      if (!offerNow) return pending;
+      return Object.assign(pending, {
+        now: () => {
+          const theirs = made[1 - side][call];
+          if (!theirs) return null;
+          pair.taken++;
+          return reader(theirs);
         },
-      };
+      });
     };
-  return [swap(0), swap(1)];
+  const pair = Object.assign([swap(0), swap(1)] as [VectorSwap, VectorSwap], { taken: 0 });
+  return pair;
 }
 
 /**
@@ -252,14 +268,15 @@ function pairOfSwaps(): [VectorSwap, VectorSwap] {
  * batchSize) alike; an empty shard adds zeros (the other replica's step equals a trainStep on the
  * whole batch, bit for bit); no tensor is left behind.
  */
-async function checkPairStep(): Promise<void> {
+async function checkPairStep(offerNow = false): Promise<void> {
   const B = 8;
   const cfg = { ...TINY, hidden: [32] };
   const [a, b, viaHost, single] = [0, 1, 2, 3].map(() => createClassifier(cfg, 17));
   const L = viaHost.exchange;
   expect(L.factored.map((f) => f.layer)).toEqual(['fc1']); // 8 x (32 + 32) < 32 x 32; out (32 x 2) is not worth it
   expect(L.length).toBe(viaHost.paramCount - 32 * 32 + B * (32 + 32));
-  const [swapA, swapB] = pairOfSwaps();
+  const swaps = pairOfSwaps(offerNow);
+  const [swapA, swapB] = swaps;
   const rng = new Rng(18);
   let tensors = -1;
   for (let s = 0; s < 5; s++) {
@@ -289,6 +306,9 @@ async function checkPairStep(): Promise<void> {
   expect(Array.from(a.weightsFlat())).toEqual(Array.from(w));
   expect(Array.from(b.weightsFlat())).toEqual(Array.from(w));
   expect(maxAbsDiff(single.weightsFlat(), w)).toBeLessThan(1e-5);
+  // Replica b runs after a's first wait: it takes both of a's vectors at once; a waits for b's first,
+  // which comes with b's second: a takes that one at once. Three a step.
+  if (offerNow) expect(swaps.taken).toBe(5 * 3);
 
   // An empty shard on one replica: the other's whole-batch gradient plus zeros, i.e. a trainStep.
   const [c, d, whole] = [0, 1, 2].map(() => createClassifier(cfg, 19));
@@ -376,6 +396,10 @@ describe('classifier on wasm', () => {
 
   it('pairStep: two replicas end where the host-side sum of their gradients ends, bit for bit (wasm)', async () => {
     await checkPairStep();
+  });
+
+  it('pairStep takes a vector that has come at once (the swap\'s now), with the same bits (wasm)', async () => {
+    await checkPairStep(true);
   });
 
   it('exchangeGradients: a shard\'s rows of the factored layers, zeros elsewhere, each range reported once as it is written (wasm)', () => {

@@ -234,7 +234,12 @@ export type GradientReady = (from: number, to: number) => void;
  * long as this one's) into segments laid end to end, synchronously, once per call, before the call
  * after next: `pairStep` makes its second call of a step before it reads the first.
  */
-export type VectorSwap = (ours: readonly Float32Array[]) => Promise<{ readInto(segments: readonly Float32Array[]): void }>;
+export type VectorSwap = (ours: readonly Float32Array[]) => Promise<IncomingSwap> & { now?: () => IncomingSwap | null };
+
+/** The other replica's vector of a VectorSwap call. `now`, where given: it at once when it has come already, else null (then await the call). */
+export interface IncomingSwap {
+  readInto(segments: readonly Float32Array[]): void;
+}
 
 /**
  * The points of a `pairStep`, in the order they come, for a caller that times where the step goes
@@ -600,7 +605,8 @@ class CnnClassifier implements Classifier {
         // A factored layer's merged x and dz are [batchSize, width]: the other's rows land at the
         // other's offset (its padding in a sink), this shard's own are copied to this one's; rows
         // past the global batch are never read (the factors are sliced to it).
-        const incoming = await sent.first;
+        // At once when it has come (as it usually has: it went during the other's pass), else when it comes.
+        const incoming = sent.first.now?.() ?? (await sent.first);
         this.alive();
         mark?.('rows-in');
         const sink = new Float32Array(Math.max(0, ...L.factored.map((f) => (slot - theirRows.count) * Math.max(f.nin, f.nout))));
@@ -633,7 +639,7 @@ class CnnClassifier implements Classifier {
         this.opt.applyPart(Object.keys(factors), {}, undefined, undefined, factors);
         mark?.('rows-applied');
       }
-      const incoming = await second;
+      const incoming = second.now?.() ?? (await second);
       this.alive();
       mark?.('gradients-in');
       const theirLoss = new Float32Array(1);

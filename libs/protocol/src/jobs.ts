@@ -179,11 +179,17 @@ export interface IncomingVector {
 }
 
 /**
+ * A pair exchange under way: resolves with the other replica's vector; `now`, where the exchange
+ * offers it, returns that vector at once when it has come already (no event-loop turn), else null.
+ */
+export type PendingVector = Promise<IncomingVector> & { now?: () => IncomingVector | null };
+
+/**
  * Sends this replica's vector (`ours`: its segments laid end to end) to the other replica of a
  * two-replica job and resolves when the other's has come (JobContext.pairExchange). `ours` is read
  * before the call returns: the segments may be views that a later allocation invalidates.
  */
-export type PairExchange = (ours: readonly Float32Array[]) => Promise<IncomingVector>;
+export type PairExchange = (ours: readonly Float32Array[]) => PendingVector;
 
 /** An all-reduce begun with `beginAllReduce`. */
 export interface PendingReduce {

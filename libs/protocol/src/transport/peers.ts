@@ -12,7 +12,7 @@
  */
 import * as path from 'path';
 import * as zmq from 'zeromq';
-import type { IncomingVector, PendingReduce } from '../jobs';
+import type { IncomingVector, PendingReduce, PendingVector } from '../jobs';
 import { ReadyRanges } from '../jobs';
 import { bytesToF32, decodePeerMessage, encodePeerFrames, f32ToBytes } from '../messages';
 import { Mailbox } from './mailbox';
@@ -70,6 +70,12 @@ export class PeerLink {
   private shared: SharedExchange | null = null;
   /** Why writing to the shared folder failed, once it has: then this link's vectors go over the socket. */
   private sharedWriteFailed: string | null = null;
+  /**
+   * Attempts that have swapped (and not ended), with the first failure of a swap whose vector was
+   * taken by its mark (`now`) before the rest of the call (the note, the sends) was over: it fails
+   * the attempt's next swap.
+   */
+  private readonly swapAttempts = new Map<string, Error | null>();
   private hostKey: string | null = null;
   private readonly log: EventLog;
   private readonly pieceValues: number;
@@ -308,12 +314,18 @@ export class PeerLink {
    * written into the other's receiving file when the two share memory (sharesMemory), else copied
    * and sent as `grad-range` messages, one per segment. The promise resolves when the other's vector
    * is there; its `readInto` reads it (from this replica's file, or from the received ranges).
+   * `now` gives it at once, with no event-loop turn, when the other's vector is in the file already
+   * (its slot's mark, SharedExchange.has), else null; what is left of the call then goes on, and a
+   * failure of it (the note not agreeing, a send failing) fails the attempt's next swap.
    */
-  swap(ours: readonly Float32Array[], call: ReduceCall): Promise<IncomingVector> {
+  swap(ours: readonly Float32Array[], call: ReduceCall): PendingVector {
     const { job, attempt, seq, rank, peers } = call;
     if (peers.length !== 2 || (rank !== 0 && rank !== 1)) return Promise.reject(new Error(`swap: two replicas only, got rank ${rank} of ${peers.length}`));
     if (!this.router) return Promise.reject(new Error('peer link not started'));
     const attemptKey = `${job}#${attempt}`;
+    const failed = this.swapAttempts.get(attemptKey);
+    if (failed) return Promise.reject(failed);
+    this.swapAttempts.set(attemptKey, null);
     const other = 1 - rank;
     const L = ours.reduce((n, s) => n + s.length, 0);
     const peer = parsePeerAddress(peers[other]);
@@ -333,25 +345,44 @@ export class PeerLink {
       }
     }
     const key = rangeKey(job, attempt, seq, other);
-    return (async () => {
+    let read = false;
+    const incoming = (readFrom: (segments: readonly Float32Array[]) => void): IncomingVector => ({
+      readInto: (segments) => {
+        if (read) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was read already`);
+        read = true;
+        const n = segments.reduce((k, s) => k + s.length, 0);
+        if (n !== L) throw new RangeError(`${attemptKey} seq ${seq}: read into ${n} values, the vectors have ${L}`);
+        readFrom(segments);
+      },
+    });
+    // Where `now` found the other's vector: at this replica's own offset (both write as long vectors, call for call).
+    let takenAt: number | null = null;
+    const whole = (async () => {
       const theirs = this.shared ? await this.takeEither(key, L, call) : { ranges: await this.ranges.take(key, L, call.timeoutMs, call.signal) };
       await Promise.all(sends);
-      let read = false;
-      return {
-        readInto: (segments: readonly Float32Array[]): void => {
-          if (read) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was read already`);
-          read = true;
-          const n = segments.reduce((k, s) => k + s.length, 0);
-          if (n !== L) throw new RangeError(`${attemptKey} seq ${seq}: read into ${n} values, the vectors have ${L}`);
-          if ('ranges' in theirs) {
-            scatterRanges(theirs.ranges, segments);
-          } else {
-            if (theirs.note.length !== L) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector has ${theirs.note.length} values, this one's ${L}`);
-            this.shared!.readInto(attemptKey, theirs.note.offset, segments);
-          }
-        },
-      };
+      if (takenAt !== null && !('note' in theirs && theirs.note.offset === takenAt && theirs.note.length === L)) {
+        const said = 'note' in theirs ? `its note says ${theirs.note.length} values at offset ${theirs.note.offset}` : 'it sent its vector over the socket';
+        throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was taken from its mark at offset ${takenAt} (${L} values), but ${said}`);
+      }
+      return incoming((segments) => {
+        if ('ranges' in theirs) {
+          scatterRanges(theirs.ranges, segments);
+        } else {
+          if (theirs.note.length !== L) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector has ${theirs.note.length} values, this one's ${L}`);
+          this.shared!.readInto(attemptKey, theirs.note.offset, segments);
+        }
+      });
     })();
+    const now = (): IncomingVector | null => {
+      if (offset === null || takenAt !== null || read || !shared!.has(attemptKey, offset, L, seq)) return null;
+      takenAt = offset;
+      whole.catch((err: unknown) => {
+        if (this.swapAttempts.get(attemptKey) === null) this.swapAttempts.set(attemptKey, err instanceof Error ? err : new Error(String(err)));
+      });
+      const at = offset;
+      return incoming((segments) => shared!.readInto(attemptKey, at, segments));
+    };
+    return Object.assign(whole, { now });
   }
 
   /** Writes a vector into the other replica's shared file; null (and a log line, once) when that fails: then it goes over the socket. */
@@ -389,6 +420,9 @@ export class PeerLink {
 
   /** Forgets pieces of an attempt that ended (a cancelled replica may leave some behind), and its shared files. */
   endAttempt(job: string, attempt: number): void {
+    const swapFailed = this.swapAttempts.get(`${job}#${attempt}`);
+    this.swapAttempts.delete(`${job}#${attempt}`);
+    if (swapFailed) this.log.warn({ event: 'peer-swap-failed', job, attempt, err: swapFailed.message }, `a swap of ${job} attempt ${attempt} failed after its vector was taken: ${swapFailed.message}`);
     this.inbox.drop(`${job}#${attempt}:`, 'attempt ended');
     this.ranges.drop(`${job}#${attempt}:`, 'attempt ended');
     this.sharedNotes.drop(`${job}#${attempt}:`, 'attempt ended');

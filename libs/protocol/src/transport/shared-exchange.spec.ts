@@ -59,10 +59,10 @@ describe('shared-memory exchange between two replicas on one host', () => {
       expect(bits(outs[0]).equals(bits(ring[0]))).toBe(true);
       expect(bits(outs[1]).equals(bits(ring[0]))).toBe(true);
     }
-    // Each replica's receiving file of the attempt, four slots of the vector.
+    // Each replica's receiving file of the attempt, four slots of the vector, each with its 16-byte mark.
     const files = fs.readdirSync(dir);
     expect(files).toHaveLength(2);
-    for (const f of files) expect(fs.statSync(path.join(dir, f)).size).toBe(4 * 100_003 * 4);
+    for (const f of files) expect(fs.statSync(path.join(dir, f)).size).toBe(4 * (100_003 * 4 + 16));
     // The attempt's end removes them.
     for (const l of links) l.endAttempt('clf', 1);
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -254,17 +254,65 @@ describe('shared-memory exchange between two replicas on one host', () => {
         expect(bits(got[rank][1]).equals(bits(inputs[1 - rank][1]))).toBe(true);
       }
     }
-    // Slots as long as the longest vector, the first parts in slots 0 and 2, the second in 1 and 3 (the
-    // file ends with the last slot's short vector): no longer vector came after the first, so no second set.
-    for (const f of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, f)).size).toBe(3 * 40_000 * 4 + 3_001 * 4);
+    // Slots as long as the longest vector and its mark, the first parts in slots 0 and 2, the second in 1 and 3 (the
+    // file ends with the last slot's short vector and mark): no longer vector came after the first, so no second set.
+    const slot = 40_000 * 4 + 16;
+    for (const f of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, f)).size).toBe(3 * slot + 3_001 * 4 + 16);
     // A longer vector starts four new slots past the old ones.
     const long = [randomVector(rng, 50_000), randomVector(rng, 50_000)];
     const outs = await swap(addresses, long, seq, [50_000]);
     expect(bits(outs[0]).equals(bits(long[1]))).toBe(true);
     expect(bits(outs[1]).equals(bits(long[0]))).toBe(true);
-    for (const f of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, f)).size).toBe(4 * 40_000 * 4 + ((seq % 4) + 1) * 50_000 * 4);
+    for (const f of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, f)).size).toBe(4 * slot + ((seq % 4) + 1) * (50_000 * 4 + 16));
     for (const l of links) l.endAttempt('clf', 1);
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('swap: now() takes the other\'s vector from the file at once when it is there, and the rest of the call still checks the note; a failure after it fails the next swap', async () => {
+    const dir = tempDir();
+    const log = recordingLog();
+    const addresses = await start([dir, dir], log);
+    const call = (rank: number, seq: number, signal?: AbortSignal) => ({ job: 'n', attempt: 1, seq, rank, peers: addresses, timeoutMs: 5000, signal });
+    const v = [Float32Array.of(1, 2, 3), Float32Array.of(4, 5, 6)];
+    const out = new Float32Array(3);
+    const p0 = links[0].swap([v[0]], call(0, 0));
+    // The other has not written yet.
+    expect(p0.now?.()).toBeNull();
+    // Its call writes into replica 0's file before it returns: both find the other's vector at once.
+    const p1 = links[1].swap([v[1]], call(1, 0));
+    const [in0, in1] = [p0.now?.(), p1.now?.()];
+    if (!in0 || !in1) throw new Error('now() found no vector after both had written');
+    in0.readInto([out]);
+    expect(Array.from(out)).toEqual([4, 5, 6]);
+    in1.readInto([out]);
+    expect(Array.from(out)).toEqual([1, 2, 3]);
+    // Taken: once only, by either way.
+    expect(p0.now?.()).toBeNull();
+    expect(() => in0.readInto([out])).toThrow(/was read already/);
+    const rest = await p0;
+    expect(() => rest.readInto([out])).toThrow(/was read already/);
+    await p1;
+    // Call 1 is aborted after replica 0 took the vector, before the note came: its next swap fails so, and the attempt's end logs it.
+    const stop = new AbortController();
+    const q0 = links[0].swap([v[0]], call(0, 1, stop.signal));
+    const q1 = links[1].swap([v[1]], call(1, 1));
+    expect(q0.now?.()).not.toBeNull();
+    stop.abort(new Error('cancelled by the test'));
+    await expect(q0).rejects.toThrow('cancelled by the test');
+    (await q1).readInto([out]);
+    expect(Array.from(out)).toEqual([1, 2, 3]);
+    await expect(links[0].swap([v[0]], call(0, 2))).rejects.toThrow('cancelled by the test');
+    links.forEach((l) => l.endAttempt('n', 1));
+    expect(log.lines.filter((l) => l.includes('a swap of n attempt 1 failed after its vector was taken: cancelled by the test'))).toHaveLength(1);
+    // Without a shared file (over the socket) there is nothing to take at once.
+    const [a, b] = [tempDir(), tempDir()];
+    await Promise.all(links.map((l) => l.stop()));
+    const apart = await start([a, b]);
+    const r = links.map((l, rank) => l.swap([v[rank]], { job: 'm', attempt: 1, seq: 0, rank, peers: apart, timeoutMs: 5000 }));
+    expect(r.map((p) => p.now?.())).toEqual([null, null]);
+    (await r[0]).readInto([out]);
+    expect(Array.from(out)).toEqual([4, 5, 6]);
+    await r[1];
   });
 
   it('swap: refuses more than two replicas and a read of the wrong length, and falls back to the socket when the file cannot be written', async () => {

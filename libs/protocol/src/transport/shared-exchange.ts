@@ -22,7 +22,11 @@
  * vector the other may still be reading. Four suffice for a job that swaps once or twice per step
  * (Classifier.pairStep sends a layer's factors during its backward pass, the rest after it): a
  * replica reads the other's call seq before it sends its own call seq + 2, and writes call seq + 4
- * only once it has the other's note for seq + 2. The receiver removes the file when the
+ * only once it has the other's call seq + 2 (its note, or its mark, below). Each slot ends with a
+ * 16-byte mark written after the vector (a tag and the call's number), so that a replica that
+ * writes vectors as long as the other's, call for call, finds the other's vector at the offset of
+ * its own (`has`) without waiting for the note: pairStep takes a vector that came during its
+ * backward pass at once, not an event-loop turn later. The receiver removes the file when the
  * attempt ends (every write of the attempt came before a note it has read), all its files when the
  * link stops and at process exit; files of a killed process are removed by the next link that starts
  * in the folder, once an hour has passed since their last write and their process is gone.
@@ -42,6 +46,9 @@ const OPEN_FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT;
 const STALE_MS = 3_600_000;
 /** Slots per receiving file, used by call number in turn (see the header). */
 const SLOTS = 4;
+/** A slot's mark after its vector: this tag, then the call's number + 1 (a file's zeros are no mark), as two float64. */
+const MARK_TAG = 0x47414e31;
+const MARK_BYTES = 16;
 
 /**
  * The folder for shared exchange files: `GAN_STUDY_PEER_SHM` when set ('0' or '' for none), else
@@ -104,6 +111,8 @@ export class SharedExchange {
   private readonly block = new Float32Array(65_536);
   /** Where the slots of each file this link writes begin, and how long each is (see the header). */
   private readonly layouts = new Map<string, { base: number; stride: number }>();
+  /** A slot's mark, as written and as read back. */
+  private readonly mark = new Float64Array(2);
 
   constructor(readonly dir: string) {
     process.on('exit', this.onExit);
@@ -117,13 +126,14 @@ export class SharedExchange {
 
   /**
    * Writes `data` (one vector, or its segments laid end to end) into slot seq % 4 of replica
-   * `peerId`'s receiving file for the attempt (see the header); returns the slot's byte offset.
+   * `peerId`'s receiving file for the attempt, then the slot's mark (see the header); returns the
+   * slot's byte offset.
    */
   writeTo(peerId: string, attemptKey: string, seq: number, data: Float32Array | readonly Float32Array[]): number {
     if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
     const segments = data instanceof Float32Array ? [data] : data;
     const { fd, file } = this.fd(attemptKey, this.fileOf(peerId, attemptKey));
-    const bytes = byteLengthOf(segments);
+    const bytes = byteLengthOf(segments) + MARK_BYTES;
     let layout = this.layouts.get(file);
     if (!layout || bytes > layout.stride) {
       layout = { base: layout ? layout.base + SLOTS * layout.stride : 0, stride: bytes };
@@ -135,7 +145,28 @@ export class SharedExchange {
       writeFully(fd, segment, at, file);
       at += segment.byteLength;
     }
+    // After the vector, in a write of its own: a replica that sees the mark finds the vector whole.
+    this.mark[0] = MARK_TAG;
+    this.mark[1] = seq + 1;
+    writeFully(fd, this.mark, at, file);
     return offset;
+  }
+
+  /**
+   * True when the other replica's vector of call `seq`, `length` floats, is at `offset` of this
+   * replica's receiving file for the attempt: the slot's mark is there (see the header). One read
+   * of 16 bytes; false when the file or the mark is not there yet, and when the file cannot be read
+   * (the caller then waits for the note, whose read says what is wrong).
+   */
+  has(attemptKey: string, offset: number, length: number, seq: number): boolean {
+    try {
+      // Opened (made empty, if the other has not written yet) as the other opens it: O_CREAT.
+      const { fd } = this.fd(attemptKey, this.fileOf(this.id, attemptKey));
+      if (fs.readSync(fd, new Uint8Array(this.mark.buffer), 0, MARK_BYTES, offset + length * 4) !== MARK_BYTES) return false;
+    } catch {
+      return false;
+    }
+    return this.mark[0] === MARK_TAG && this.mark[1] === seq + 1;
   }
 
   /**
@@ -271,7 +302,7 @@ function addBlock(out: Float32Array, ours: Float32Array, theirs: Float32Array, f
   for (let i = 0; i < n; i++) out[from + i] = theirs[i] + ours[from + i];
 }
 
-function writeFully(fd: number, data: Float32Array, position: number, file: string): void {
+function writeFully(fd: number, data: Float32Array | Float64Array, position: number, file: string): void {
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   let done = 0;
   while (done < bytes.length) {
