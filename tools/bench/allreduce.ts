@@ -40,7 +40,7 @@ import {
   encodeTrainerMessage,
   f32ToBytes,
 } from '@gan-study/protocol';
-import { quantile } from './report';
+import { cpuMs, quantile } from './report';
 
 const MODES = ['ring', 'ring-into', 'coordinator', 'coordinator-1frame', 'net-echo', 'zmq-echo'] as const;
 type Mode = (typeof MODES)[number];
@@ -79,11 +79,6 @@ function ints(text: string, flag: string): number[] {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: '${s}' is not a positive integer`);
     return n;
   });
-}
-
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 /** Runs `call` warm-up + reps times; returns the timed calls' wall ms and the CPU ms per timed call. */

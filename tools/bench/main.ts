@@ -39,7 +39,7 @@ import { createClassifier, createGan, cycleganMicroBatch, initBackend, PAIR_STEP
 import type { BackendChoice, CycleganConfig, Gan, PairStepPoint } from '@gan-study/models';
 import { PeerLink, type IncomingVector } from '@gan-study/protocol';
 import { paperMemory } from './memory';
-import { BATCH, MODELS, SIZE, jitWarmup, median, pct, profileWarmup, quantile, report, repsFor, round, type CoreScaling, type ExchangeRow, type KernelTime, type ModelKind, type PairTimeline, type ParallelRow, type ProfileModel, type Results, type StudyResult, type ThroughputResult, type ThroughputRow } from './report';
+import { BATCH, MODELS, SIZE, cpuMs, jitWarmup, median, pct, profileWarmup, quantile, report, repsFor, round, type CoreScaling, type ExchangeRow, type KernelTime, type ModelKind, type PairTimeline, type ParallelRow, type ProfileModel, type Results, type StudyResult, type ThroughputResult, type ThroughputRow } from './report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -116,11 +116,6 @@ function runChild(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = pr
       else reject(new Error(`child ${args.join(' ')} exited ${code ?? signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs / 1000}s)` : ''}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
     });
   });
-}
-
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 /** A step function for one model, on random data (speed does not depend on the values); `note` goes into the result row. */

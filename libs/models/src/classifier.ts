@@ -553,6 +553,7 @@ class CnnClassifier implements Classifier {
     const rowsOf = (t: tf.Tensor | undefined, width: number): Float32Array[] => [...(t ? [readBack(t)] : []), zeros.subarray(0, (slot - count) * width)].filter((a) => a.length > 0);
     // The factored layers' x and dz rows of this shard, kept past the pass (disposed below).
     const kept = new Map<string, { x?: tf.Tensor; dz?: tf.Tensor }>(L.factored.map((f) => [f.layer, {}]));
+    const keptOf = (f: { layer: string }) => kept.get(f.layer)!;
     // Two swaps a step. The first, the factored layers' rows, goes as soon as the backward pass has
     // made the last of them, while it goes on through the layers below (the convolutions: most of
     // the backward pass); the second, the gradients and the loss, after the pass. Then this replica
@@ -563,12 +564,12 @@ class CnnClassifier implements Classifier {
       if (sent.first || L.factored.length === 0) return;
       mark?.('rows-ready');
       // Views of the heap (readBack on wasm): read by `swap` before it returns, before anything allocates.
-      sent.first = swap(L.factored.flatMap((f) => [...rowsOf(kept.get(f.layer)!.x, f.nin), ...rowsOf(kept.get(f.layer)!.dz, f.nout)]));
+      sent.first = swap(L.factored.flatMap((f) => [...rowsOf(keptOf(f).x, f.nin), ...rowsOf(keptOf(f).dz, f.nout)]));
       sent.first.catch(() => undefined); // awaited after the pass; a pass that throws leaves it
       mark?.('rows-sent');
     };
     const tap = this.keepingTap(kept, () => {
-      if (L.factored.every((f) => kept.get(f.layer)!.dz !== undefined)) sendFactors();
+      if (L.factored.every((f) => keptOf(f).dz !== undefined)) sendFactors();
     });
     // Zeros made on the device (tf.zeros would upload them).
     const ours = tf.tidy(() => {
@@ -624,7 +625,7 @@ class CnnClassifier implements Classifier {
             // zero's sign (-0 here, +0 there), which changes no weight (p - lr * (+-0) = p), at most the
             // sign of a zero moment.
             L.factored.forEach((f, i) => {
-              const k = kept.get(f.layer)!;
+              const k = keptOf(f);
               if (k.x) views[2 * i].set(readBack(k.x), rows.offset * f.nin);
               if (k.dz) views[2 * i + 1].set(readBack(k.dz), rows.offset * f.nout);
             });
