@@ -724,6 +724,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
   // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): each rank's medians, per round.
+  const timelineRun = runs.findIndex((x) => x.exchange === 'shared memory');
   const timelines: number[][][] = [];
   // Each configuration's processes live through all rounds, so only their first round warms them
   // up (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
@@ -742,7 +743,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
         const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
         const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
         measured[k].push(m);
-        if (k === runs.findIndex((x) => x.exchange === 'shared memory') && replies.every((x) => x.timeline)) timelines.push(replies.map((x) => x.timeline!));
+        if (k === timelineRun && replies.every((x) => x.timeline)) timelines.push(replies.map((x) => x.timeline!));
         log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
       }
     }

@@ -232,11 +232,13 @@ export type GradientReady = (from: number, to: number) => void;
  * segments laid end to end; they are read before the call returns (they may be views of the
  * device's memory that a later allocation invalidates). `readInto` writes the other's vector (as
  * long as this one's) into segments laid end to end, synchronously, once per call, before the call
- * after next: `pairStep` makes its second call of a step before it reads the first.
+ * after next: `pairStep` makes its second call of a step before it reads the first. `now`, where
+ * the swap offers it, gives the other's vector at once when it has come already, else null (then
+ * the caller awaits the call): `pairStep` tries it before it awaits.
  */
 export type VectorSwap = (ours: readonly Float32Array[]) => Promise<IncomingSwap> & { now?: () => IncomingSwap | null };
 
-/** The other replica's vector of a VectorSwap call. `now`, where given: it at once when it has come already, else null (then await the call). */
+/** The other replica's vector of a VectorSwap call (the shape of @gan-study/protocol's IncomingVector, which this library does not import). */
 export interface IncomingSwap {
   readInto(segments: readonly Float32Array[]): void;
 }
