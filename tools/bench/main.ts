@@ -443,7 +443,10 @@ async function peerWorker(): Promise<void> {
       const rows = { offset: lo, total: G };
       // The pair's swaps, numbered as the job numbers them (both trainers make the same calls in the same order).
       let seq = m.round * 100_000;
+      // Notes this trainer sent over the timed steps (a pair that shares memory: only to a waiting other).
+      let notesBefore = 0;
       for (let i = 0; i < m.warmup + m.reps; i++) {
+        if (i === m.warmup) notesBefore = link.sharedNotesSent;
         const t0 = performance.now();
         const c0 = cpuMs();
         let t1 = t0;
@@ -505,7 +508,8 @@ async function peerWorker(): Promise<void> {
       // What this trainer sent per step: a pair sharing memory sends its own factor rows only.
       const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? model.exchange.pairLength : model.exchange.length;
       model.dispose();
-      process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength, timeline });
+      const notesPerStep = (link.sharedNotesSent - notesBefore) / m.reps;
+      process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength, timeline, notesPerStep });
     })().catch((err: unknown) => {
       console.error(err);
       process.exit(1);
@@ -720,12 +724,13 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
   ];
   type Round = { step: number; exchange: number; pass: number | null; update: number | null; cpu: number; paramCount: number; exchangeLength: number };
-  type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null };
+  type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null; notesPerStep: number };
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
   // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): each rank's medians, per round.
   const timelineRun = runs.findIndex((x) => x.exchange === 'shared memory');
   const timelines: number[][][] = [];
+  const notes: number[][] = [];
   // Each configuration's processes live through all rounds, so only their first round warms them
   // up (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
   // worker threads: one trainer has the idle core for it, two take it from each other. Later
@@ -743,7 +748,10 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
         const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
         const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
         measured[k].push(m);
-        if (k === timelineRun && replies.every((x) => x.timeline)) timelines.push(replies.map((x) => x.timeline!));
+        if (k === timelineRun && replies.every((x) => x.timeline)) {
+          timelines.push(replies.map((x) => x.timeline!));
+          notes.push(replies.map((x) => x.notesPerStep));
+        }
         log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
       }
     }
@@ -776,7 +784,12 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   });
   // Each point's median over the rounds, per rank.
   const timeline: PairTimeline | undefined = timelines.length
-    ? { points: [...PAIR_STEP_POINTS], ms_by_rank: timelines[0].map((_, rank) => PAIR_STEP_POINTS.map((_, i) => round(median(timelines.map((t) => t[rank][i])), 4))), rounds: timelines.length }
+    ? {
+        points: [...PAIR_STEP_POINTS],
+        ms_by_rank: timelines[0].map((_, rank) => PAIR_STEP_POINTS.map((_, i) => round(median(timelines.map((t) => t[rank][i])), 4))),
+        rounds: timelines.length,
+        notes_per_step: notes[0].map((_, rank) => round(median(notes.map((n) => n[rank])), 3)),
+      }
     : undefined;
   return { rows, cores, timeline };
 }

@@ -139,6 +139,10 @@ describe('report', () => {
     // After the pass: 33 - 27.5 and 34 - 28; waits 1 + 0.25 and 0.25 + 1.25; the rest 5.5 - 1.25 - 3, 6 - 1.5 - 3.
     expect(md).toContain("After the pass (trainer 0 / 1): 5.50 ms / 6.00 ms of a 33.00 ms / 34.00 ms step. Of it, awaiting the other's two vectors 1.25 ms / 1.50 ms");
     expect(md).toContain("fc1's update 3.00 ms / 3.00 ms; the rest (the swap calls, merging and reading the other's vectors, Adam on the other weights) 1.25 ms / 1.50 ms. The exchange as a wait alone adds 1.25 ms / 1.50 ms to the step, 3.8% / 4.4% of it.");
+    // Older runs did not count the notes; newer ones say how many each trainer sent per step.
+    expect(md).not.toContain('Notes over the socket per step');
+    const counted = section(report({ ...r, parallel: { ...r.parallel!, timeline: { ...timeline, notes_per_step: [0.8333, 0.1] } } }), '## 3.');
+    expect(counted).toContain('Notes over the socket per step (trainer 0 / 1, of two swaps each): 0.83 / 0.10.');
   });
 });
 

@@ -142,15 +142,17 @@ export interface PairTimeline {
   points: string[];
   ms_by_rank: number[][];
   rounds: number;
+  /** `grad-shared` notes each rank sent per step (PeerLink.sharedNotesSent; of its two swaps): the median over the rounds. Absent in runs before it was measured. */
+  notes_per_step?: number[];
 }
 
 /** What happens between a pair step's point and the one before it (the first: since the step began). */
 const PAIR_SPANS: Record<string, string> = {
   'rows-ready': "forward pass, loss, and the backward pass down to fc1's output gradient",
-  'rows-sent': "first swap: this shard's rows of fc1's factors written into the other's file, its note sent",
+  'rows-sent': "first swap: this shard's rows of fc1's factors written into the other's file (a note sent only when the other waits for them)",
   'pass-done': 'the rest of the backward pass (the layers below fc1: the convolutions)',
   'gradients-sent': 'second swap: the other gradients and the loss',
-  'rows-in': "until the other's rows are there (its note seen: an event-loop turn when it came long before)",
+  'rows-in': "until the other's rows are there (found by their mark when they came during the pass, else a note awaited)",
   'rows-merged': "both shards' rows merged into tensors (the other's read from this trainer's file)",
   'rows-applied': "fc1's update: its dW = x^T dz from the whole batch's rows, and Adam",
   'gradients-in': "until the other's gradients are there (the wait for the slower trainer, when there is one)",
@@ -231,7 +233,13 @@ export function pairTimelineLines(t: PairTimeline): string[] {
     const after = (rank: number) => at(rank, 'done') - at(rank, 'pass-done');
     const waits = (rank: number) => span(rank, 'rows-in') + span(rank, 'gradients-in');
     lines.push(
-      `After the pass (trainer 0 / 1): ${both(after)} of a ${both((rank) => at(rank, 'done'))} step. Of it, awaiting the other's two vectors ${both(waits)} (the only time a trainer does not work: the wait for the slower one and the event loop's turns that see a note); fc1's update ${both((rank) => span(rank, 'rows-applied'))}; the rest (the swap calls, merging and reading the other's vectors, Adam on the other weights) ${both((rank) => after(rank) - waits(rank) - span(rank, 'rows-applied'))}. The exchange as a wait alone adds ${both((rank) => waits(rank))} to the step, ${ranks.map((_, rank) => pct(waits(rank) / at(rank, 'done'))).join(' / ')} of it.`,
+      `After the pass (trainer 0 / 1): ${both(after)} of a ${both((rank) => at(rank, 'done'))} step. Of it, awaiting the other's two vectors ${both(waits)} (the only time a trainer does not work: the wait for the slower one, and the event loop's turn that sees its note); fc1's update ${both((rank) => span(rank, 'rows-applied'))}; the rest (the swap calls, merging and reading the other's vectors, Adam on the other weights) ${both((rank) => after(rank) - waits(rank) - span(rank, 'rows-applied'))}. The exchange as a wait alone adds ${both((rank) => waits(rank))} to the step, ${ranks.map((_, rank) => pct(waits(rank) / at(rank, 'done'))).join(' / ')} of it.`,
+      '',
+    );
+  }
+  if (t.notes_per_step) {
+    lines.push(
+      `Notes over the socket per step (trainer 0 / 1, of two swaps each): ${t.notes_per_step.map((n) => n.toFixed(2)).join(' / ')}. A swap sends its note only to a trainer that waits for its vector (the flag in the shared file, PeerLink.swap); the other finds it by its mark, so a step's vectors that came during the pass cost no message at all, either side.`,
       '',
     );
   }

@@ -181,6 +181,8 @@ export interface IncomingVector {
 /**
  * A pair exchange under way: resolves with the other replica's vector; `now`, where the exchange
  * offers it, returns that vector at once when it has come already (no event-loop turn), else null.
+ * Through shared memory the wait itself starts an event-loop turn after the call (PeerLink.swap):
+ * a caller that takes the vector with `now` before it yields asks the other for no message.
  */
 export type PendingVector = Promise<IncomingVector> & { now?: () => IncomingVector | null };
 

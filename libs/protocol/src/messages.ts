@@ -30,8 +30,9 @@ import { z } from 'zod';
  * 4: `grad-shared`: two replicas on one host exchange their vectors through shared memory.
  * 5: `welcome.syntheticSet`: trainers may make the synthetic set themselves from its recipe.
  * 6: a data-parallel classifier's vector carries a large dense layer as its factors (Classifier.exchange).
+ * 7: a swap in shared memory sends its `grad-shared` note only to a replica that waits (its flag in the file).
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** The header key listing, in order, the fields whose bytes follow the header as frames of their own. */
 export const PAYLOAD_FRAMES_KEY = '$frames';

@@ -64,6 +64,11 @@ export class Mailbox<T> {
     });
   }
 
+  /** Forgets the stored message for `key`, if one is there (no waiter is told); true when there was one. */
+  discard(key: string): boolean {
+    return this.stored.delete(key);
+  }
+
   /** Forgets stored messages (and fails waiters) whose key starts with `prefix`: a finished attempt. */
   drop(prefix: string, reason = 'dropped'): void {
     for (const key of [...this.stored.keys()]) if (key.startsWith(prefix)) this.stored.delete(key);

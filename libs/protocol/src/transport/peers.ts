@@ -76,6 +76,14 @@ export class PeerLink {
    * the attempt's next swap.
    */
   private readonly swapAttempts = new Map<string, Error | null>();
+  /**
+   * Notes of swaps whose vector was taken by its mark after this link had flagged that it waits
+   * (SharedExchange.waitFor), per sender (`job#attempt:from`): such a note may still come, and is
+   * dropped when it does. A sender's notes come in call order, so a note of call n also ends the
+   * wait for any of its earlier ones here.
+   */
+  private readonly strayNotes = new Map<string, Set<number>>();
+  private _sharedNotesSent = 0;
   private hostKey: string | null = null;
   private readonly log: EventLog;
   private readonly pieceValues: number;
@@ -94,6 +102,19 @@ export class PeerLink {
    */
   get address(): string {
     return this._address;
+  }
+
+  /**
+   * `grad-shared` notes this link has sent: one per shared `beginExchange` call, and one per swap
+   * only when the other replica waited for its vector (see `swap`).
+   */
+  get sharedNotesSent(): number {
+    return this._sharedNotesSent;
+  }
+
+  /** `grad-shared` notes that came for no call yet (kept until one takes them, or their attempt ends). */
+  get unreadNotes(): number {
+    return this.sharedNotes.size;
   }
 
   /** The ZeroMQ endpoint peers connect to (after start). */
@@ -133,6 +154,7 @@ export class PeerLink {
         }
         const m = decoded.msg;
         if (m.kind === 'grad-shared') {
+          if (this.strayNote(m.job, m.attempt, m.from, m.seq)) continue;
           if (!this.sharedNotes.put(rangeKey(m.job, m.attempt, m.seq, m.from), { offset: m.offset, length: m.length })) {
             this.log.warn({ event: 'rejected', kind: m.kind, job: m.job, reason: 'duplicate' }, `duplicate shared vector note ${m.job}#${m.attempt} seq ${m.seq} from replica ${m.from}; dropped`);
           }
@@ -281,6 +303,7 @@ export class PeerLink {
         const out = exchangeOutput(data, call.into);
         const offset = this.writeShared(shared, peerId, attemptKey, seq, data, job);
         const dealer = this.dealer(call.peers[1 - rank]);
+        if (offset !== null) this._sharedNotesSent++;
         const sent =
           offset !== null
             ? dealer.send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: L, offset }))
@@ -315,8 +338,15 @@ export class PeerLink {
    * and sent as `grad-range` messages, one per segment. The promise resolves when the other's vector
    * is there; its `readInto` reads it (from this replica's file, or from the received ranges).
    * `now` gives it at once, with no event-loop turn, when the other's vector is in the file already
-   * (its slot's mark, SharedExchange.has), else null; what is left of the call then goes on, and a
-   * failure of it (the note not agreeing, a send failing) fails the attempt's next swap.
+   * (its slot's mark, SharedExchange.has), else null.
+   *
+   * In shared memory a `grad-shared` note goes only to a replica that waits for this call (its flag,
+   * SharedExchange.waiting): a replica that takes the vector by its mark needs none. Waiting starts
+   * after the caller's synchronous work (an event-loop turn), so a caller that takes the vector with
+   * `now` first never asks for a note; the wait flags itself, looks for the mark once more, then
+   * waits for the note (or ranges, from a replica whose writes failed), looking for the mark again
+   * every SHARED_POLL_MS. A failure of what is left of a call whose vector was taken (a send failing,
+   * a note that does not agree with the mark) fails the attempt's next swap.
    */
   swap(ours: readonly Float32Array[], call: ReduceCall): PendingVector {
     const { job, attempt, seq, rank, peers } = call;
@@ -330,13 +360,21 @@ export class PeerLink {
     const L = ours.reduce((n, s) => n + s.length, 0);
     const peer = parsePeerAddress(peers[other]);
     const shared = this.sharesMemory(rank, peers) ? this.shared : null;
-    let offset: number | null = null;
-    if (shared && peer.linkId !== null) offset = this.writeShared(shared, peer.linkId, attemptKey, seq, ours, job);
-    const dealer = this.dealer(peers[other]);
+    const peerId = peer.linkId;
+    // Where both replicas' vectors of this call go (see SharedExchange.slot), wherever the other may
+    // write into this replica's file (even once this one's writes have failed), and where this one's
+    // went (null: over the socket).
+    const at = this.shared && peerId !== null && peer.hostKey === this.hostKey ? this.shared.slot(peerId, attemptKey, seq, L) : null;
+    const offset = shared && at !== null && this.writeShared(shared, peerId!, attemptKey, seq, ours, job) !== null ? at : null;
     const sends: Array<Promise<void>> = [];
     if (offset !== null) {
-      sends.push(dealer.send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: L, offset })));
+      // Right after the vector and its mark: whether the other waits for it (see SharedExchange).
+      if (shared!.waiting(attemptKey, seq)) {
+        this._sharedNotesSent++;
+        sends.push(this.dealer(peers[other]).send(encodePeerFrames({ kind: 'grad-shared', job, attempt, seq, from: rank, length: L, offset })));
+      }
     } else {
+      const dealer = this.dealer(peers[other]);
       let at = 0;
       for (const segment of ours) {
         // A copy: the segment may be a view that is gone by the time ZeroMQ sends it.
@@ -355,15 +393,43 @@ export class PeerLink {
         readFrom(segments);
       },
     });
-    // Where `now` found the other's vector: at this replica's own offset (both write as long vectors, call for call).
+    // Where the other's vector was found by its mark: at this replica's own offset (both write as long vectors, call for call).
     let takenAt: number | null = null;
+    const fromMark = (where: number): IncomingVector => incoming((segments) => this.shared!.readInto(attemptKey, where, segments));
+    // A note may come for a vector taken by its mark once this link has flagged a wait for it.
+    const taken = (where: number): void => {
+      takenAt = where;
+      if (peerId !== null && this.shared!.waitedFor(peerId, attemptKey) >= seq) this.expectStray(job, attempt, other, seq);
+    };
+    const markThere = (): boolean => at !== null && takenAt === null && !read && this.shared!.has(attemptKey, at, L, seq);
     const whole = (async () => {
-      const theirs = this.shared ? await this.takeEither(key, L, call) : { ranges: await this.ranges.take(key, L, call.timeoutMs, call.signal) };
-      await Promise.all(sends);
-      if (takenAt !== null && !('note' in theirs && theirs.note.offset === takenAt && theirs.note.length === L)) {
-        const said = 'note' in theirs ? `its note says ${theirs.note.length} values at offset ${theirs.note.offset}` : 'it sent its vector over the socket';
-        throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was taken from its mark at offset ${takenAt} (${L} values), but ${said}`);
+      let theirs: { note: { offset: number; length: number } } | { ranges: VectorRange[] } | { mark: number };
+      if (!this.shared) {
+        theirs = { ranges: await this.ranges.take(key, L, call.timeoutMs, call.signal) };
+      } else {
+        // After the caller's synchronous work: a caller that takes the vector with `now` first asks for no note.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (takenAt !== null) {
+          theirs = { mark: takenAt };
+        } else {
+          // The other writes into this replica's file only where it shares memory with it (then a flag tells it to send a note).
+          if (at !== null) this.flagWait(this.shared, peerId!, attemptKey, seq, job);
+          if (markThere()) {
+            taken(at!);
+            theirs = { mark: at! };
+          } else {
+            const got = await this.takeEither(key, L, call, at === null ? undefined : () => takenAt !== null || markThere());
+            if ('mark' in got && takenAt === null) taken(at!);
+            theirs = 'mark' in got ? { mark: takenAt! } : got;
+          }
+        }
       }
+      await Promise.all(sends);
+      if (takenAt !== null && 'note' in theirs && !(theirs.note.offset === takenAt && theirs.note.length === L)) {
+        throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was taken from its mark at offset ${takenAt} (${L} values), but its note says ${theirs.note.length} values at offset ${theirs.note.offset}`);
+      }
+      if (takenAt !== null && 'ranges' in theirs) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was taken from its mark at offset ${takenAt} (${L} values), but it sent its vector over the socket`);
+      if ('mark' in theirs) return fromMark(theirs.mark);
       return incoming((segments) => {
         if ('ranges' in theirs) {
           scatterRanges(theirs.ranges, segments);
@@ -374,15 +440,28 @@ export class PeerLink {
       });
     })();
     const now = (): IncomingVector | null => {
-      if (offset === null || takenAt !== null || read || !shared!.has(attemptKey, offset, L, seq)) return null;
-      takenAt = offset;
+      if (!markThere()) return null;
+      taken(at!);
       whole.catch((err: unknown) => {
         if (this.swapAttempts.get(attemptKey) === null) this.swapAttempts.set(attemptKey, err instanceof Error ? err : new Error(String(err)));
       });
-      const at = offset;
-      return incoming((segments) => shared!.readInto(attemptKey, at, segments));
+      return fromMark(at!);
     };
     return Object.assign(whole, { now });
+  }
+
+  /**
+   * Flags that this replica waits for the other's vector (SharedExchange.waitFor). When that write
+   * fails, this replica's vectors already go over the socket (writeShared failed first, or does
+   * now): the wait then finds the other's vector by its mark alone (see `swap`).
+   */
+  private flagWait(shared: SharedExchange, peerId: string, attemptKey: string, seq: number, job: string): void {
+    if (this.sharedWriteFailed !== null) return;
+    try {
+      shared.waitFor(peerId, attemptKey, seq);
+    } catch (err) {
+      this.sharedFailed(shared, err, job);
+    }
   }
 
   /** Writes a vector into the other replica's shared file; null (and a log line, once) when that fails: then it goes over the socket. */
@@ -391,31 +470,72 @@ export class PeerLink {
     try {
       return shared.writeTo(peerId, attemptKey, seq, data);
     } catch (err) {
-      this.sharedWriteFailed = (err as Error).message;
-      this.log.warn(
-        { event: 'peer-shared-failed', job, dir: shared.dir, err: this.sharedWriteFailed },
-        `shared-memory exchange in ${shared.dir} failed (${this.sharedWriteFailed}); this trainer sends its gradients over the socket from now on (a larger ${shared.dir}, or GAN_STUDY_PEER_SHM=0 to go straight to the socket)`,
-      );
+      this.sharedFailed(shared, err, job);
       return null;
     }
   }
 
+  /** A write to the shared folder failed: this link's vectors go over the socket from now on, said once. */
+  private sharedFailed(shared: SharedExchange, err: unknown, job: string): void {
+    this.sharedWriteFailed = (err as Error).message;
+    this.log.warn(
+      { event: 'peer-shared-failed', job, dir: shared.dir, err: this.sharedWriteFailed },
+      `shared-memory exchange in ${shared.dir} failed (${this.sharedWriteFailed}); this trainer sends its gradients over the socket from now on (a larger ${shared.dir}, or GAN_STUDY_PEER_SHM=0 to go straight to the socket)`,
+    );
+  }
+
   /** The other replica's vector of a shared-memory call: a note of where it is, or (its write failed) the vector itself. */
-  private async takeEither(key: string, length: number, call: ReduceCall): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] }> {
+  /**
+   * The other replica's vector as its note or its ranges, whichever comes; with `markThere`, also
+   * `{ mark }` once that finds the vector by its mark, looked for every SHARED_POLL_MS (a swap's
+   * wait: see `swap`).
+   */
+  private takeEither(key: string, length: number, call: ReduceCall): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] }>;
+  private takeEither(key: string, length: number, call: ReduceCall, markThere?: () => boolean): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] } | { mark: number }>;
+  private async takeEither(key: string, length: number, call: ReduceCall, markThere?: () => boolean): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] } | { mark: number }> {
     const stop = new AbortController();
     const onAbort = (): void => stop.abort(call.signal?.reason);
     if (call.signal?.aborted) onAbort();
     call.signal?.addEventListener('abort', onAbort, { once: true });
     const note = this.sharedNotes.take(key, call.timeoutMs, stop.signal).then((n) => ({ note: n }));
     const ranges = this.ranges.take(key, length, call.timeoutMs, stop.signal).then((r) => ({ ranges: r }));
+    let poll: NodeJS.Timeout | undefined;
+    const found = markThere
+      ? new Promise<{ mark: number }>((resolve) => {
+          poll = setInterval(() => {
+            if (markThere()) resolve({ mark: 0 }); // where: the caller's own offset
+          }, SHARED_POLL_MS);
+        })
+      : new Promise<never>(() => undefined);
     try {
-      return await Promise.race([note, ranges]);
+      return await Promise.race([note, ranges, found]);
     } finally {
+      clearInterval(poll);
       call.signal?.removeEventListener('abort', onAbort);
       stop.abort(new Error('taken'));
       note.catch(() => undefined);
       ranges.catch(() => undefined);
     }
+  }
+
+  /** A note the other replica (`from`) may still send for call `seq`, of a vector taken by its mark: dropped when it comes. */
+  private expectStray(job: string, attempt: number, from: number, seq: number): void {
+    const sender = `${job}#${attempt}:${from}`;
+    let seqs = this.strayNotes.get(sender);
+    if (!seqs) this.strayNotes.set(sender, (seqs = new Set()));
+    // It may be here already, unread.
+    if (!this.sharedNotes.discard(rangeKey(job, attempt, seq, from))) seqs.add(seq);
+  }
+
+  /** Whether an arriving note is one `expectStray` waits for (then it is dropped); it also ends the wait for the sender's earlier ones. */
+  private strayNote(job: string, attempt: number, from: number, seq: number): boolean {
+    const sender = `${job}#${attempt}:${from}`;
+    const seqs = this.strayNotes.get(sender);
+    if (!seqs) return false;
+    const stray = seqs.delete(seq);
+    for (const s of seqs) if (s < seq) seqs.delete(s);
+    if (seqs.size === 0) this.strayNotes.delete(sender);
+    return stray;
   }
 
   /** Forgets pieces of an attempt that ended (a cancelled replica may leave some behind), and its shared files. */
@@ -426,6 +546,7 @@ export class PeerLink {
     this.inbox.drop(`${job}#${attempt}:`, 'attempt ended');
     this.ranges.drop(`${job}#${attempt}:`, 'attempt ended');
     this.sharedNotes.drop(`${job}#${attempt}:`, 'attempt ended');
+    for (const sender of [...this.strayNotes.keys()]) if (sender.startsWith(`${job}#${attempt}:`)) this.strayNotes.delete(sender);
     this.shared?.endAttempt(`${job}#${attempt}`);
   }
 
@@ -480,6 +601,12 @@ function scatterRanges(ranges: readonly VectorRange[], segments: readonly Float3
     }
   }
 }
+
+/**
+ * How often a swap that waits for a note looks for the other's mark as well (see `swap`): a note
+ * that a race left unsent then costs this long, not the call's timeout.
+ */
+const SHARED_POLL_MS = 5;
 
 function rangeKey(job: string, attempt: number, seq: number, from: number): string {
   return `${job}#${attempt}:${seq}:${from}`;

@@ -26,8 +26,19 @@
  * 16-byte mark written after the vector (a tag and the call's number), so that a replica that
  * writes vectors as long as the other's, call for call, finds the other's vector at the offset of
  * its own (`has`) without waiting for the note: pairStep takes a vector that came during its
- * backward pass at once, not an event-loop turn later. The receiver removes the file when the
- * attempt ends (every write of the attempt came before a note it has read), all its files when the
+ * backward pass at once, not an event-loop turn later.
+ *
+ * Notes only for a replica that waits (PeerLink.swap): the slots begin after a 64-byte header, where
+ * the replica that writes into the file (the receiver of the other file) says which call it waits
+ * for (`waitFor`: a tag and the call's number + 1, twice, so a torn read shows as such). A writer
+ * reads that flag in its own receiving file right after it wrote its vector and mark (`waiting`), and
+ * sends the note only when the other waits for this call or a later one. The waiter writes its flag,
+ * then looks for the mark once more: of the two orders (mark, then the flag read; flag, then the
+ * mark read) one always sees the other's write, so the waiter either finds the vector or gets the
+ * note. (Each is a pwrite or pread on a tmpfs file, whose page locking orders them; the waiter also
+ * looks for the mark again every few ms, so a note missed all the same costs that long, not the
+ * call.) The receiver removes the file when the
+ * attempt ends (every write of the attempt came before a note or a mark it has read), all its files when the
  * link stops and at process exit; files of a killed process are removed by the next link that starts
  * in the folder, once an hour has passed since their last write and their process is gone.
  */
@@ -49,6 +60,10 @@ const SLOTS = 4;
 /** A slot's mark after its vector: this tag, then the call's number + 1 (a file's zeros are no mark), as two float64. */
 const MARK_TAG = 0x47414e31;
 const MARK_BYTES = 16;
+/** A file's header before its slots: the wait flag, this tag then the call's number + 1 twice, as three float64 (see the header). */
+const HEADER_BYTES = 64;
+const WAIT_TAG = 0x47414e57;
+const WAIT_BYTES = 24;
 
 /**
  * The folder for shared exchange files: `GAN_STUDY_PEER_SHM` when set ('0' or '' for none), else
@@ -113,6 +128,10 @@ export class SharedExchange {
   private readonly layouts = new Map<string, { base: number; stride: number }>();
   /** A slot's mark, as written and as read back. */
   private readonly mark = new Float64Array(2);
+  /** A wait flag, as written and as read back. */
+  private readonly flag = new Float64Array(3);
+  /** The highest call each file this link writes has been flagged as waited for (`waitFor`), per file. */
+  private readonly flagged = new Map<string, number>();
 
   constructor(readonly dir: string) {
     process.on('exit', this.onExit);
@@ -132,14 +151,8 @@ export class SharedExchange {
   writeTo(peerId: string, attemptKey: string, seq: number, data: Float32Array | readonly Float32Array[]): number {
     if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
     const segments = data instanceof Float32Array ? [data] : data;
+    const offset = this.slot(peerId, attemptKey, seq, byteLengthOf(segments) / 4);
     const { fd, file } = this.fd(attemptKey, this.fileOf(peerId, attemptKey));
-    const bytes = byteLengthOf(segments) + MARK_BYTES;
-    let layout = this.layouts.get(file);
-    if (!layout || bytes > layout.stride) {
-      layout = { base: layout ? layout.base + SLOTS * layout.stride : 0, stride: bytes };
-      this.layouts.set(file, layout);
-    }
-    const offset = layout.base + (seq % SLOTS) * layout.stride;
     let at = offset;
     for (const segment of segments) {
       writeFully(fd, segment, at, file);
@@ -167,6 +180,64 @@ export class SharedExchange {
       return false;
     }
     return this.mark[0] === MARK_TAG && this.mark[1] === seq + 1;
+  }
+
+  /**
+   * The byte offset of call `seq`'s slot, for a vector of `length` floats, in replica `peerId`'s
+   * receiving file for the attempt (see the header); the file's layout grows here, as `writeTo`
+   * needs it (asked twice, the same). A replica that writes vectors as long as the other's, call for
+   * call, finds the other's vector at this offset of its own receiving file: where its own went, or
+   * would have gone when its write failed.
+   */
+  slot(peerId: string, attemptKey: string, seq: number, length: number): number {
+    const file = this.fileOf(peerId, attemptKey);
+    const bytes = length * 4 + MARK_BYTES;
+    let layout = this.layouts.get(file);
+    if (!layout || bytes > layout.stride) {
+      layout = { base: layout ? layout.base + SLOTS * layout.stride : HEADER_BYTES, stride: bytes };
+      this.layouts.set(file, layout);
+    }
+    return layout.base + (seq % SLOTS) * layout.stride;
+  }
+
+  /**
+   * Says that this replica waits for the other's vector of call `seq` (or an earlier one): the flag in
+   * the header of replica `peerId`'s receiving file for the attempt, which this one writes into (see
+   * the header). The flag only goes up; a call at or below it writes nothing.
+   */
+  waitFor(peerId: string, attemptKey: string, seq: number): void {
+    if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
+    const { fd, file } = this.fd(attemptKey, this.fileOf(peerId, attemptKey));
+    if ((this.flagged.get(file) ?? -1) >= seq) return;
+    this.flag[0] = WAIT_TAG;
+    this.flag[1] = this.flag[2] = seq + 1;
+    writeFully(fd, this.flag, 0, file);
+    this.flagged.set(file, seq);
+  }
+
+  /** The highest call this replica has said it waits for from replica `peerId` in the attempt (`waitFor`), -1 for none. */
+  waitedFor(peerId: string, attemptKey: string): number {
+    return this.flagged.get(this.fileOf(peerId, attemptKey)) ?? -1;
+  }
+
+  /**
+   * Whether the other replica may wait for this one's vector of call `seq`: its flag in this
+   * replica's receiving file for the attempt says it waits for this call or a later one. False only
+   * when the flag is read whole and says an earlier call, or is not there (the other has not waited
+   * yet); true when it cannot be read or is torn, so that a note goes (one too many is dropped).
+   */
+  waiting(attemptKey: string, seq: number): boolean {
+    const f = this.flag;
+    let n: number;
+    try {
+      const { fd } = this.fd(attemptKey, this.fileOf(this.id, attemptKey));
+      n = fs.readSync(fd, new Uint8Array(f.buffer), 0, WAIT_BYTES, 0);
+    } catch {
+      return true;
+    }
+    if (n < WAIT_BYTES || (f[0] === 0 && f[1] === 0 && f[2] === 0)) return false;
+    if (f[0] !== WAIT_TAG || f[1] !== f[2]) return true;
+    return f[1] - 1 >= seq;
   }
 
   /**
@@ -206,6 +277,7 @@ export class SharedExchange {
     for (const [file, fd] of files ?? []) {
       closeQuietly(fd);
       this.layouts.delete(file);
+      this.flagged.delete(file);
     }
     unlinkQuietly(this.fileOf(this.id, attemptKey));
   }
