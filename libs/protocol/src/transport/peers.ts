@@ -8,7 +8,7 @@
  *
  * Two replicas on one host exchange through shared memory instead (shared-exchange.ts): the
  * address a link advertises carries its host key and id (`tcp://host:port#shm=<key>.<id>`), and where both keys
- * match only a `grad-shared` note crosses the socket.
+ * match only a `grad-shared` note crosses the socket (for a swap, only to a replica that waits).
  */
 import * as path from 'path';
 import * as zmq from 'zeromq';

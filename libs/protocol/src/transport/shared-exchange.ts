@@ -7,7 +7,7 @@
  * socket copies, all competing with the trainers for the same cores), against a step of ~75 ms.
  * Written to a tmpfs file with one pwrite and read back by the other replica with one pread it
  * takes ~2 ms each way: two memory copies, no socket. Only a small `grad-shared` message (where the
- * vector is) goes over ZeroMQ.
+ * vector is) goes over ZeroMQ, and for a swap only to a replica that waits for it (below).
  *
  * Which peers: each PeerLink that can use a shared folder advertises a host key and its own id with
  * its address (`tcp://host:port#shm=<key>.<id>`). The key names the memory behind the folder: the
