@@ -375,11 +375,11 @@ export class PeerLink {
       }
     } else {
       const dealer = this.dealer(peers[other]);
-      let at = 0;
+      let start = 0;
       for (const segment of ours) {
         // A copy: the segment may be a view that is gone by the time ZeroMQ sends it.
-        if (segment.length > 0) sends.push(dealer.send(encodePeerFrames({ kind: 'grad-range', job, attempt, seq, from: rank, offset: at, length: L, data: f32ToBytes(segment.slice()) })));
-        at += segment.length;
+        if (segment.length > 0) sends.push(dealer.send(encodePeerFrames({ kind: 'grad-range', job, attempt, seq, from: rank, offset: start, length: L, data: f32ToBytes(segment.slice()) })));
+        start += segment.length;
       }
     }
     const key = rangeKey(job, attempt, seq, other);
