@@ -727,10 +727,9 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null; notesPerStep: number };
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
-  // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): each rank's medians, per round.
+  // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): per round, each rank's medians and notes per step.
   const timelineRun = runs.findIndex((x) => x.exchange === 'shared memory');
-  const timelines: number[][][] = [];
-  const notes: number[][] = [];
+  const timelines: Array<Array<{ ms: number[]; notes: number }>> = [];
   // Each configuration's processes live through all rounds, so only their first round warms them
   // up (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
   // worker threads: one trainer has the idle core for it, two take it from each other. Later
@@ -748,10 +747,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
         const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
         const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
         measured[k].push(m);
-        if (k === timelineRun && replies.every((x) => x.timeline)) {
-          timelines.push(replies.map((x) => x.timeline!));
-          notes.push(replies.map((x) => x.notesPerStep));
-        }
+        if (k === timelineRun && replies.every((x) => x.timeline)) timelines.push(replies.map((x) => ({ ms: x.timeline!, notes: x.notesPerStep })));
         log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
       }
     }
@@ -786,9 +782,9 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   const timeline: PairTimeline | undefined = timelines.length
     ? {
         points: [...PAIR_STEP_POINTS],
-        ms_by_rank: timelines[0].map((_, rank) => PAIR_STEP_POINTS.map((_, i) => round(median(timelines.map((t) => t[rank][i])), 4))),
+        ms_by_rank: timelines[0].map((_, rank) => PAIR_STEP_POINTS.map((_, i) => round(median(timelines.map((t) => t[rank].ms[i])), 4))),
         rounds: timelines.length,
-        notes_per_step: notes[0].map((_, rank) => round(median(notes.map((n) => n[rank])), 3)),
+        notes_per_step: timelines[0].map((_, rank) => round(median(timelines.map((t) => t[rank].notes)), 3)),
       }
     : undefined;
   return { rows, cores, timeline };

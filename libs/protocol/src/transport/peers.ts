@@ -403,33 +403,30 @@ export class PeerLink {
     };
     const markThere = (): boolean => at !== null && takenAt === null && !read && this.shared!.has(attemptKey, at, L, seq);
     const whole = (async () => {
-      let theirs: { note: { offset: number; length: number } } | { ranges: VectorRange[] } | { mark: number };
+      // The other's note or ranges; null when its vector was taken by its mark (at takenAt).
+      let theirs: { note: { offset: number; length: number } } | { ranges: VectorRange[] } | null = null;
       if (!this.shared) {
         theirs = { ranges: await this.ranges.take(key, L, call.timeoutMs, call.signal) };
       } else {
         // After the caller's synchronous work: a caller that takes the vector with `now` first asks for no note.
         await new Promise<void>((resolve) => setImmediate(resolve));
-        if (takenAt !== null) {
-          theirs = { mark: takenAt };
-        } else {
+        if (takenAt === null) {
           // The other writes into this replica's file only where it shares memory with it (then a flag tells it to send a note).
           if (at !== null) this.flagWait(this.shared, peerId!, attemptKey, seq, job);
-          if (markThere()) {
-            taken(at!);
-            theirs = { mark: at! };
-          } else {
+          if (markThere()) taken(at!);
+          else {
             const got = await this.takeEither(key, L, call, at === null ? undefined : () => takenAt !== null || markThere());
-            if ('mark' in got && takenAt === null) taken(at!);
-            theirs = 'mark' in got ? { mark: takenAt! } : got;
+            if (!('marked' in got)) theirs = got;
+            else if (takenAt === null) taken(at!);
           }
         }
       }
       await Promise.all(sends);
-      if (takenAt !== null && 'note' in theirs && !(theirs.note.offset === takenAt && theirs.note.length === L)) {
+      if (takenAt !== null && theirs && 'note' in theirs && !(theirs.note.offset === takenAt && theirs.note.length === L)) {
         throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was taken from its mark at offset ${takenAt} (${L} values), but its note says ${theirs.note.length} values at offset ${theirs.note.offset}`);
       }
-      if (takenAt !== null && 'ranges' in theirs) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was taken from its mark at offset ${takenAt} (${L} values), but it sent its vector over the socket`);
-      if ('mark' in theirs) return fromMark(theirs.mark);
+      if (takenAt !== null && theirs && 'ranges' in theirs) throw new Error(`${attemptKey} seq ${seq}: the other replica's vector was taken from its mark at offset ${takenAt} (${L} values), but it sent its vector over the socket`);
+      if (theirs === null) return fromMark(takenAt!);
       return incoming((segments) => {
         if ('ranges' in theirs) {
           scatterRanges(theirs.ranges, segments);
@@ -484,15 +481,14 @@ export class PeerLink {
     );
   }
 
-  /** The other replica's vector of a shared-memory call: a note of where it is, or (its write failed) the vector itself. */
   /**
-   * The other replica's vector as its note or its ranges, whichever comes; with `markThere`, also
-   * `{ mark }` once that finds the vector by its mark, looked for every SHARED_POLL_MS (a swap's
-   * wait: see `swap`).
+   * The other replica's vector of a shared-memory call as its note (where it is) or its ranges (its
+   * write failed), whichever comes; with `markThere`, also `{ marked }` once that finds the vector by
+   * its mark, looked for every SHARED_POLL_MS (a swap's wait: see `swap`).
    */
   private takeEither(key: string, length: number, call: ReduceCall): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] }>;
-  private takeEither(key: string, length: number, call: ReduceCall, markThere?: () => boolean): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] } | { mark: number }>;
-  private async takeEither(key: string, length: number, call: ReduceCall, markThere?: () => boolean): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] } | { mark: number }> {
+  private takeEither(key: string, length: number, call: ReduceCall, markThere?: () => boolean): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] } | { marked: true }>;
+  private async takeEither(key: string, length: number, call: ReduceCall, markThere?: () => boolean): Promise<{ note: { offset: number; length: number } } | { ranges: VectorRange[] } | { marked: true }> {
     const stop = new AbortController();
     const onAbort = (): void => stop.abort(call.signal?.reason);
     if (call.signal?.aborted) onAbort();
@@ -501,9 +497,9 @@ export class PeerLink {
     const ranges = this.ranges.take(key, length, call.timeoutMs, stop.signal).then((r) => ({ ranges: r }));
     let poll: NodeJS.Timeout | undefined;
     const found = markThere
-      ? new Promise<{ mark: number }>((resolve) => {
+      ? new Promise<{ marked: true }>((resolve) => {
           poll = setInterval(() => {
-            if (markThere()) resolve({ mark: 0 }); // where: the caller's own offset
+            if (markThere()) resolve({ marked: true });
           }, SHARED_POLL_MS);
         })
       : new Promise<never>(() => undefined);
@@ -520,7 +516,7 @@ export class PeerLink {
 
   /** A note the other replica (`from`) may still send for call `seq`, of a vector taken by its mark: dropped when it comes. */
   private expectStray(job: string, attempt: number, from: number, seq: number): void {
-    const sender = `${job}#${attempt}:${from}`;
+    const sender = senderKey(job, attempt, from);
     let seqs = this.strayNotes.get(sender);
     if (!seqs) this.strayNotes.set(sender, (seqs = new Set()));
     // It may be here already, unread.
@@ -529,7 +525,7 @@ export class PeerLink {
 
   /** Whether an arriving note is one `expectStray` waits for (then it is dropped); it also ends the wait for the sender's earlier ones. */
   private strayNote(job: string, attempt: number, from: number, seq: number): boolean {
-    const sender = `${job}#${attempt}:${from}`;
+    const sender = senderKey(job, attempt, from);
     const seqs = this.strayNotes.get(sender);
     if (!seqs) return false;
     const stray = seqs.delete(seq);
@@ -610,6 +606,11 @@ const SHARED_POLL_MS = 5;
 
 function rangeKey(job: string, attempt: number, seq: number, from: number): string {
   return `${job}#${attempt}:${seq}:${from}`;
+}
+
+/** The key of a sender's notes of an attempt (PeerLink.strayNotes); it starts with the attempt's prefix, `job#attempt:`. */
+function senderKey(job: string, attempt: number, from: number): string {
+  return `${job}#${attempt}:${from}`;
 }
 
 function pieceKey(job: string, attempt: number, seq: number, step: number, part: number, from: number): string {

@@ -126,10 +126,14 @@ export class SharedExchange {
   private readonly block = new Float32Array(65_536);
   /** Where the slots of each file this link writes begin, and how long each is (see the header). */
   private readonly layouts = new Map<string, { base: number; stride: number }>();
-  /** A slot's mark, as written and as read back. */
+  /** A slot's mark, as written and as read back (and its bytes, for reads). */
   private readonly mark = new Float64Array(2);
-  /** A wait flag, as written and as read back. */
+  private readonly markBytes = new Uint8Array(this.mark.buffer);
+  /** A wait flag, as written and as read back (and its bytes, for reads). */
   private readonly flag = new Float64Array(3);
+  private readonly flagBytes = new Uint8Array(this.flag.buffer);
+  /** File names per attempt key and link id (a hash each: made once, not on every call of a step). */
+  private readonly names = new Map<string, Map<string, string>>();
   /** The highest call each file this link writes has been flagged as waited for (`waitFor`), per file. */
   private readonly flagged = new Map<string, number>();
 
@@ -149,10 +153,9 @@ export class SharedExchange {
    * slot's byte offset.
    */
   writeTo(peerId: string, attemptKey: string, seq: number, data: Float32Array | readonly Float32Array[]): number {
-    if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
     const segments = data instanceof Float32Array ? [data] : data;
     const offset = this.slot(peerId, attemptKey, seq, byteLengthOf(segments) / 4);
-    const { fd, file } = this.fd(attemptKey, this.fileOf(peerId, attemptKey));
+    const { fd, file } = this.fd(attemptKey, this.peerFile(peerId, attemptKey));
     let at = offset;
     for (const segment of segments) {
       writeFully(fd, segment, at, file);
@@ -175,7 +178,7 @@ export class SharedExchange {
     try {
       // Opened (made empty, if the other has not written yet) as the other opens it: O_CREAT.
       const { fd } = this.fd(attemptKey, this.fileOf(this.id, attemptKey));
-      if (fs.readSync(fd, new Uint8Array(this.mark.buffer), 0, MARK_BYTES, offset + length * 4) !== MARK_BYTES) return false;
+      if (fs.readSync(fd, this.markBytes, 0, MARK_BYTES, offset + length * 4) !== MARK_BYTES) return false;
     } catch {
       return false;
     }
@@ -190,7 +193,7 @@ export class SharedExchange {
    * would have gone when its write failed.
    */
   slot(peerId: string, attemptKey: string, seq: number, length: number): number {
-    const file = this.fileOf(peerId, attemptKey);
+    const file = this.peerFile(peerId, attemptKey);
     const bytes = length * 4 + MARK_BYTES;
     let layout = this.layouts.get(file);
     if (!layout || bytes > layout.stride) {
@@ -206,8 +209,7 @@ export class SharedExchange {
    * the header). The flag only goes up; a call at or below it writes nothing.
    */
   waitFor(peerId: string, attemptKey: string, seq: number): void {
-    if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
-    const { fd, file } = this.fd(attemptKey, this.fileOf(peerId, attemptKey));
+    const { fd, file } = this.fd(attemptKey, this.peerFile(peerId, attemptKey));
     if ((this.flagged.get(file) ?? -1) >= seq) return;
     this.flag[0] = WAIT_TAG;
     this.flag[1] = this.flag[2] = seq + 1;
@@ -217,7 +219,7 @@ export class SharedExchange {
 
   /** The highest call this replica has said it waits for from replica `peerId` in the attempt (`waitFor`), -1 for none. */
   waitedFor(peerId: string, attemptKey: string): number {
-    return this.flagged.get(this.fileOf(peerId, attemptKey)) ?? -1;
+    return this.flagged.get(this.peerFile(peerId, attemptKey)) ?? -1;
   }
 
   /**
@@ -231,7 +233,7 @@ export class SharedExchange {
     let n: number;
     try {
       const { fd } = this.fd(attemptKey, this.fileOf(this.id, attemptKey));
-      n = fs.readSync(fd, new Uint8Array(f.buffer), 0, WAIT_BYTES, 0);
+      n = fs.readSync(fd, this.flagBytes, 0, WAIT_BYTES, 0);
     } catch {
       return true;
     }
@@ -280,6 +282,7 @@ export class SharedExchange {
       this.flagged.delete(file);
     }
     unlinkQuietly(this.fileOf(this.id, attemptKey));
+    this.names.delete(attemptKey);
   }
 
   /** Ends every attempt and removes every receiving file of this link; the object is not used afterwards. */
@@ -289,8 +292,20 @@ export class SharedExchange {
   }
 
   private fileOf(linkId: string, attemptKey: string): string {
-    const attempt = createHash('sha256').update(attemptKey).digest('hex').slice(0, 12);
-    return path.join(this.dir, `gan-study-peer-${linkId}-${attempt}.f32`);
+    let names = this.names.get(attemptKey);
+    if (!names) this.names.set(attemptKey, (names = new Map()));
+    let file = names.get(linkId);
+    if (file === undefined) {
+      const attempt = createHash('sha256').update(attemptKey).digest('hex').slice(0, 12);
+      names.set(linkId, (file = path.join(this.dir, `gan-study-peer-${linkId}-${attempt}.f32`)));
+    }
+    return file;
+  }
+
+  /** The receiving file of replica `peerId` (checked to be a link id: it goes into a path) for the attempt. */
+  private peerFile(peerId: string, attemptKey: string): string {
+    if (!LINK_ID_RE.test(peerId)) throw new Error(`bad shared exchange peer id ${JSON.stringify(peerId)}`);
+    return this.fileOf(peerId, attemptKey);
   }
 
   private fd(attemptKey: string, file: string): { fd: number; file: string } {
