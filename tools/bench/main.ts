@@ -3,7 +3,7 @@
  * otherwise run (PyTorch), and what the distributed parts cost. Not a test; writes
  * docs/benchmarks.json and docs/benchmarks.md with the machine's facts.
  *
- *   npm run bench -- [--only throughput,profile,exchange,parallel,study,memory] [--quick] [--out DIR]
+ *   npm run bench -- [--only throughput,profile,exchange,parallel,study,memory] [--quick] [--out DIR] [--rounds N]
  *                    [--backends wasm,cpu] [--models classifier,dcgan,cyclegan] [--child-timeout-min 30]
  *                    [--study-timeout-min 120]
  *
@@ -35,7 +35,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { TRAINER_MALLOC_ENV, writeFileAtomic, writeJsonAtomic } from '@gan-study/core';
-import { createClassifier, createGan, cycleganMicroBatch, initBackend, PAIR_STEP_POINTS } from '@gan-study/models';
+import { createClassifier, createGan, cycleganMicroBatch, initBackend, PairBalance, PAIR_STEP_POINTS } from '@gan-study/models';
 import type { BackendChoice, CycleganConfig, Gan, PairStepPoint } from '@gan-study/models';
 import { PeerLink, type IncomingVector } from '@gan-study/protocol';
 import { paperMemory } from './memory';
@@ -56,10 +56,12 @@ interface Args {
   childTimeoutMin: number;
   /** The study section stops the study after this many minutes and reports how far it got. */
   studyTimeoutMin: number;
+  /** Rounds of the parallel section (each runs every configuration once); default 3, 1 with --quick. */
+  rounds: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: [...SECTIONS], quick: false, out: path.join(ROOT, 'docs'), backends: ['wasm', 'cpu', 'tensorflow'], models: [...MODELS], childTimeoutMin: 30, studyTimeoutMin: 120 };
+  const a: Args = { only: [...SECTIONS], quick: false, out: path.join(ROOT, 'docs'), backends: ['wasm', 'cpu', 'tensorflow'], models: [...MODELS], childTimeoutMin: 30, studyTimeoutMin: 120, rounds: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): string => {
@@ -85,8 +87,10 @@ function parseArgs(argv: string[]): Args {
     } else if (flag === '--child-timeout-min') {
       a.childTimeoutMin = Number(value());
       if (!(a.childTimeoutMin > 0)) throw new Error(`--child-timeout-min must be a positive number of minutes, got '${argv[i]}'`);
-    }
-    else throw new Error(`unknown argument '${flag}' (known: --only, --quick, --out, --backends, --models, --child-timeout-min, --study-timeout-min)`);
+    } else if (flag === '--rounds') {
+      a.rounds = Number(value());
+      if (!Number.isInteger(a.rounds) || a.rounds < 1) throw new Error(`--rounds must be a positive integer, got '${argv[i]}'`);
+    } else throw new Error(`unknown argument '${flag}' (known: --only, --quick, --out, --backends, --models, --child-timeout-min, --study-timeout-min, --rounds)`);
   }
   return a;
 }
@@ -368,6 +372,8 @@ interface PeerGo {
   warmup: number;
   /** parallel: the global batch (default BATCH), cut into the replicas' shards. */
   batch?: number;
+  /** parallel, two that share memory: cut each batch where both passes take as long (PairBalance), not in halves. */
+  balance?: boolean;
   peers: string[];
   round: number;
 }
@@ -420,10 +426,13 @@ async function peerWorker(): Promise<void> {
       const G = m.batch ?? BATCH;
       const model = createClassifier({ inputSize: SIZE, batchSize: G }, 1);
       const per = SIZE * SIZE * 3;
-      const lo = Math.floor((G * rank) / world);
-      const hi = Math.floor((G * (rank + 1)) / world);
-      const x = Float32Array.from({ length: (hi - lo) * per }, () => Math.random() * 2 - 1);
-      const y = Int32Array.from({ length: hi - lo }, (_, i) => (lo + i) % 2);
+      // The whole global batch; each step takes this rank's shard of it.
+      const xAll = Float32Array.from({ length: G * per }, () => Math.random() * 2 - 1);
+      const yAll = Int32Array.from({ length: G }, (_, i) => i % 2);
+      const balance = m.balance ? new PairBalance(G) : null;
+      // Where the batch is cut at each timed step (rows of rank 0), and the floats this trainer swapped.
+      const cuts: number[] = [];
+      let swapped = 0;
       const step: number[] = [];
       const exchange: number[] = [];
       // Two that exchange: the pass (forward, backward, the vector made) before the exchange, and the update after it.
@@ -440,7 +449,6 @@ async function peerWorker(): Promise<void> {
       // The exchanged vector: the gradients, and fc1 as its factors (Classifier.exchange).
       const flats = [new Float32Array(model.exchange.length + 1), new Float32Array(model.exchange.length + 1)];
       const sum = new Float32Array(model.exchange.length + 1);
-      const rows = { offset: lo, total: G };
       // The pair's swaps, numbered as the job numbers them (both trainers make the same calls in the same order).
       let seq = m.round * 100_000;
       // Notes this trainer sent over the timed steps (a pair that shares memory: only to a waiting other).
@@ -452,6 +460,11 @@ async function peerWorker(): Promise<void> {
         let t1 = t0;
         let t2 = t0;
         const at: Partial<Record<PairStepPoint, number>> = {};
+        const cut = world === 1 ? 0 : (balance?.first(G) ?? Math.floor(G / world));
+        const [lo, hi] = world === 1 ? [0, G] : rank === 0 ? [0, cut] : [cut, G];
+        const x = xAll.subarray(lo * per, hi * per);
+        const y = yAll.subarray(lo, hi);
+        const rows = { offset: lo, total: G };
         if (world === 1 || m.how === 'alone') {
           model.trainStep(x, y, hi - lo);
           t1 = t2 = performance.now();
@@ -468,8 +481,9 @@ async function peerWorker(): Promise<void> {
               t2 = performance.now();
             },
           });
-          await model.pairStep(x, y, hi - lo, G, rows, (ours) => {
+          const { passMs } = await model.pairStep(x, y, hi - lo, G, rows, (ours) => {
             t1 = performance.now();
+            if (i >= m.warmup) swapped += ours.reduce((n, a) => n + a.length, 0);
             const pending = link.swap(ours, { job: 'bench', attempt: 1, seq: seq++, rank, peers: m.peers, timeoutMs: 600_000 });
             const now = pending.now;
             return Object.assign(pending.then(timed), {
@@ -479,6 +493,7 @@ async function peerWorker(): Promise<void> {
               }),
             });
           }, (p) => (at[p] = performance.now() - t0));
+          balance?.observe(cut, rank === 0 ? passMs.ours : passMs.theirs, rank === 0 ? passMs.theirs : passMs.ours);
         } else {
           const flat = flats[i % 2];
           const last = flat.length - 1;
@@ -500,16 +515,18 @@ async function peerWorker(): Promise<void> {
             update.push(t3 - t2);
           }
           cpu.push(cpuMs() - c0);
+          cuts.push(cut);
           for (const [p, ms] of points) if (at[p] !== undefined) ms.push(at[p]);
         }
       }
       const timeline = [...points].every(([, ms]) => ms.length > 0) ? PAIR_STEP_POINTS.map((p) => median(points.get(p)!)) : null;
       const paramCount = model.paramCount;
-      // What this trainer sent per step: a pair sharing memory sends its own factor rows only.
-      const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? model.exchange.pairLength : model.exchange.length;
+      // What this trainer sent per step: a pair sharing memory sends its own factor rows only (as
+      // many as the larger shard's), its loss and pass time; otherwise the vector and the loss.
+      const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? swapped / m.reps : model.exchange.length + 1;
       model.dispose();
       const notesPerStep = (link.sharedNotesSent - notesBefore) / m.reps;
-      process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength, timeline, notesPerStep });
+      process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength, timeline, notesPerStep, cuts });
     })().catch((err: unknown) => {
       console.error(err);
       process.exit(1);
@@ -708,23 +725,24 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // The machine's speed drifts by the minute (a 2-trainer step took 42-55 ms within an hour here),
   // so every configuration runs once per round, the rounds one after another, and each figure is
   // the median over the rounds; the report gives the range of the rounds' efficiencies too.
-  const rounds = a.quick ? 1 : 3;
+  const rounds = a.rounds ?? (a.quick ? 1 : 3);
   // One trainer; one on half the batch (what a step costs that does not shrink with the batch); two
   // as a study runs them (shared memory on one host); two over zeromq tcp, as
   // trainers on different hosts would exchange; two that do not exchange at all (each steps on its
   // half of the batch): what the two cores give two trainers at all, the ceiling for the others.
   // Last, two with a whole batch each (global batch 2B): the per-replica work of one trainer, as
   // data parallelism is usually scaled (more replicas, larger global batch), for comparison.
-  const runs: Array<{ world: number; how: 'pair' | 'alone'; exchange: string; env: NodeJS.ProcessEnv; batch?: number }> = [
+  const runs: Array<{ world: number; how: 'pair' | 'alone'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean }> = [
     { world: 1, how: 'pair', exchange: 'none', env: {} },
     { world: 1, how: 'pair', exchange: 'none, half the batch', env: {}, batch: BATCH / 2 },
     { world: 2, how: 'pair', exchange: 'shared memory', env: { GAN_STUDY_PEER_SHM: '/dev/shm' } },
+    { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, balance: true },
     { world: 2, how: 'pair', exchange: 'zeromq tcp', env: { GAN_STUDY_PEER_SHM: '0' } },
     { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: {} },
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
   ];
-  type Round = { step: number; exchange: number; pass: number | null; update: number | null; cpu: number; paramCount: number; exchangeLength: number };
-  type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null; notesPerStep: number };
+  type Round = { step: number; exchange: number; pass: number | null; update: number | null; cpu: number; paramCount: number; exchangeLength: number; cuts: [number, number] };
+  type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null; notesPerStep: number; cuts: number[] };
   const measured: Round[][] = runs.map(() => []);
   const cores: CoreScaling[] = [];
   // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): per round, each rank's medians and notes per step.
@@ -741,14 +759,15 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       const c = await coreScaling();
       cores.push(c);
       log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
-      for (const [k, { world, how, exchange, batch = BATCH }] of runs.entries()) {
-        const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch });
+      for (const [k, { world, how, exchange, batch = BATCH, balance }] of runs.entries()) {
+        const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch, balance });
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
         const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
-        const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength };
+        const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength, cuts: [Math.min(...replies[0].cuts), Math.max(...replies[0].cuts)] };
         measured[k].push(m);
         if (k === timelineRun && replies.every((x) => x.timeline)) timelines.push(replies.map((x) => ({ ms: x.timeline!, notes: x.notesPerStep })));
-        log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer`);
+        const cut = balance ? `, rank 0 took ${m.cuts[0] === m.cuts[1] ? m.cuts[0] : `${m.cuts[0]}-${m.cuts[1]}`} of ${batch} rows` : '';
+        log(`parallel round ${r + 1}/${rounds} trainers=${world} (${exchange}): ${round(m.step)} ms/step (exchange ${round(m.exchange)} ms) ${round(batch / (m.step / 1000))} img/s, cpu ${round(m.cpu)} ms per trainer${cut}`);
       }
     }
   } finally {
@@ -774,8 +793,9 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       images_per_s: round(batch / (step / 1000)),
       cpu_ms_per_trainer: round(median(ms.map((m) => m.cpu))),
       gradient_bytes: (ms[0].paramCount + 1) * 4,
-      exchanged_bytes: world === 1 || how === 'alone' ? 0 : (ms[0].exchangeLength + 1) * 4,
+      exchanged_bytes: world === 1 || how === 'alone' ? 0 : Math.round(ms[0].exchangeLength * 4),
       reps: reps * rounds,
+      ...(runs[k].balance ? { first_rows_by_round: ms.map((m) => m.cuts) } : {}),
     };
   });
   // Each point's median over the rounds, per rank.

@@ -131,6 +131,8 @@ export interface ParallelRow {
   /** What each trainer sends per step (the exchanged vector and the loss: fc1 as its factors); 0 without an exchange. */
   exchanged_bytes?: number;
   reps: number;
+  /** Two whose shards are balanced (PairBalance): per round, the fewest and the most rows of the global batch the first trainer took over the timed steps. */
+  first_rows_by_round?: Array<[number, number]>;
 }
 
 /**
@@ -347,6 +349,7 @@ export function report(r: Results): string {
     const tcp = r.parallel.rows.find((x) => x.trainers === 2 && x.exchange === 'zeromq tcp');
     const alone = r.parallel.rows.find((x) => x.trainers === 2 && x.exchange?.startsWith('none'));
     const weak = r.parallel.rows.find((x) => x.trainers === 2 && (x.global_batch ?? BATCH) > BATCH);
+    const balanced = r.parallel.rows.find((x) => x.trainers === 2 && x.first_rows_by_round !== undefined);
     lines.push(
       `## 3. Data-parallel classifier (global batch ${BATCH}, ${SIZE} px, wasm; 1 trainer: the whole batch; 2: each its half)`,
       '',
@@ -376,6 +379,11 @@ export function report(r: Results): string {
       };
       lines.push(
         `Efficiency at 2 trainers = (img/s with 2) / (2 x img/s with 1) = ${eff(two)} (${two.exchange ?? 'zeromq tcp'}; target 90%)${tcp && tcp !== two ? `; over zeromq tcp ${eff(tcp)}` : ''}.${byRound(two) ? ` Round by round (each against its own round's 1 trainer): ${byRound(two)}${tcp && tcp !== two && byRound(tcp) ? `; over tcp ${byRound(tcp)}` : ''}.` : ''}`,
+        ...(balanced && balanced !== two
+          ? [
+              `With the shards balanced (config key balanceShards: each batch cut where both trainers' passes take as long, PairBalance, from the pass times that ride with the loss): ${balanced.step_ms} ms/step against ${two.step_ms} even, efficiency ${eff(balanced)}.${balanced.step_ms_by_round && two.step_ms_by_round && balanced.step_ms_by_round.length === two.step_ms_by_round.length ? ` Its step against the even pair's, round by round: ${balanced.step_ms_by_round.map((t, i) => pct(t / two.step_ms_by_round![i])).join(', ')}.` : ''} The first trainer took ${balanced.first_rows_by_round!.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(', ')} of the ${balanced.global_batch ?? BATCH} rows (by round).`,
+            ]
+          : []),
         `By CPU time: ${one.cpu_ms_per_trainer} ms for the whole batch on 1 trainer, ${two.cpu_ms_per_trainer} ms per trainer for half of it on 2: work efficiency ${pct(one.cpu_ms_per_trainer / (2 * two.cpu_ms_per_trainer))}.`,
         `The exchange adds ${pct(two.exchange_ms / two.step_ms)} to the 2-trainer step (target < 10%): what is left after the backward pass (writing and reading the vectors, waiting for the slower trainer${two.exchange === 'shared memory' ? "; here fc1's update as well, which runs while the other's vector is on its way" : ''}).`,
         ...(two.pass_ms !== undefined && two.update_ms !== undefined

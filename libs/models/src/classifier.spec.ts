@@ -134,8 +134,8 @@ describe('classifier', () => {
     expect(big.exchange.factored.map((f) => [f.layer, f.nin, f.nout])).toEqual([['fc1', 16384, 128]]);
     expect(big.exchange.length).toBe(big.paramCount - 16384 * 128 + 32 * (16384 + 128));
     expect(big.exchange.length / big.paramCount).toBeLessThan(0.3);
-    // Two replicas sharing memory send their own 16 rows of fc1's factors only.
-    expect(big.exchange.pairLength).toBe(big.exchange.length - 16 * (16384 + 128));
+    // Two replicas sharing memory send their own 16 rows of fc1's factors only, then their loss and pass time.
+    expect(big.exchange.pairLength).toBe(big.exchange.length - 16 * (16384 + 128) + 2);
     big.dispose();
     // A batch as large as fc1's widths: nothing factored, the vector is the gradient.
     const wide = createClassifier({ ...TINY, batchSize: 64 }, 1);
@@ -297,6 +297,11 @@ async function checkPairStep(offerNow = false): Promise<void> {
     const fr = Math.fround;
     expect(ra.lossSum).toBe(fr(fr(g1.lossSum) + fr(g2.lossSum)));
     expect(rb.lossSum).toBe(ra.lossSum);
+    // Each holds both passes' times, float32, its own as `ours`: the same two numbers on both.
+    expect(ra.passMs.ours).toBeGreaterThan(0);
+    expect(ra.passMs.theirs).toBeGreaterThan(0);
+    expect(Math.fround(ra.passMs.ours)).toBe(ra.passMs.ours);
+    expect(rb.passMs).toEqual({ ours: ra.passMs.theirs, theirs: ra.passMs.ours });
     if (s === 0) tensors = tf.memory().numTensors;
     else expect(tf.memory().numTensors).toBe(tensors);
   }
@@ -461,7 +466,8 @@ describe('classifier on wasm', () => {
     const gradients = L.gradients.reduce((k, g) => k + g.size, 0);
     expect(factorRows).toBeGreaterThan(0);
     for (const e of events) {
-      expect(e).toEqual(['rows-ready', `send ${factorRows}`, 'rows-sent', 'pass-done', `send ${gradients + 1}`, 'gradients-sent', 'rows-in', 'read 0', 'rows-merged', 'rows-applied', 'gradients-in', 'read 1', 'done']);
+      // The second: the gradients, then the loss sum and the pass's time.
+      expect(e).toEqual(['rows-ready', `send ${factorRows}`, 'rows-sent', 'pass-done', `send ${gradients + 2}`, 'gradients-sent', 'rows-in', 'read 0', 'rows-merged', 'rows-applied', 'gradients-in', 'read 1', 'done']);
       expect(e.filter((p) => !/^(send|read) /.test(p))).toEqual([...PAIR_STEP_POINTS]);
     }
     expect(Array.from(a.weightsFlat())).toEqual(Array.from(b.weightsFlat()));

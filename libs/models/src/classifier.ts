@@ -259,6 +259,22 @@ export interface IncomingSwap {
 export const PAIR_STEP_POINTS = ['rows-ready', 'rows-sent', 'pass-done', 'gradients-sent', 'rows-in', 'rows-merged', 'rows-applied', 'gradients-in', 'done'] as const;
 export type PairStepPoint = (typeof PAIR_STEP_POINTS)[number];
 
+/** What follows a pair's gradients in its second vector: the shard's loss sum, and its pass's time. */
+const PAIR_TAIL = 2;
+
+/** A `pairStep`'s outcome, the same on both replicas but for which pass time is whose. */
+export interface PairStepResult {
+  /** The global batch's summed cross-entropy (float32). */
+  lossSum: number;
+  /**
+   * How long each replica's pass took (ms, float32 as it travelled): from the call until its
+   * gradients were made, the forward and backward passes and the first swap. The rest of a step
+   * (the other's vectors merged, Adam) is the same work on both, so the two passes show which
+   * replica is slower on its shard and by how much (PairBalance).
+   */
+  passMs: { ours: number; theirs: number };
+}
+
 /** A batch of images, NHWC at inputSize: host values (uploaded for the call) or a [count, S, S, C] tensor on the device (not disposed). */
 export type ClassifierImages = Float32Array | tf.Tensor4D;
 
@@ -289,9 +305,10 @@ export interface ExchangeLayout {
   /** Rows of each factor slot: the configured batch size. */
   rows: number;
   /**
-   * Floats each of two replicas sharing memory sends per step of a whole batch (`pairStep`): the
-   * gradients, and only its own rows of each factor, half the slot (ceil(rows / 2) rows; the
-   * other's rows it would fill with zeros are left out).
+   * Floats each of two replicas sharing memory sends per step of a whole batch cut in two halves
+   * (`pairStep`): the gradients, only its own rows of each factor, half the slot (ceil(rows / 2)
+   * rows; the other's rows it would fill with zeros are left out), then its loss sum and pass time.
+   * Shards of unequal size each send as many rows as the larger one.
    */
   pairLength: number;
 }
@@ -343,11 +360,12 @@ export interface Classifier {
    * gradients and the loss after the pass, then Adam on the rest. The same weights as
    * `exchangeGradients` on both, summed on the host, then
    * `applyExchanged`, without the host copies and the host-side sum. Resolves with
-   * the global batch's loss sum. An empty shard (count 0, x null: a global batch smaller than the
+   * the global batch's loss sum and both replicas' pass times (PairStepResult), which ride with
+   * the loss, for a caller that balances the shards (PairBalance). An empty shard (count 0, x null: a global batch smaller than the
    * replicas) contributes zeros. `mark`, when given, is called at each of PAIR_STEP_POINTS as the
    * step reaches it.
    */
-  pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap, mark?: (point: PairStepPoint) => void): Promise<{ lossSum: number }>;
+  pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap, mark?: (point: PairStepPoint) => void): Promise<PairStepResult>;
   /**
    * One Adam step on the batch's mean loss with the gradients kept on the device: the same weights as
    * gradients(x, labels, count, count) then applyGradients, without the gradient's round trip; the
@@ -541,7 +559,8 @@ class CnnClassifier implements Classifier {
     }
   }
 
-  async pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap, mark?: (point: PairStepPoint) => void): Promise<{ lossSum: number }> {
+  async pairStep(x: ClassifierImages | null, labels: Int32Array, count: number, denominator: number, rows: ShardRows, swap: VectorSwap, mark?: (point: PairStepPoint) => void): Promise<PairStepResult> {
+    const started = performance.now();
     this.alive();
     if (count !== 0 || x !== null) this.checkBatch(x ?? new Float32Array(0), labels, count, denominator);
     this.checkRows(rows, count);
@@ -583,12 +602,14 @@ class CnnClassifier implements Classifier {
     const received: tf.Tensor[] = [];
     const factors: Record<string, GradientFactors> = {};
     try {
+      // Rounded to float32 as it travels, so that both replicas hold the same two pass times.
+      const passMs = Math.fround(performance.now() - started);
       mark?.('pass-done');
       // An empty shard (no pass) sends its zero rows now, before its gradients, as the other does.
       sendFactors();
-      // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`.
-      const loss = Float32Array.of(readBack(ours.value)[0] * denominator);
-      const second = swap([...ours.grads.map((g) => readBack(g)), loss]);
+      // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`, then the pass's time.
+      const tail = Float32Array.of(readBack(ours.value)[0] * denominator, passMs);
+      const second = swap([...ours.grads.map((g) => readBack(g)), tail]);
       second.catch(() => undefined); // awaited after the factored layers' update
       mark?.('gradients-sent');
       // Tensors of `shapes` that `fill` writes: on wasm straight on the heap (all allocated first,
@@ -645,16 +666,16 @@ class CnnClassifier implements Classifier {
       const incoming = second.now?.() ?? (await second);
       this.alive();
       mark?.('gradients-in');
-      const theirLoss = new Float32Array(1);
+      const theirTail = new Float32Array(PAIR_TAIL);
       const theirs = receive(
         L.gradients.map((g) => [...g.shape]),
-        (views) => incoming.readInto([...views, theirLoss]),
+        (views) => incoming.readInto([...views, theirTail]),
       );
       // Adam on ours + theirs (on wasm added inside the update's pass).
       const byName = (ts: tf.Tensor[]) => Object.fromEntries(L.gradients.map((g, i) => [g.name, ts[i]]));
       this.opt.applyPart(L.gradients.map((g) => g.name), byName(ours.grads), undefined, byName(theirs));
       mark?.('done');
-      return { lossSum: Math.fround(loss[0] + theirLoss[0]) };
+      return { lossSum: Math.fround(tail[0] + theirTail[0]), passMs: { ours: passMs, theirs: theirTail[1] } };
     } finally {
       tf.dispose([ours.value, ...ours.grads, ...received, ...Object.values(factors).flatMap((f) => [f.x, f.dz])]);
       disposeKept(kept);
@@ -899,7 +920,7 @@ function exchangeLayout(batch: number, net: ClassifierNetwork, params: ReadonlyA
     return { layer: l.name, nin: l.nin, nout: l.nout, x, dz };
   });
   const half = Math.ceil(batch / 2);
-  const pairLength = gradients.reduce((n, g) => n + g.size, 0) + factored.reduce((n, f) => n + half * (f.nin + f.nout), 0);
+  const pairLength = gradients.reduce((n, g) => n + g.size, 0) + factored.reduce((n, f) => n + half * (f.nin + f.nout), 0) + PAIR_TAIL;
   return { length: offset, gradients, factored, rows: batch, pairLength };
 }
 

@@ -5,3 +5,4 @@ export * from './gans';
 export * from './pggan';
 export * from './engine';
 export * from './cyclegan';
+export * from './pair-balance';

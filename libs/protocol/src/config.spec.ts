@@ -52,6 +52,17 @@ describe('study config', () => {
     expect(() => parseConfigRecord({ config: { profile: 'quick' } }, 'run/config.json')).toThrow('run/config.json: invalid study config');
   });
 
+  it('resumes a run saved before balanceShards with its default, and takes it from --set', () => {
+    const record = JSON.parse(JSON.stringify(configRecord(resolveConfig({ profile: 'quick' }))));
+    expect(record.config.balanceShards).toBe(false);
+    delete record.config.balanceShards;
+    expect(parseConfigRecord(record, 'config.json').balanceShards).toBe(false);
+    const { config, sources } = resolveConfig({ flags: [{ trainers: 2, dataParallel: 2 }, parseAssignment('balanceShards=true')] });
+    expect(config.balanceShards).toBe(true);
+    expect(sources.balanceShards).toBe('flag');
+    expect(() => resolveConfig({ flags: [parseAssignment('balanceShards=yes')] })).toThrow(/config key 'balanceShards' = "yes"/);
+  });
+
   it('parses --set values as JSON when they are JSON', () => {
     expect(parseAssignment('a.b=[1,2]')).toEqual({ a: { b: [1, 2] } });
     expect(parseAssignment('x=hello')).toEqual({ x: 'hello' });

@@ -29,6 +29,16 @@ describe('buildPlan on the public binary set', () => {
     expect(plan.minorityClasses).toEqual(['malignant']);
   });
 
+  it('carries balanceShards into the classifier jobs only when it is set and they run on two replicas', () => {
+    expect(clfsOf(plan).every((j) => !('balanceShards' in j))).toBe(true);
+    const balanced = buildPlan(config({ balanceShards: true, dataParallel: 2, trainers: 2 }), PUBLIC);
+    expect(clfsOf(balanced).every((j) => j.balanceShards === true && j.replicas === 2)).toBe(true);
+    expect(gansOf(balanced).every((j) => !('balanceShards' in j))).toBe(true);
+    for (const dataParallel of [1, 3]) {
+      expect(clfsOf(buildPlan(config({ balanceShards: true, dataParallel, trainers: 3 }), PUBLIC)).every((j) => !('balanceShards' in j))).toBe(true);
+    }
+  });
+
   it('fills the minority class to its real training count', () => {
     const g = plan.jobs.find((j) => j.id === 'gan-dcgan-b50-malignant') as GanJobSpec;
     expect(g.generate).toBe(1197 - 50);

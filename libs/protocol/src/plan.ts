@@ -166,6 +166,7 @@ export function buildPlan(config: StudyConfig, counts: ClassCounts, opts: PlanOp
     generated: ganJobs.map((g) => ({ job: g.id, artifact: GAN_ARTIFACTS.generated, className: g.className, count: g.generate })),
     imageSize: config.imageSize,
     overrides: config.classifier,
+    ...(config.balanceShards && config.dataParallel === 2 ? { balanceShards: true as const } : {}),
   });
 
   for (let r = 0; r < config.repeats; r++) jobs.push(classifier('reference', null, null, r, []));

@@ -222,12 +222,56 @@ describe('classifier job', () => {
     const perRow = L.factored.reduce((sum, f) => sum + f.nin + f.nout, 0);
     const uploaded = 2 * 2 * (4 * gradients + (9 + 9 + 9 + 1) * perRow); // 2 replicas, 2 epochs
     expect(swapped.t.written).toBe(reduced.t.written - uploaded); // the rest (training sets, labels, constants) alike
-    // The pair sends its own rows only: 5 of the 9 (the larger shard's).
-    expect(L.pairLength).toBe(gradients + 5 * perRow);
-    expect(swapped.logs).toContain(`rank 0 of 2, gradients swapped with the other replica through shared memory and summed on the device: ${L.pairLength + 1} floats per step (fc1 as factors)`);
+    // The pair sends its own rows only, 5 of the 9 (the larger shard's), then its loss and pass time.
+    expect(L.pairLength).toBe(gradients + 5 * perRow + 2);
+    expect(swapped.logs).toContain(`rank 0 of 2, gradients swapped with the other replica through shared memory and summed on the device: ${L.pairLength} floats per step (fc1 as factors)`);
     expect(reduced.logs).toContain(`rank 0 of 2, gradients all-reduced on the host: ${L.length + 1} floats per step (fc1 as factors)`);
     // The trainer and the coordinator put "job <id>: " before a job's lines; the job does not repeat it.
     expect([...swapped.logs, ...reduced.logs].filter((m) => m.startsWith('job '))).toEqual([]);
+  });
+
+  it('data-parallel pair with balanceShards: rows move to the faster replica, both replicas cut alike, and the weights are the even cut\'s up to summation order', async () => {
+    // 28 examples in batches of 4: 14 whole batches over the 2 epochs. Rank 1 spins 15 ms in each
+    // swap call, so its pass (which holds the first swap) is far slower than rank 0's.
+    const spin = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const run = async (balanceShards: boolean) => {
+      const s: ClassifierJobSpec = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 4, hidden: [64] }, ...(balanceShards ? { balanceShards: true as const } : {}) };
+      const pairs = new InProcessPairExchange();
+      const slow = pairs.forRank(1);
+      // Floats of each of rank 1's swaps: the first of a step holds fc1's rows, as many as the larger shard's.
+      const sent: number[] = [];
+      const exchanges = [pairs.forRank(0), (ours: readonly Float32Array[]) => (sent.push(ours.reduce((n, a) => n + a.length, 0)), spin(15), slow(ours))];
+      const artifacts = new Map<string, Uint8Array>();
+      const reduce = new InProcessAllReduce(2);
+      const ctxs = [0, 1].map((rank) => new MemoryJobContext({ spec: s, dataset, rank, worldSize: 2, allReduce: reduce.forRank(rank), pairExchange: exchanges[rank], artifacts }));
+      const results = (await Promise.all(ctxs.map((c) => runJob(c)))) as ClassifierJobResult[];
+      const model = restoreClassifier(artifacts.get(`${s.id}/model.bin`)!);
+      const w = model.weightsFlat();
+      model.dispose();
+      return { w, results, logs: ctxs.map((c) => c.logs.map((l) => l.msg)), rowsSent: sent.filter((_, i) => i % 2 === 0).map((n) => n / (model.exchange.factored[0].nin + model.exchange.factored[0].nout)) };
+    };
+    const even = await run(false);
+    const balanced = await run(true);
+    expect(balanced.results[0].steps).toBe(14);
+    expect(balanced.logs[0].some((m) => m.endsWith(', each batch cut where both passes take as long'))).toBe(true);
+    // 8 steps to learn the costs, then rank 0 takes 3 of 4 (the most it may: rank 1 keeps a quarter).
+    const line = balanced.logs[0].find((m) => m.startsWith('shards balanced: '));
+    expect(line).toMatch(/^shards balanced: rank 0 took 2-3 of each batch's 4 rows, the cut moved 1 times; per row, the last passes took [\d.]+ ms on rank 0, [\d.]+ ms on rank 1$/);
+    expect(balanced.logs[1].some((m) => m.startsWith('shards balanced: '))).toBe(false); // rank 0 speaks for the job
+    // Rank 1's shard went from 2 rows to 1 (its slot of fc1's rows: the larger shard's, 2 then 3).
+    expect(even.rowsSent).toEqual(new Array(14).fill(2));
+    expect(balanced.rowsSent).toEqual([...new Array(8).fill(2), ...new Array(6).fill(3)]);
+    expect(even.logs[0].some((m) => m.startsWith('shards balanced: '))).toBe(false);
+    // Both replicas summed the same losses (a replica that cut elsewhere would have failed the step's checks).
+    expect(balanced.results[1].finalLoss).toBe(balanced.results[0].finalLoss);
+    expect(balanced.results[0].finalLoss).toBeCloseTo(even.results[0].finalLoss, 4);
+    // The same gradient, its sum over the batch taken in other pieces: the same weights up to summation order.
+    let worst = 0;
+    for (let i = 0; i < even.w.length; i++) worst = Math.max(worst, Math.abs(balanced.w[i] - even.w[i]));
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('data-parallel: two all-reduce arrays per job used in turn, unchanged while a call is in flight, the sum in place or not', async () => {

@@ -33,7 +33,7 @@ import { PermanentJobError, Rng } from '@gan-study/core';
 import { classIndices, selectBudget, selectBudgetFiles } from '@gan-study/data';
 import type { Dataset, ImageSet } from '@gan-study/data';
 import { bootstrapEvaluation, evaluate } from '@gan-study/metrics';
-import { DeviceImages, createClassifier, resolveClassifierConfig, restoreClassifier } from '@gan-study/models';
+import { DeviceImages, PairBalance, createClassifier, resolveClassifierConfig, restoreClassifier } from '@gan-study/models';
 import type { Classifier, ClassifierConfig } from '@gan-study/models';
 import { CLASSIFIER_ARTIFACTS, classifierResultHead, decodeGenerated } from '@gan-study/protocol';
 import type { ClassCount, ClassifierJobResult, ClassifierJobSpec, JobContext } from '@gan-study/protocol';
@@ -179,21 +179,29 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     model = createClassifier({ ...cfg }, spec.seed);
   }
 
+  // Two replicas that share memory may cut each batch where both passes take as long (PairBalance):
+  // both feed theirs the same two pass times, so both cut alike.
+  const balance = worldSize === 2 && ctx.pairExchange && spec.balanceShards === true ? new PairBalance(cfg.batchSize) : null;
+  // The cuts of the whole batches this attempt took (rank 0's rows), for the line at the end of training.
+  const cuts = { min: Infinity, max: -Infinity, moves: 0, last: balance?.firstRows ?? 0 };
   if (worldSize > 1) {
     const pair = Boolean(ctx.pairExchange);
     const exchange = pair ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
     const L = model.exchange;
     const layers = L.factored.map((f) => f.layer);
-    // A pair sends only its own rows of the factors (Classifier.pairStep).
-    const floats = (pair ? L.pairLength : L.length) + 1;
-    ctx.log('info', `rank ${rank} of ${worldSize}, gradients ${exchange}: ${floats} floats per step${layers.length > 0 ? ` (${layers.join(', ')} as factors)` : ''}`, {
+    // A pair sends only its own rows of the factors (Classifier.pairStep), its loss and pass time.
+    const floats = pair ? L.pairLength : L.length + 1;
+    const cut = balance ? ', each batch cut where both passes take as long' : '';
+    ctx.log('info', `rank ${rank} of ${worldSize}, gradients ${exchange}: ${floats} floats per step${layers.length > 0 ? ` (${layers.join(', ')} as factors)` : ''}${cut}`, {
       job: spec.id,
       rank,
       worldSize,
       exchange: pair ? 'pair-shared' : 'all-reduce',
       floats,
       factored: layers,
+      balanced: balance !== null,
     });
+    if (spec.balanceShards === true && !balance) ctx.log('info', `balanceShards is set, but only two replicas that share memory balance their shards: each batch is cut evenly`, { job: spec.id });
   }
   let images: DeviceImages | undefined;
   try {
@@ -225,8 +233,10 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
         const from = b * batch;
         const to = Math.min(n, from + batch);
         const g = to - from;
-        const lo = from + Math.floor((g * rank) / worldSize);
-        const hi = from + Math.floor((g * (rank + 1)) / worldSize);
+        // Contiguous shards; a balanced pair cuts where its PairBalance says (rank 0 first).
+        const first = balance?.first(g);
+        const lo = from + (first === undefined ? Math.floor((g * rank) / worldSize) : rank === 0 ? 0 : first);
+        const hi = from + (first === undefined ? Math.floor((g * (rank + 1)) / worldSize) : rank === 0 ? first : g);
         const shard = hi - lo;
         // The shard's place in the global batch (a factored layer's rows, Classifier.exchange).
         const rows = { offset: lo - from, total: g };
@@ -246,7 +256,16 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           // from there, and its come back there, where the two are added (Classifier.pairStep).
           const x = shard > 0 ? images.gather(order.subarray(lo, hi)) : null;
           try {
-            ({ lossSum } = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, rows, ctx.pairExchange));
+            const result = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, rows, ctx.pairExchange);
+            lossSum = result.lossSum;
+            if (balance && first !== undefined && g === cfg.batchSize && first > 0 && first < g) {
+              const { ours, theirs } = result.passMs;
+              balance.observe(first, rank === 0 ? ours : theirs, rank === 0 ? theirs : ours);
+              cuts.min = Math.min(cuts.min, first);
+              cuts.max = Math.max(cuts.max, first);
+              if (balance.firstRows !== cuts.last) cuts.moves++;
+              cuts.last = balance.firstRows;
+            }
           } finally {
             x?.dispose();
           }
@@ -298,6 +317,12 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
       }
     }
     const tTrained = Date.now();
+    if (balance && rank === 0 && cuts.max >= 0) {
+      const range = cuts.min === cuts.max ? `${cuts.min}` : `${cuts.min}-${cuts.max}`;
+      const ms = balance.msPerRow;
+      const costs = ms ? `; per row, the last passes took ${ms[0].toFixed(2)} ms on rank 0, ${ms[1].toFixed(2)} ms on rank 1` : '';
+      ctx.log('info', `shards balanced: rank 0 took ${range} of each batch's ${cfg.batchSize} rows, the cut moved ${cuts.moves} times${costs}`, { job: spec.id, firstRows: [cuts.min, cuts.max], moves: cuts.moves, msPerRow: ms });
+    }
 
     const test = ds.test;
     const probs = await model.predict(test.images, test.labels.length);
