@@ -385,6 +385,9 @@ async function peerWorker(): Promise<void> {
   const link = new PeerLink({ bind: 'tcp://127.0.0.1:*' });
   await link.start();
   let backendReady = false;
+  // A balanced pair's PairBalance lives as long as the process, through the rounds, as a job's does
+  // through its steps (the even pair's steps on the same processes do not feed it).
+  let balanceOf: PairBalance | null = null;
   process.send?.({ type: 'ready', address: link.address });
   process.on('message', (m: PeerGo | { type: 'exit' }) => {
     if (m.type === 'exit') {
@@ -429,7 +432,7 @@ async function peerWorker(): Promise<void> {
       // The whole global batch; each step takes this rank's shard of it.
       const xAll = Float32Array.from({ length: G * per }, () => Math.random() * 2 - 1);
       const yAll = Int32Array.from({ length: G }, (_, i) => i % 2);
-      const balance = m.balance ? new PairBalance(G) : null;
+      const balance = m.balance ? (balanceOf ??= new PairBalance(G)) : null;
       // Where the batch is cut at each timed step (rows of rank 0), and the floats this trainer swapped.
       const cuts: number[] = [];
       let swapped = 0;
@@ -732,11 +735,11 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // half of the batch): what the two cores give two trainers at all, the ceiling for the others.
   // Last, two with a whole batch each (global batch 2B): the per-replica work of one trainer, as
   // data parallelism is usually scaled (more replicas, larger global batch), for comparison.
-  const runs: Array<{ world: number; how: 'pair' | 'alone'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean }> = [
+  const runs: Array<{ world: number; how: 'pair' | 'alone'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean; processes?: string }> = [
     { world: 1, how: 'pair', exchange: 'none', env: {} },
     { world: 1, how: 'pair', exchange: 'none, half the batch', env: {}, batch: BATCH / 2 },
-    { world: 2, how: 'pair', exchange: 'shared memory', env: { GAN_STUDY_PEER_SHM: '/dev/shm' } },
-    { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, balance: true },
+    { world: 2, how: 'pair', exchange: 'shared memory', env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, processes: 'pair' },
+    { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, balance: true, processes: 'pair' },
     { world: 2, how: 'pair', exchange: 'zeromq tcp', env: { GAN_STUDY_PEER_SHM: '0' } },
     { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: {} },
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
@@ -748,19 +751,31 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): per round, each rank's medians and notes per step.
   const timelineRun = runs.findIndex((x) => x.exchange === 'shared memory');
   const timelines: Array<Array<{ ms: number[]; notes: number }>> = [];
-  // Each configuration's processes live through all rounds, so only their first round warms them
-  // up (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
+  // Each configuration's processes live through all rounds, so only their first go warms them up
+  // (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
   // worker threads: one trainer has the idle core for it, two take it from each other. Later
   // rounds build a new model on the warm process; a few steps suffice.
   const groups: Array<PeerGroup<Reply>> = [];
+  const warmed = new Set<PeerGroup<Reply>>();
   try {
-    for (const { world, env } of runs) groups.push(await startPeers<Reply>(world, env));
+    // Configurations that name the same processes share them (the pair, even and balanced): two
+    // process pairs differ by several percent in their steps here, for as long as they live, which
+    // would hide a difference between the configurations.
+    const started = new Map<string, PeerGroup<Reply>>();
+    for (const { world, env, processes } of runs) {
+      const shared = processes === undefined ? undefined : started.get(processes);
+      const group = shared ?? (await startPeers<Reply>(world, env));
+      if (processes !== undefined) started.set(processes, group);
+      groups.push(group);
+    }
     for (let r = 0; r < rounds; r++) {
       const c = await coreScaling();
       cores.push(c);
       log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
       for (const [k, { world, how, exchange, batch = BATCH, balance }] of runs.entries()) {
-        const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch, balance });
+        const warm = warmed.has(groups[k]);
+        warmed.add(groups[k]);
+        const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: warm ? 5 : jitWarmup(a.quick), batch, balance });
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
         const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
         const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength, cuts: [Math.min(...replies[0].cuts), Math.max(...replies[0].cuts)] };
@@ -771,7 +786,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       }
     }
   } finally {
-    await Promise.all(groups.map((g) => g.stop()));
+    await Promise.all([...new Set(groups)].map((g) => g.stop()));
   }
   const rows = runs.map(({ world, how, exchange, batch = BATCH }, k) => {
     const ms = measured[k];

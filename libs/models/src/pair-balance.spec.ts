@@ -1,3 +1,4 @@
+import { Rng } from '@gan-study/core';
 import { PairBalance } from './pair-balance';
 
 /**
@@ -50,6 +51,25 @@ describe('PairBalance', () => {
     // Every fifth step replica 1 takes 25 ms longer (twice its pass): on average 0.3 ms a row more.
     const spikes = new Map<number, [number, number]>(Array.from({ length: 12 }, (_, k) => [5 * k + 2, [1, 25]] as [number, [number, number]]));
     expect(simulate(b, 32, 60, [1.1, 1.1], 2, spikes)).toEqual(new Array(60).fill(16));
+  });
+
+  it('keeps a small model, whose passes are mostly their fixed part, near the even cut under noise', () => {
+    // The quick profile's classifier: ~1.3 ms a pass, 0.01 ms of it per row, jitter of +-0.3 ms.
+    const rng = new Rng(7);
+    const b = new PairBalance(32);
+    const cuts: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const first = b.first(32);
+      cuts.push(first);
+      b.observe(first, Math.fround(1.2 + 0.01 * first + 0.6 * (rng.next() - 0.5)), Math.fround(1.2 + 0.01 * (32 - first) + 0.6 * (rng.next() - 0.5)));
+    }
+    // The per-step cuts of such a pass lie far apart: their median wanders a little, the cut with it,
+    // but not off toward a clamp (a first version, from the ratio of the two median costs per row,
+    // moved it 175 times here).
+    const moves = cuts.filter((c, i) => i > 0 && c !== cuts[i - 1]).length;
+    expect(moves).toBeLessThan(100);
+    expect(Math.min(...cuts)).toBeGreaterThanOrEqual(13);
+    expect(Math.max(...cuts)).toBeLessThanOrEqual(19);
   });
 
   it('keeps each replica at least a quarter of the batch, however slow the other', () => {

@@ -12,28 +12,39 @@
  *
  * Each replica keeps its own PairBalance and feeds it the same two float32 pass times (both travel
  * with the step's loss), so both compute the same cut, in plain double arithmetic, without another
- * message. The model: a pass takes about a fixed part plus a cost per row on each replica; the cut
- * where both passes take as long has first * c0 = second * c1 for the per-row costs c = ms / rows
- * measured at the current cut (with a fixed part that is a fixed point, not a one-step jump, and
- * the iteration converges to it). Each replica's cost is the median of its last WINDOW steps, so
- * that a step slowed by a pause (a collection, the host's preemption: every tenth step or so here,
- * at twice the usual time) does not move the cut; the cut moves only when the balanced cut lies
- * more than DEAD_BAND rows away from it, so that noise does not move it either.
+ * message. The model: a pass takes a fixed part plus a cost per row on each replica. Each step
+ * gives the cut where both passes would take as long if a pass were all cost per row, first * c0
+ * = second * c1 for c = ms / rows at the step's cut; with a fixed part that cut is a fixed point
+ * of the moves, not a one-step jump, and the moves converge to it. After every step the cut moves
+ * to the median of the last WINDOW steps' cuts (a step slowed by a pause, a collection or the
+ * host's preemption, about one in ten here at twice the usual time, moves nothing) when that lies
+ * more than DEAD_BAND rows away and more than NOISE standard errors of the median (from the
+ * steps' spread). A small model, whose passes are mostly their fixed part, has per-step cuts far
+ * apart: the guard keeps it near the even cut, where a plain estimate walked it about (the cut
+ * matters little to such a model's time, but a larger shard makes a larger vector).
+ *
+ * Measured against each other on one host (bench section 3, 12 alternated rounds each), a faster
+ * response gained more than stricter evidence: the asymmetry moves as the host moves the two
+ * processes between its cores, so the cut has to follow within steps.
  */
 
-/** Steps whose per-row costs make the estimate (the median of each replica's). */
+/** Steps whose balanced cuts make the estimate (the last ones). */
 const WINDOW = 15;
 /** Steps seen before the cut may move. */
 const MIN_STEPS = 8;
-/** How far (in rows) the balanced cut must lie from the current one before the cut moves. */
+/** How far (in rows) the estimate must lie from the current cut before the cut moves. */
 const DEAD_BAND = 0.75;
+/** ... and how many of its standard errors. */
+const NOISE = 2;
 /** Each replica keeps at least this share of a global batch, however slow (a guard against a stall read as slowness). */
 const MIN_SHARE = 1 / 4;
 
 export class PairBalance {
   /** Rows of a whole global batch that the first replica (rank 0) takes. */
   private cut: number;
-  /** Each replica's per-row pass costs (ms per row) of the last WINDOW steps, oldest first. */
+  /** The balanced cuts (rows of rank 0) of the last WINDOW steps, oldest first. */
+  private readonly targets: number[] = [];
+  /** Each replica's per-row costs (ms per row) of the same steps. */
   private readonly costs: [number[], number[]] = [[], []];
   private readonly lo: number;
   private readonly hi: number;
@@ -67,27 +78,34 @@ export class PairBalance {
     const secondRows = this.batch - firstRows;
     if (firstRows < 1 || secondRows < 1) throw new RangeError(`PairBalance: a cut at ${firstRows} of ${this.batch} rows leaves a replica nothing`);
     if (!(firstMs > 0 && secondMs > 0 && Number.isFinite(firstMs) && Number.isFinite(secondMs))) return;
-    const step = [firstMs / firstRows, secondMs / secondRows];
-    for (const i of [0, 1]) {
-      this.costs[i].push(step[i]);
-      if (this.costs[i].length > WINDOW) this.costs[i].shift();
-    }
-    const cost = this.msPerRow;
-    if (cost === null) return;
+    const c0 = firstMs / firstRows;
+    const c1 = secondMs / secondRows;
     // Where first * c0 = (batch - first) * c1.
-    const balanced = (this.batch * cost[1]) / (cost[0] + cost[1]);
-    if (Math.abs(balanced - this.cut) > DEAD_BAND) this.cut = Math.min(this.hi, Math.max(this.lo, Math.round(balanced)));
+    this.push(this.targets, (this.batch * c1) / (c0 + c1));
+    this.push(this.costs[0], c0);
+    this.push(this.costs[1], c1);
+    if (this.targets.length < MIN_STEPS) return;
+    const target = median(this.targets);
+    // The median's standard error, from the median absolute deviation of the steps' cuts.
+    const spread = 1.4826 * median(this.targets.map((t) => Math.abs(t - target)));
+    const error = (1.2533 * spread) / Math.sqrt(this.targets.length);
+    if (Math.abs(target - this.cut) <= Math.max(DEAD_BAND, NOISE * error)) return;
+    this.cut = Math.min(this.hi, Math.max(this.lo, Math.round(target)));
   }
 
-  /** Each replica's per-row pass cost (ms per row, rank 0's first): the median of its recent steps; null before MIN_STEPS steps. */
+  /** Each replica's per-row pass cost (ms per row, rank 0's first): the medians of the last WINDOW steps; null before MIN_STEPS of them. */
   get msPerRow(): readonly [number, number] | null {
-    if (this.costs[0].length < MIN_STEPS) return null;
-    return [median(this.costs[0]), median(this.costs[1])];
+    return this.targets.length < MIN_STEPS ? null : [median(this.costs[0]), median(this.costs[1])];
   }
 
   /** Rows of a whole global batch the first replica takes now. */
   get firstRows(): number {
     return this.cut;
+  }
+
+  private push(xs: number[], x: number): void {
+    xs.push(x);
+    if (xs.length > WINDOW) xs.shift();
   }
 }
 

@@ -231,14 +231,14 @@ describe('classifier job', () => {
   });
 
   it('data-parallel pair with balanceShards: rows move to the faster replica, both replicas cut alike, and the weights are the even cut\'s up to summation order', async () => {
-    // 28 examples in batches of 4: 14 whole batches over the 2 epochs. Rank 1 spins 15 ms in each
+    // 28 examples in batches of 4: 28 whole batches over 4 epochs. Rank 1 spins 15 ms in each
     // swap call, so its pass (which holds the first swap) is far slower than rank 0's.
     const spin = (ms: number) => {
       const until = performance.now() + ms;
       while (performance.now() < until);
     };
     const run = async (balanceShards: boolean) => {
-      const s: ClassifierJobSpec = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 4, hidden: [64] }, ...(balanceShards ? { balanceShards: true as const } : {}) };
+      const s: ClassifierJobSpec = { ...spec('clf-baseline-b4-r0'), replicas: 2, overrides: { ...config.classifier, batchSize: 4, hidden: [64], epochs: 4 }, ...(balanceShards ? { balanceShards: true as const } : {}) };
       const pairs = new InProcessPairExchange();
       const slow = pairs.forRank(1);
       // Floats of each of rank 1's swaps: the first of a step holds fc1's rows, as many as the larger shard's.
@@ -255,15 +255,15 @@ describe('classifier job', () => {
     };
     const even = await run(false);
     const balanced = await run(true);
-    expect(balanced.results[0].steps).toBe(14);
+    expect(balanced.results[0].steps).toBe(28);
     expect(balanced.logs[0].some((m) => m.endsWith(', each batch cut where both passes take as long'))).toBe(true);
     // 8 steps to learn the costs, then rank 0 takes 3 of 4 (the most it may: rank 1 keeps a quarter).
     const line = balanced.logs[0].find((m) => m.startsWith('shards balanced: '));
     expect(line).toMatch(/^shards balanced: rank 0 took 2-3 of each batch's 4 rows, the cut moved 1 times; per row, the last passes took [\d.]+ ms on rank 0, [\d.]+ ms on rank 1$/);
     expect(balanced.logs[1].some((m) => m.startsWith('shards balanced: '))).toBe(false); // rank 0 speaks for the job
     // Rank 1's shard went from 2 rows to 1 (its slot of fc1's rows: the larger shard's, 2 then 3).
-    expect(even.rowsSent).toEqual(new Array(14).fill(2));
-    expect(balanced.rowsSent).toEqual([...new Array(8).fill(2), ...new Array(6).fill(3)]);
+    expect(even.rowsSent).toEqual(new Array(28).fill(2));
+    expect(balanced.rowsSent).toEqual([...new Array(8).fill(2), ...new Array(20).fill(3)]);
     expect(even.logs[0].some((m) => m.startsWith('shards balanced: '))).toBe(false);
     // Both replicas summed the same losses (a replica that cut elsewhere would have failed the step's checks).
     expect(balanced.results[1].finalLoss).toBe(balanced.results[0].finalLoss);
