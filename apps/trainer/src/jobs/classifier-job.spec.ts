@@ -259,7 +259,7 @@ describe('classifier job', () => {
     expect(balanced.logs[0].some((m) => m.endsWith(', each batch cut where both passes take as long'))).toBe(true);
     // 8 steps to learn the costs, then rank 0 takes 3 of 4 (the most it may: rank 1 keeps a quarter).
     const line = balanced.logs[0].find((m) => m.startsWith('shards balanced: '));
-    expect(line).toMatch(/^shards balanced: rank 0 took 2-3 of each batch's 4 rows, the cut moved 1 times; per row, the last passes took [\d.]+ ms on rank 0, [\d.]+ ms on rank 1$/);
+    expect(line).toMatch(/^shards balanced: rank 0 took 2-3 of each batch's 4 rows, the cut moved 1 time; per row, the last passes took [\d.]+ ms on rank 0, [\d.]+ ms on rank 1$/);
     expect(balanced.logs[1].some((m) => m.startsWith('shards balanced: '))).toBe(false); // rank 0 speaks for the job
     // Rank 1's shard went from 2 rows to 1 (its slot of fc1's rows: the larger shard's, 2 then 3).
     expect(even.rowsSent).toEqual(new Array(28).fill(2));

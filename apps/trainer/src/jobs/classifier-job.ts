@@ -321,7 +321,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
       const range = cuts.min === cuts.max ? `${cuts.min}` : `${cuts.min}-${cuts.max}`;
       const ms = balance.msPerRow;
       const costs = ms ? `; per row, the last passes took ${ms[0].toFixed(2)} ms on rank 0, ${ms[1].toFixed(2)} ms on rank 1` : '';
-      ctx.log('info', `shards balanced: rank 0 took ${range} of each batch's ${cfg.batchSize} rows, the cut moved ${cuts.moves} times${costs}`, { job: spec.id, firstRows: [cuts.min, cuts.max], moves: cuts.moves, msPerRow: ms });
+      ctx.log('info', `shards balanced: rank 0 took ${range} of each batch's ${cfg.batchSize} rows, the cut moved ${cuts.moves} time${cuts.moves === 1 ? '' : 's'}${costs}`, { job: spec.id, firstRows: [cuts.min, cuts.max], moves: cuts.moves, msPerRow: ms });
     }
 
     const test = ds.test;
