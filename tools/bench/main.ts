@@ -525,7 +525,7 @@ async function peerWorker(): Promise<void> {
       const timeline = [...points].every(([, ms]) => ms.length > 0) ? PAIR_STEP_POINTS.map((p) => median(points.get(p)!)) : null;
       const paramCount = model.paramCount;
       // What this trainer sent per step: a pair sharing memory sends its own factor rows only (as
-      // many as the larger shard's), its loss and pass time; otherwise the vector and the loss.
+      // many as the larger shard's), its loss, pass time and row count; otherwise the vector and the loss.
       const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? swapped / m.reps : model.exchange.length + 1;
       model.dispose();
       const notesPerStep = (link.sharedNotesSent - notesBefore) / m.reps;

@@ -134,8 +134,8 @@ describe('classifier', () => {
     expect(big.exchange.factored.map((f) => [f.layer, f.nin, f.nout])).toEqual([['fc1', 16384, 128]]);
     expect(big.exchange.length).toBe(big.paramCount - 16384 * 128 + 32 * (16384 + 128));
     expect(big.exchange.length / big.paramCount).toBeLessThan(0.3);
-    // Two replicas sharing memory send their own 16 rows of fc1's factors only, then their loss and pass time.
-    expect(big.exchange.pairLength).toBe(big.exchange.length - 16 * (16384 + 128) + 2);
+    // Two replicas sharing memory send their own 16 rows of fc1's factors only, then their loss, pass time and row count.
+    expect(big.exchange.pairLength).toBe(big.exchange.length - 16 * (16384 + 128) + 3);
     big.dispose();
     // A batch as large as fc1's widths: nothing factored, the vector is the gradient.
     const wide = createClassifier({ ...TINY, batchSize: 64 }, 1);
@@ -328,7 +328,16 @@ async function checkPairStep(offerNow = false): Promise<void> {
   expect(Array.from(d.weightsFlat())).toEqual(Array.from(whole.weightsFlat()));
   await expect(c.pairStep(null, labels, 3, B, all, swapC)).rejects.toThrow('classifier input must be a Float32Array of 3 x 8x8x3 = 576 values, got 0');
   await expect(c.pairStep(x, labels, 3, B, { offset: 6, total: B }, swapC)).rejects.toThrow('classifier shard rows: 3 rows at offset 6 must lie within a global batch of 8 rows, at most batchSize 8');
-  for (const m of [a, b, viaHost, single, c, d, whole]) m.dispose();
+
+  // Two replicas that cut the batch in different places (3 | 5 here, 5 | 3 there: rows 3-4 in neither shard) fail, both.
+  const [e, f] = [0, 1].map(() => createClassifier(cfg, 19));
+  const [swapE, swapF] = pairOfSwaps();
+  const cutApart = await Promise.allSettled([e.pairStep(x.subarray(0, 3 * PER), labels.subarray(0, 3), 3, B, all, swapE), f.pairStep(x.subarray(5 * PER), labels.subarray(5), 3, B, { offset: 5, total: B }, swapF)]);
+  expect(cutApart.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'resolved'))).toEqual([
+    'classifier pairStep: this replica took 3 rows at offset 0 of a global batch of 8, which leaves the other 5, but the other took 3: the two cut the batch in different places',
+    'classifier pairStep: this replica took 3 rows at offset 5 of a global batch of 8, which leaves the other 5, but the other took 3: the two cut the batch in different places',
+  ]);
+  for (const m of [a, b, viaHost, single, c, d, whole, e, f]) m.dispose();
 }
 
 /** exchangeGradients reports every range of its vector once, the factors' x slot before any gradient, with the values it gives without reporting. */
@@ -466,8 +475,8 @@ describe('classifier on wasm', () => {
     const gradients = L.gradients.reduce((k, g) => k + g.size, 0);
     expect(factorRows).toBeGreaterThan(0);
     for (const e of events) {
-      // The second: the gradients, then the loss sum and the pass's time.
-      expect(e).toEqual(['rows-ready', `send ${factorRows}`, 'rows-sent', 'pass-done', `send ${gradients + 2}`, 'gradients-sent', 'rows-in', 'read 0', 'rows-merged', 'rows-applied', 'gradients-in', 'read 1', 'done']);
+      // The second: the gradients, then the loss sum, the pass's time and the shard's rows.
+      expect(e).toEqual(['rows-ready', `send ${factorRows}`, 'rows-sent', 'pass-done', `send ${gradients + 3}`, 'gradients-sent', 'rows-in', 'read 0', 'rows-merged', 'rows-applied', 'gradients-in', 'read 1', 'done']);
       expect(e.filter((p) => !/^(send|read) /.test(p))).toEqual([...PAIR_STEP_POINTS]);
     }
     expect(Array.from(a.weightsFlat())).toEqual(Array.from(b.weightsFlat()));

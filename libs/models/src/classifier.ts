@@ -259,8 +259,8 @@ export interface IncomingSwap {
 export const PAIR_STEP_POINTS = ['rows-ready', 'rows-sent', 'pass-done', 'gradients-sent', 'rows-in', 'rows-merged', 'rows-applied', 'gradients-in', 'done'] as const;
 export type PairStepPoint = (typeof PAIR_STEP_POINTS)[number];
 
-/** What follows a pair's gradients in its second vector: the shard's loss sum, and its pass's time. */
-const PAIR_TAIL = 2;
+/** What follows a pair's gradients in its second vector: the shard's loss sum, its pass's time, and its row count. */
+const PAIR_TAIL = 3;
 
 /** A `pairStep`'s outcome, the same on both replicas but for which pass time is whose. */
 export interface PairStepResult {
@@ -307,7 +307,7 @@ export interface ExchangeLayout {
   /**
    * Floats each of two replicas sharing memory sends per step of a whole batch cut in two halves
    * (`pairStep`): the gradients, only its own rows of each factor, half the slot (ceil(rows / 2)
-   * rows; the other's rows it would fill with zeros are left out), then its loss sum and pass time.
+   * rows; the other's rows it would fill with zeros are left out), then its loss sum, pass time and row count.
    * Shards of unequal size each send as many rows as the larger one.
    */
   pairLength: number;
@@ -607,8 +607,10 @@ class CnnClassifier implements Classifier {
       mark?.('pass-done');
       // An empty shard (no pass) sends its zero rows now, before its gradients, as the other does.
       sendFactors();
-      // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`, then the pass's time.
-      const tail = Float32Array.of(readBack(ours.value)[0] * denominator, passMs);
+      // The loss sum rides last, rounded to float32 as in the flat vector of `gradients`, then the
+      // pass's time and the shard's rows (so that two replicas that cut the batch in different places
+      // fail loudly, not with a batch that lost or doubled rows).
+      const tail = Float32Array.of(readBack(ours.value)[0] * denominator, passMs, count);
       const second = swap([...ours.grads.map((g) => readBack(g)), tail]);
       second.catch(() => undefined); // awaited after the factored layers' update
       mark?.('gradients-sent');
@@ -671,6 +673,9 @@ class CnnClassifier implements Classifier {
         L.gradients.map((g) => [...g.shape]),
         (views) => incoming.readInto([...views, theirTail]),
       );
+      if (theirTail[2] !== theirRows.count) {
+        throw new Error(`classifier pairStep: this replica took ${count} rows at offset ${rows.offset} of a global batch of ${rows.total}, which leaves the other ${theirRows.count}, but the other took ${theirTail[2]}: the two cut the batch in different places`);
+      }
       // Adam on ours + theirs (on wasm added inside the update's pass).
       const byName = (ts: tf.Tensor[]) => Object.fromEntries(L.gradients.map((g, i) => [g.name, ts[i]]));
       this.opt.applyPart(L.gradients.map((g) => g.name), byName(ours.grads), undefined, byName(theirs));

@@ -222,8 +222,8 @@ describe('classifier job', () => {
     const perRow = L.factored.reduce((sum, f) => sum + f.nin + f.nout, 0);
     const uploaded = 2 * 2 * (4 * gradients + (9 + 9 + 9 + 1) * perRow); // 2 replicas, 2 epochs
     expect(swapped.t.written).toBe(reduced.t.written - uploaded); // the rest (training sets, labels, constants) alike
-    // The pair sends its own rows only, 5 of the 9 (the larger shard's), then its loss and pass time.
-    expect(L.pairLength).toBe(gradients + 5 * perRow + 2);
+    // The pair sends its own rows only, 5 of the 9 (the larger shard's), then its loss, pass time and row count.
+    expect(L.pairLength).toBe(gradients + 5 * perRow + 3);
     expect(swapped.logs).toContain(`rank 0 of 2, gradients swapped with the other replica through shared memory and summed on the device: ${L.pairLength} floats per step (fc1 as factors)`);
     expect(reduced.logs).toContain(`rank 0 of 2, gradients all-reduced on the host: ${L.length + 1} floats per step (fc1 as factors)`);
     // The trainer and the coordinator put "job <id>: " before a job's lines; the job does not repeat it.

@@ -189,7 +189,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     const exchange = pair ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
     const L = model.exchange;
     const layers = L.factored.map((f) => f.layer);
-    // A pair sends only its own rows of the factors (Classifier.pairStep), its loss and pass time.
+    // A pair sends only its own rows of the factors (Classifier.pairStep), its loss, pass time and row count.
     const floats = pair ? L.pairLength : L.length + 1;
     const cut = balance ? ', each batch cut where both passes take as long' : '';
     ctx.log('info', `rank ${rank} of ${worldSize}, gradients ${exchange}: ${floats} floats per step${layers.length > 0 ? ` (${layers.join(', ')} as factors)` : ''}${cut}`, {
