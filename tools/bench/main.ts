@@ -364,9 +364,10 @@ interface PeerGo {
    * exchange: 'ring' (allReduce), 'pair' (beginExchange, as a 2-replica classifier job exchanges
    * across hosts) or 'swap' (PeerLink.swap into a second array, then the sum: what the job's
    * pairStep does on one host, the sum there on the device);
-   * parallel: 'pair' (the job's step), or 'alone' (each trainer steps on its shard, no exchange).
+   * parallel: 'pair' (the job's step), 'alone' (each trainer steps on its shard, no exchange), or
+   * 'solo' (the first trainer steps on the whole batch, as one trainer does; the others idle).
    */
-  how: 'ring' | 'pair' | 'swap' | 'alone';
+  how: 'ring' | 'pair' | 'swap' | 'alone' | 'solo';
   size: number;
   reps: number;
   warmup: number;
@@ -426,6 +427,12 @@ async function peerWorker(): Promise<void> {
         await initBackend('wasm');
         backendReady = true;
       }
+      if (m.how === 'solo' && rank !== 0) {
+        process.send?.({ type: 'done', step: [], exchange: [], pass: [], update: [], cpu: [], paramCount: 0, exchangeLength: 0, timeline: null, notesPerStep: 0, cuts: [] });
+        return;
+      }
+      // Trainers that take part in the step.
+      const trainers = m.how === 'solo' ? 1 : world;
       const G = m.batch ?? BATCH;
       const model = createClassifier({ inputSize: SIZE, batchSize: G }, 1);
       const per = SIZE * SIZE * 3;
@@ -463,12 +470,12 @@ async function peerWorker(): Promise<void> {
         let t1 = t0;
         let t2 = t0;
         const at: Partial<Record<PairStepPoint, number>> = {};
-        const cut = world === 1 ? 0 : (balance?.first(G) ?? Math.floor(G / world));
-        const [lo, hi] = world === 1 ? [0, G] : rank === 0 ? [0, cut] : [cut, G];
+        const cut = trainers === 1 ? 0 : (balance?.first(G) ?? Math.floor(G / trainers));
+        const [lo, hi] = trainers === 1 ? [0, G] : rank === 0 ? [0, cut] : [cut, G];
         const x = xAll.subarray(lo * per, hi * per);
         const y = yAll.subarray(lo, hi);
         const rows = { offset: lo, total: G };
-        if (world === 1 || m.how === 'alone') {
+        if (trainers === 1 || m.how === 'alone') {
           model.trainStep(x, y, hi - lo);
           t1 = t2 = performance.now();
         } else if (link.sharesMemory(rank, m.peers)) {
@@ -513,7 +520,7 @@ async function peerWorker(): Promise<void> {
           const t3 = performance.now();
           step.push(t3 - t0);
           exchange.push(t2 - t1);
-          if (world > 1 && m.how !== 'alone') {
+          if (trainers > 1 && m.how !== 'alone') {
             pass.push(t1 - t0);
             update.push(t3 - t2);
           }
@@ -526,7 +533,7 @@ async function peerWorker(): Promise<void> {
       const paramCount = model.paramCount;
       // What this trainer sent per step: a pair sharing memory sends its own factor rows only (as
       // many as the larger shard's), its loss, pass time and row count; otherwise the vector and the loss.
-      const exchangeLength = world > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? swapped / m.reps : model.exchange.length + 1;
+      const exchangeLength = trainers > 1 && m.how !== 'alone' && link.sharesMemory(rank, m.peers) ? swapped / m.reps : model.exchange.length + 1;
       model.dispose();
       const notesPerStep = (link.sharedNotesSent - notesBefore) / m.reps;
       process.send?.({ type: 'done', step, exchange, pass, update, cpu, paramCount, exchangeLength, timeline, notesPerStep, cuts });
@@ -735,14 +742,18 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // half of the batch): what the two cores give two trainers at all, the ceiling for the others.
   // Last, two with a whole batch each (global batch 2B): the per-replica work of one trainer, as
   // data parallelism is usually scaled (more replicas, larger global batch), for comparison.
-  const runs: Array<{ world: number; how: 'pair' | 'alone'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean; processes?: string }> = [
-    { world: 1, how: 'pair', exchange: 'none', env: {} },
-    { world: 1, how: 'pair', exchange: 'none, half the batch', env: {}, batch: BATCH / 2 },
-    { world: 2, how: 'pair', exchange: 'shared memory', env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, processes: 'pair' },
-    { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, balance: true, processes: 'pair' },
+  // All but tcp run on the same two processes (one trainer: the first of them, the other idle): two
+  // process pairs running the same code differed here by 5-7% in their steps, for as long as they
+  // lived (12 of 12 rounds), which would swamp the differences between configurations.
+  const shm = { GAN_STUDY_PEER_SHM: '/dev/shm' };
+  const runs: Array<{ world: number; how: 'pair' | 'alone' | 'solo'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean; processes?: string }> = [
+    { world: 1, how: 'solo', exchange: 'none', env: shm, processes: 'pair' },
+    { world: 1, how: 'solo', exchange: 'none, half the batch', env: shm, batch: BATCH / 2, processes: 'pair' },
+    { world: 2, how: 'pair', exchange: 'shared memory', env: shm, processes: 'pair' },
+    { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', env: shm, balance: true, processes: 'pair' },
     { world: 2, how: 'pair', exchange: 'zeromq tcp', env: { GAN_STUDY_PEER_SHM: '0' } },
-    { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: {} },
-    { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: { GAN_STUDY_PEER_SHM: '/dev/shm' }, batch: 2 * BATCH },
+    { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: shm, processes: 'pair' },
+    { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: shm, batch: 2 * BATCH, processes: 'pair' },
   ];
   type Round = { step: number; exchange: number; pass: number | null; update: number | null; cpu: number; paramCount: number; exchangeLength: number; cuts: [number, number] };
   type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null; notesPerStep: number; cuts: number[] };
@@ -751,20 +762,18 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // The pair step's timeline of the study's configuration (shared memory, global batch BATCH): per round, each rank's medians and notes per step.
   const timelineRun = runs.findIndex((x) => x.exchange === 'shared memory');
   const timelines: Array<Array<{ ms: number[]; notes: number }>> = [];
-  // Each configuration's processes live through all rounds, so only their first go warms them up
+  // The processes live through all rounds, so only each configuration's first round warms it up
   // (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
   // worker threads: one trainer has the idle core for it, two take it from each other. Later
   // rounds build a new model on the warm process; a few steps suffice.
   const groups: Array<PeerGroup<Reply>> = [];
-  const warmed = new Set<PeerGroup<Reply>>();
   try {
-    // Configurations that name the same processes share them (the pair, even and balanced): two
-    // process pairs differ by several percent in their steps here, for as long as they live, which
-    // would hide a difference between the configurations.
+    // Configurations that name the same processes share them, as many as the largest needs.
     const started = new Map<string, PeerGroup<Reply>>();
     for (const { world, env, processes } of runs) {
+      const size = processes === undefined ? world : Math.max(...runs.filter((x) => x.processes === processes).map((x) => x.world));
       const shared = processes === undefined ? undefined : started.get(processes);
-      const group = shared ?? (await startPeers<Reply>(world, env));
+      const group = shared ?? (await startPeers<Reply>(size, env));
       if (processes !== undefined) started.set(processes, group);
       groups.push(group);
     }
@@ -773,9 +782,9 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       cores.push(c);
       log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
       for (const [k, { world, how, exchange, batch = BATCH, balance }] of runs.entries()) {
-        const warm = warmed.has(groups[k]);
-        warmed.add(groups[k]);
-        const replies = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: warm ? 5 : jitWarmup(a.quick), batch, balance });
+        const all = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch, balance });
+        // One trainer: the first process's steps (the other idled).
+        const replies = how === 'solo' ? all.slice(0, 1) : all;
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
         const part = (name: 'pass' | 'update') => (replies[0][name].length ? median(replies[0][name]) : null);
         const m: Round = { step: median(step), exchange: median(replies[0].exchange), pass: part('pass'), update: part('update'), cpu: median(replies.map((x) => median(x.cpu))), paramCount: replies[0].paramCount, exchangeLength: replies[0].exchangeLength, cuts: [Math.min(...replies[0].cuts), Math.max(...replies[0].cuts)] };
