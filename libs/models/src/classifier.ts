@@ -307,8 +307,8 @@ export interface ExchangeLayout {
   /**
    * Floats each of two replicas sharing memory sends per step of a whole batch cut in two halves
    * (`pairStep`): the gradients, only its own rows of each factor, half the slot (ceil(rows / 2)
-   * rows; the other's rows it would fill with zeros are left out), then its loss sum, pass time and row count.
-   * Shards of unequal size each send as many rows as the larger one.
+   * rows; the other's rows it would fill with zeros are left out), then its loss sum, pass time
+   * and row count. Shards of unequal size each send as many rows as the larger one.
    */
   pairLength: number;
 }
@@ -359,9 +359,10 @@ export interface Classifier {
    * them, and their update (Adam's first part) while the other replica finishes its pass; the
    * gradients and the loss after the pass, then Adam on the rest. The same weights as
    * `exchangeGradients` on both, summed on the host, then
-   * `applyExchanged`, without the host copies and the host-side sum. Resolves with
-   * the global batch's loss sum and both replicas' pass times (PairStepResult), which ride with
-   * the loss, for a caller that balances the shards (PairBalance). An empty shard (count 0, x null: a global batch smaller than the
+   * `applyExchanged`, without the host copies and the host-side sum. Resolves with the global
+   * batch's loss sum and both replicas' pass times (PairStepResult), which ride with the loss, for
+   * a caller that balances the shards (PairBalance); rejects when the other replica's shard is not
+   * the rest of the batch. An empty shard (count 0, x null: a global batch smaller than the
    * replicas) contributes zeros. `mark`, when given, is called at each of PAIR_STEP_POINTS as the
    * step reaches it.
    */
