@@ -375,6 +375,8 @@ interface PeerGo {
   batch?: number;
   /** parallel, two that share memory: cut each batch where both passes take as long (PairBalance), not in halves. */
   balance?: boolean;
+  /** Over the processes' links without shared memory (tcp, as between hosts); `peers` are their addresses. */
+  tcp?: boolean;
   peers: string[];
   round: number;
 }
@@ -383,18 +385,22 @@ interface PeerGo {
 async function peerWorker(): Promise<void> {
   const rank = Number(process.env.BENCH_RANK);
   const world = Number(process.env.BENCH_WORLD);
-  const link = new PeerLink({ bind: 'tcp://127.0.0.1:*' });
-  await link.start();
+  const shmLink = new PeerLink({ bind: 'tcp://127.0.0.1:*' });
+  // The same process as a trainer without shared memory (over tcp, as on different hosts).
+  const tcpLink = new PeerLink({ bind: 'tcp://127.0.0.1:*', sharedDir: null });
+  await shmLink.start();
+  await tcpLink.start();
   let backendReady = false;
   // A balanced pair's PairBalance lives as long as the process, through the rounds, as a job's does
   // through its steps (the even pair's steps on the same processes do not feed it).
   let balanceOf: PairBalance | null = null;
-  process.send?.({ type: 'ready', address: link.address });
+  process.send?.({ type: 'ready', address: shmLink.address, tcpAddress: tcpLink.address });
   process.on('message', (m: PeerGo | { type: 'exit' }) => {
     if (m.type === 'exit') {
-      void link.stop().then(() => process.exit(0));
+      void Promise.all([shmLink.stop(), tcpLink.stop()]).then(() => process.exit(0));
       return;
     }
+    const link = m.tcp ? tcpLink : shmLink;
     void (async () => {
       const call = (seq: number) => ({ job: 'bench', attempt: 1, seq, rank, peers: m.peers, timeoutMs: 600_000 });
       const into = new Float32Array(m.size);
@@ -555,6 +561,7 @@ interface PeerGroup<T> {
 async function startPeers<T>(world: number, env: NodeJS.ProcessEnv = {}): Promise<PeerGroup<T>> {
   const workers: ChildProcess[] = [];
   const addresses: string[] = [];
+  const tcpAddresses: string[] = [];
   const stop = async (): Promise<void> => {
     for (const w of workers) if (w.exitCode === null) w.send({ type: 'exit' });
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
@@ -563,10 +570,12 @@ async function startPeers<T>(world: number, env: NodeJS.ProcessEnv = {}): Promis
     for (let r = 0; r < world; r++) {
       const w = fork(__filename, ['--child', 'peer'], { env: { ...process.env, ...env, BENCH_RANK: String(r), BENCH_WORLD: String(world) }, execArgv: process.execArgv });
       workers.push(w);
-      addresses.push(await new Promise<string>((resolve, reject) => {
-        w.once('message', (m: { address: string }) => resolve(m.address));
+      const ready = await new Promise<{ address: string; tcpAddress: string }>((resolve, reject) => {
+        w.once('message', (m: { address: string; tcpAddress: string }) => resolve(m));
         w.once('exit', (code) => reject(new Error(`peer ${r} exited ${code} before it was ready`)));
-      }));
+      });
+      addresses.push(ready.address);
+      tcpAddresses.push(ready.tcpAddress);
     }
   } catch (err) {
     await stop();
@@ -586,7 +595,7 @@ async function startPeers<T>(world: number, env: NodeJS.ProcessEnv = {}): Promis
           });
         }),
     );
-    for (const w of workers) w.send({ type: 'go', peers: addresses, round, ...cmd } satisfies PeerGo);
+    for (const w of workers) w.send({ type: 'go', peers: cmd.tcp ? tcpAddresses : addresses, round, ...cmd } satisfies PeerGo);
     return Promise.all(done);
   };
   return { go, stop };
@@ -742,16 +751,17 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // half of the batch): what the two cores give two trainers at all, the ceiling for the others.
   // Last, two with a whole batch each (global batch 2B): the per-replica work of one trainer, as
   // data parallelism is usually scaled (more replicas, larger global batch), for comparison.
-  // All but tcp run on the same two processes (one trainer: the first of them, the other idle): two
+  // All run on the same two processes (one trainer: the first of them, the other idle; tcp: over
+  // their second links, which have no shared memory): two
   // process pairs running the same code differed here by 5-7% in their steps, for as long as they
   // lived (12 of 12 rounds), which would swamp the differences between configurations.
   const shm = { GAN_STUDY_PEER_SHM: '/dev/shm' };
-  const runs: Array<{ world: number; how: 'pair' | 'alone' | 'solo'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean; processes?: string }> = [
+  const runs: Array<{ world: number; how: 'pair' | 'alone' | 'solo'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean; tcp?: boolean; processes?: string }> = [
     { world: 1, how: 'solo', exchange: 'none', env: shm, processes: 'pair' },
     { world: 1, how: 'solo', exchange: 'none, half the batch', env: shm, batch: BATCH / 2, processes: 'pair' },
     { world: 2, how: 'pair', exchange: 'shared memory', env: shm, processes: 'pair' },
     { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', env: shm, balance: true, processes: 'pair' },
-    { world: 2, how: 'pair', exchange: 'zeromq tcp', env: { GAN_STUDY_PEER_SHM: '0' } },
+    { world: 2, how: 'pair', exchange: 'zeromq tcp', env: shm, tcp: true, processes: 'pair' },
     { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: shm, processes: 'pair' },
     { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: shm, batch: 2 * BATCH, processes: 'pair' },
   ];
@@ -781,8 +791,8 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       const c = await coreScaling();
       cores.push(c);
       log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
-      for (const [k, { world, how, exchange, batch = BATCH, balance }] of runs.entries()) {
-        const all = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch, balance });
+      for (const [k, { world, how, exchange, batch = BATCH, balance, tcp }] of runs.entries()) {
+        const all = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch, balance, tcp });
         // One trainer: the first process's steps (the other idled).
         const replies = how === 'solo' ? all.slice(0, 1) : all;
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
