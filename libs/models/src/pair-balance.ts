@@ -11,8 +11,8 @@
  * them bit for bit alike).
  *
  * Each replica keeps its own PairBalance and feeds it the same two float32 pass times (both travel
- * with the step's loss: in pairStep's second vector, or in slots of a vector summed on the host),
- * so both compute the same cut, in plain double arithmetic, without another message. The model: a pass takes a fixed part plus a cost per row on each replica. Each step
+ * with the step's loss), so both compute the same cut, in plain double arithmetic, without another
+ * message. The model: a pass takes a fixed part plus a cost per row on each replica. Each step
  * gives the cut where both passes would take as long if a pass were all cost per row, first * c0
  * = second * c1 for c = ms / rows at the step's cut; with a fixed part that cut is a fixed point
  * of the moves, not a one-step jump, and the moves converge to it. After every step the cut moves

@@ -83,7 +83,7 @@ const BASE: Omit<StudyConfig, 'profile'> = {
   gpus: null, // no pinning
   dataParallel: 1, // trainers per classifier job
   allReduce: 'ring', // measured on one host, 2 trainers (tools/bench/allreduce.ts, protocol 2): 8.4 MB (the 64 px classifier) ring 63-72 ms vs coordinator 156-173 ms p50, 4 MB alike, 1 MB and less the coordinator is a little faster (7-21 vs 12-34 ms); 2.2 MB (the 64 px classifier's vector with fc1 as factors, protocol 6) ring 7.8 vs 9.1 ms at K=2, 14.1 vs 18.8 ms at K=3; a replica without a peer address falls back to the coordinator
-  balanceShards: false, // the two replicas of a job cut each batch in halves, so a rerun gives the same bits; true: where both passes take as long (PairBalance), a step 4.9% shorter while the host made one trainer the slower, no change while they were alike (bench section 3, 12 rounds each on the same processes, 2026-12-08); the weights then follow the machine's timing in their last bits
+  balanceShards: false, // two replicas on one host cut each batch in halves, so a rerun gives the same bits; true: where both passes take as long (PairBalance), a step 4.9% shorter while the host made one trainer the slower, no change while they were alike (bench section 3, 12 rounds each on the same processes, 2026-12-08); the weights then follow the machine's timing in their last bits
   checkpointEvery: 200, // steps between checkpoints: bounded loss on a crash, small I/O
   heartbeatMs: 500, // liveness both ways
   trainerTimeoutMs: 5000, // a silent trainer is declared lost after this

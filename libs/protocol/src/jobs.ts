@@ -92,7 +92,7 @@ export interface ClassifierJobSpec extends JobSpecBase {
   /** Classifier overrides (config.classifier), validated by resolveClassifierConfig. */
   overrides: Record<string, unknown>;
   /**
-   * A job of two replicas cuts each global batch where both passes take as long
+   * Two replicas that share memory cut each global batch where both passes take as long
    * (config.balanceShards; @gan-study/models PairBalance), not in halves. Absent: halves (the plan
    * carries the key only when it is set, so plans made before it stay as they were).
    */

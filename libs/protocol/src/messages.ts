@@ -31,9 +31,8 @@ import { z } from 'zod';
  * 5: `welcome.syntheticSet`: trainers may make the synthetic set themselves from its recipe.
  * 6: a data-parallel classifier's vector carries a large dense layer as its factors (Classifier.exchange).
  * 7: a swap in shared memory sends its `grad-shared` note only to a replica that waits (its flag in the file).
- * 8: a pair's second vector ends with its pass time and row count after the loss
- *    (Classifier.pairStep); with the job spec's `balanceShards`, a vector summed on the host ends
- *    with each replica's pass time and row count in slots of their own.
+ * 8: a pair's second vector ends with its pass time after the loss (Classifier.pairStep; the job's
+ *    spec may set `balanceShards`).
  */
 export const PROTOCOL_VERSION = 8;
 

@@ -179,31 +179,18 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     model = createClassifier({ ...cfg }, spec.seed);
   }
 
-  // Two replicas may cut each batch where both passes take as long (PairBalance): both feed theirs
-  // the same two pass times (in shared memory they ride with the loss, Classifier.pairStep; on the
-  // host each replica writes its own into a slot of the summed vector), so both cut alike.
-  const balance = worldSize === 2 && spec.balanceShards === true ? new PairBalance(cfg.batchSize) : null;
+  // Two replicas that share memory may cut each batch where both passes take as long (PairBalance):
+  // both feed theirs the same two pass times, so both cut alike.
+  const balance = worldSize === 2 && ctx.pairExchange && spec.balanceShards === true ? new PairBalance(cfg.batchSize) : null;
   // The cuts of the whole batches this attempt took (rank 0's rows), for the line at the end of training.
   const cuts = { min: Infinity, max: -Infinity, moves: 0, last: balance?.firstRows ?? 0 };
-  // After a step of a global batch of g rows cut at `first`: both passes' times, rank 0's first.
-  const observeCut = (first: number | undefined, g: number, ms0: number, ms1: number): void => {
-    if (!balance || first === undefined || g !== cfg.batchSize || first <= 0 || first >= g) return;
-    balance.observe(first, ms0, ms1);
-    cuts.min = Math.min(cuts.min, first);
-    cuts.max = Math.max(cuts.max, first);
-    if (balance.firstRows !== cuts.last) cuts.moves++;
-    cuts.last = balance.firstRows;
-  };
-  // What follows the vector in the all-reduce path: the loss sum; balanced, each replica's pass time
-  // and row count in a slot of its own (zero in the other's: the sum holds both).
-  const tail = balance ? 5 : 1;
   if (worldSize > 1) {
     const pair = Boolean(ctx.pairExchange);
     const exchange = pair ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
     const L = model.exchange;
     const layers = L.factored.map((f) => f.layer);
     // A pair sends only its own rows of the factors (Classifier.pairStep), its loss, pass time and row count.
-    const floats = pair ? L.pairLength : L.length + tail;
+    const floats = pair ? L.pairLength : L.length + 1;
     const cut = balance ? ', each batch cut where both passes take as long' : '';
     ctx.log('info', `rank ${rank} of ${worldSize}, gradients ${exchange}: ${floats} floats per step${layers.length > 0 ? ` (${layers.join(', ')} as factors)` : ''}${cut}`, {
       job: spec.id,
@@ -214,7 +201,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
       factored: layers,
       balanced: balance !== null,
     });
-    if (spec.balanceShards === true && !balance) ctx.log('info', `balanceShards is set, but only a job of two replicas balances its shards: each batch is cut evenly`, { job: spec.id });
+    if (spec.balanceShards === true && !balance) ctx.log('info', `balanceShards is set, but only two replicas that share memory balance their shards: each batch is cut evenly`, { job: spec.id });
   }
   let images: DeviceImages | undefined;
   try {
@@ -233,7 +220,7 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
     // wire while the backward pass still runs (beginAllReduce), and a slower peer may still be
     // receiving one step's array when this replica's sum is done, but never two steps' (it cannot
     // send its next step's gradient, which this replica needs, before it has all of this one's).
-    const flats = worldSize > 1 && !ctx.pairExchange ? [new Float32Array(model.exchange.length + tail), new Float32Array(model.exchange.length + tail)] : [];
+    const flats = worldSize > 1 && !ctx.pairExchange ? [new Float32Array(model.exchange.length + 1), new Float32Array(model.exchange.length + 1)] : [];
     const checkpoint = async (s: number) => {
       if (rank !== 0) return;
       const bytes = encodeEnvelope({ job: spec.id, kind: 'classifier', step: s, epochLossSum, epochCount, lastEpochLoss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : null }, await model.checkpoint());
@@ -271,52 +258,42 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
           try {
             const result = await model.pairStep(x, labelsOf(set, order, lo, hi), shard, g, rows, ctx.pairExchange);
             lossSum = result.lossSum;
-            const { ours, theirs } = result.passMs;
-            observeCut(first, g, rank === 0 ? ours : theirs, rank === 0 ? theirs : ours);
+            if (balance && first !== undefined && g === cfg.batchSize && first > 0 && first < g) {
+              const { ours, theirs } = result.passMs;
+              balance.observe(first, rank === 0 ? ours : theirs, rank === 0 ? theirs : ours);
+              cuts.min = Math.min(cuts.min, first);
+              cuts.max = Math.max(cuts.max, first);
+              if (balance.firstRows !== cuts.last) cuts.moves++;
+              cuts.last = balance.firstRows;
+            }
           } finally {
             x?.dispose();
           }
         } else {
           const flat = flats[step % 2];
-          const last = model.exchange.length; // the loss sum's place; the tail follows
+          const last = flat.length - 1;
           const pending = ctx.beginAllReduce(flat);
-          let passMs = 0;
           if (shard > 0) {
             const x = images.gather(order.subarray(lo, hi));
             try {
               // Each parameter's gradient (and a factored layer's rows, see Classifier.exchange) is
               // read straight into the job's array (no copy) as the pass makes it, and goes on the
               // wire at once; the loss sum rides last.
-              const started = performance.now();
               const { lossSum: shardLoss } = model.exchangeGradients(x, labelsOf(set, order, lo, hi), shard, g, rows, flat.subarray(0, last), (from, to) => pending.ready(from, to));
-              passMs = performance.now() - started;
               flat[last] = shardLoss;
             } finally {
               x.dispose();
             }
+            pending.ready(last, last + 1);
           } else {
             flat.fill(0); // an empty shard (global batch smaller than worldSize) contributes nothing
-            pending.ready(0, last);
+            pending.ready(0, last + 1);
           }
-          if (balance) {
-            // Slot 1 + r: replica r's pass time; slot 3 + r: its rows.
-            flat.fill(0, last + 1);
-            flat[last + 1 + rank] = passMs;
-            flat[last + 3 + rank] = shard;
-          }
-          pending.ready(last, flat.length);
           const reduced = await pending.finish();
           if (reduced.length !== flat.length) throw new Error(`job ${spec.id}: all-reduce returned ${reduced.length} values, sent ${flat.length}`);
-          lossSum = reduced[last];
+          lossSum = reduced[reduced.length - 1];
           if (!Number.isFinite(lossSum)) throw badLoss(lossSum);
-          if (balance) {
-            const took = [reduced[last + 3], reduced[last + 4]];
-            if (took[0] + took[1] !== g || took[rank] !== shard) {
-              throw new Error(`job ${spec.id}: rank ${rank} took ${shard} rows of a global batch of ${g}, but the replicas report ${took[0]} and ${took[1]}: the two cut the batch in different places`);
-            }
-            observeCut(first, g, reduced[last + 1], reduced[last + 2]);
-          }
-          model.applyExchanged(reduced.subarray(0, last), g);
+          model.applyExchanged(reduced.subarray(0, reduced.length - 1), g);
         }
         // One trainer learns the loss after its step: the job fails before any checkpoint of that step.
         if (!Number.isFinite(lossSum)) throw badLoss(lossSum);
