@@ -32,6 +32,7 @@ describe('PairBalance', () => {
     expect(cuts.slice(0, 8)).toEqual(new Array(8).fill(16)); // not before MIN_STEPS steps
     expect(cuts.slice(-20)).toEqual(new Array(20).fill(18));
     expect(b.firstRows).toBe(18);
+    expect(b.history).toEqual({ firstRows: [16, 18], moves: 1 });
     // The other way round.
     const c = new PairBalance(32);
     simulate(c, 32, 60, [1.3, 1.0]);
@@ -111,6 +112,7 @@ describe('PairBalance', () => {
     for (let i = 0; i < 20; i++) b.observe(16, 0, 10);
     for (let i = 0; i < 20; i++) b.observe(16, Number.NaN, 10);
     expect(b.msPerRow).toBeNull();
+    expect(b.history).toBeNull();
     expect(() => b.observe(0, 1, 1)).toThrow('PairBalance: a cut at 0 of 32 rows leaves a replica nothing');
     expect(() => b.first(33)).toThrow('PairBalance: a global batch of 33 rows, batch size 32');
     expect(() => new PairBalance(0)).toThrow('PairBalance: batch must be a positive integer, got 0');

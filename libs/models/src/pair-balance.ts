@@ -48,6 +48,8 @@ export class PairBalance {
   private readonly costs: [number[], number[]] = [[], []];
   private readonly lo: number;
   private readonly hi: number;
+  /** The fewest and most rows of the cuts `observe` was given; how often the cut moved. */
+  private seen: { min: number; max: number; moves: number } = { min: Infinity, max: -Infinity, moves: 0 };
 
   /** `batch`: the configured global batch; the cut starts even (rank 0 takes floor(batch / 2), as the job's even cut). */
   constructor(private readonly batch: number) {
@@ -78,6 +80,8 @@ export class PairBalance {
     const secondRows = this.batch - firstRows;
     if (firstRows < 1 || secondRows < 1) throw new RangeError(`PairBalance: a cut at ${firstRows} of ${this.batch} rows leaves a replica nothing`);
     if (!(firstMs > 0 && secondMs > 0 && Number.isFinite(firstMs) && Number.isFinite(secondMs))) return;
+    this.seen.min = Math.min(this.seen.min, firstRows);
+    this.seen.max = Math.max(this.seen.max, firstRows);
     const c0 = firstMs / firstRows;
     const c1 = secondMs / secondRows;
     // Where first * c0 = (batch - first) * c1.
@@ -90,7 +94,14 @@ export class PairBalance {
     const spread = 1.4826 * median(this.targets.map((t) => Math.abs(t - target)));
     const error = (1.2533 * spread) / Math.sqrt(this.targets.length);
     if (Math.abs(target - this.cut) <= Math.max(DEAD_BAND, NOISE * error)) return;
-    this.cut = Math.min(this.hi, Math.max(this.lo, Math.round(target)));
+    const cut = Math.min(this.hi, Math.max(this.lo, Math.round(target)));
+    if (cut !== this.cut) this.seen.moves++;
+    this.cut = cut;
+  }
+
+  /** The cuts observed so far (rank 0's rows of a whole batch: the fewest and the most), and how often the cut moved; null before any. */
+  get history(): { firstRows: readonly [number, number]; moves: number } | null {
+    return this.seen.max < 0 ? null : { firstRows: [this.seen.min, this.seen.max], moves: this.seen.moves };
   }
 
   /** Each replica's per-row pass cost (ms per row, rank 0's first): the medians of the last WINDOW steps; null before MIN_STEPS of them. */

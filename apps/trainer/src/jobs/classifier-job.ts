@@ -182,8 +182,6 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
   // Two replicas that share memory may cut each batch where both passes take as long (PairBalance):
   // both feed theirs the same two pass times, so both cut alike.
   const balance = worldSize === 2 && ctx.pairExchange && spec.balanceShards === true ? new PairBalance(cfg.batchSize) : null;
-  // The cuts of the whole batches this attempt took (rank 0's rows), for the line at the end of training.
-  const cuts = { min: Infinity, max: -Infinity, moves: 0, last: balance?.firstRows ?? 0 };
   if (worldSize > 1) {
     const pair = Boolean(ctx.pairExchange);
     const exchange = pair ? 'swapped with the other replica through shared memory and summed on the device' : 'all-reduced on the host';
@@ -261,10 +259,6 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
             if (balance && first !== undefined && g === cfg.batchSize && first > 0 && first < g) {
               const { ours, theirs } = result.passMs;
               balance.observe(first, rank === 0 ? ours : theirs, rank === 0 ? theirs : ours);
-              cuts.min = Math.min(cuts.min, first);
-              cuts.max = Math.max(cuts.max, first);
-              if (balance.firstRows !== cuts.last) cuts.moves++;
-              cuts.last = balance.firstRows;
             }
           } finally {
             x?.dispose();
@@ -317,11 +311,13 @@ export async function runClassifierJob(ctx: JobContext, spec: ClassifierJobSpec)
       }
     }
     const tTrained = Date.now();
-    if (balance && rank === 0 && cuts.max >= 0) {
-      const range = cuts.min === cuts.max ? `${cuts.min}` : `${cuts.min}-${cuts.max}`;
+    const history = rank === 0 ? balance?.history : null;
+    if (balance && history) {
+      const [min, max] = history.firstRows;
+      const range = min === max ? `${min}` : `${min}-${max}`;
       const ms = balance.msPerRow;
       const costs = ms ? `; per row, the last passes took ${ms[0].toFixed(2)} ms on rank 0, ${ms[1].toFixed(2)} ms on rank 1` : '';
-      ctx.log('info', `shards balanced: rank 0 took ${range} of each batch's ${cfg.batchSize} rows, the cut moved ${cuts.moves} time${cuts.moves === 1 ? '' : 's'}${costs}`, { job: spec.id, firstRows: [cuts.min, cuts.max], moves: cuts.moves, msPerRow: ms });
+      ctx.log('info', `shards balanced: rank 0 took ${range} of each batch's ${cfg.batchSize} rows, the cut moved ${history.moves} time${history.moves === 1 ? '' : 's'}${costs}`, { job: spec.id, firstRows: [min, max], moves: history.moves, msPerRow: ms });
     }
 
     const test = ds.test;
