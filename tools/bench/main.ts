@@ -752,18 +752,17 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // Last, two with a whole batch each (global batch 2B): the per-replica work of one trainer, as
   // data parallelism is usually scaled (more replicas, larger global batch), for comparison.
   // All run on the same two processes (one trainer: the first of them, the other idle; tcp: over
-  // their second links, which have no shared memory): two
-  // process pairs running the same code differed here by 5-7% in their steps, for as long as they
-  // lived (12 of 12 rounds), which would swamp the differences between configurations.
-  const shm = { GAN_STUDY_PEER_SHM: '/dev/shm' };
-  const runs: Array<{ world: number; how: 'pair' | 'alone' | 'solo'; exchange: string; env: NodeJS.ProcessEnv; batch?: number; balance?: boolean; tcp?: boolean; processes?: string }> = [
-    { world: 1, how: 'solo', exchange: 'none', env: shm, processes: 'pair' },
-    { world: 1, how: 'solo', exchange: 'none, half the batch', env: shm, batch: BATCH / 2, processes: 'pair' },
-    { world: 2, how: 'pair', exchange: 'shared memory', env: shm, processes: 'pair' },
-    { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', env: shm, balance: true, processes: 'pair' },
-    { world: 2, how: 'pair', exchange: 'zeromq tcp', env: shm, tcp: true, processes: 'pair' },
-    { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)', env: shm, processes: 'pair' },
-    { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, env: shm, batch: 2 * BATCH, processes: 'pair' },
+  // their second links, which have no shared memory): two process pairs running the same code
+  // differed here by 5-7% in their steps, for as long as they lived (12 of 12 rounds), which would
+  // swamp the differences between configurations.
+  const runs: Array<{ world: number; how: 'pair' | 'alone' | 'solo'; exchange: string; batch?: number; balance?: boolean; tcp?: boolean }> = [
+    { world: 1, how: 'solo', exchange: 'none' },
+    { world: 1, how: 'solo', exchange: 'none, half the batch', batch: BATCH / 2 },
+    { world: 2, how: 'pair', exchange: 'shared memory' },
+    { world: 2, how: 'pair', exchange: 'shared memory, shards balanced', balance: true },
+    { world: 2, how: 'pair', exchange: 'zeromq tcp', tcp: true },
+    { world: 2, how: 'alone', exchange: 'none (each trainer alone on its half)' },
+    { world: 2, how: 'pair', exchange: `shared memory, ${BATCH} images each`, batch: 2 * BATCH },
   ];
   type Round = { step: number; exchange: number; pass: number | null; update: number | null; cpu: number; paramCount: number; exchangeLength: number; cuts: [number, number] };
   type Reply = { step: number[]; exchange: number[]; pass: number[]; update: number[]; cpu: number[]; paramCount: number; exchangeLength: number; timeline: number[] | null; notesPerStep: number; cuts: number[] };
@@ -776,23 +775,14 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
   // (jitWarmup), as a study's trainers are warm after their first job. V8's compiling runs on
   // worker threads: one trainer has the idle core for it, two take it from each other. Later
   // rounds build a new model on the warm process; a few steps suffice.
-  const groups: Array<PeerGroup<Reply>> = [];
+  const peers = await startPeers<Reply>(2, { GAN_STUDY_PEER_SHM: '/dev/shm' });
   try {
-    // Configurations that name the same processes share them, as many as the largest needs.
-    const started = new Map<string, PeerGroup<Reply>>();
-    for (const { world, env, processes } of runs) {
-      const size = processes === undefined ? world : Math.max(...runs.filter((x) => x.processes === processes).map((x) => x.world));
-      const shared = processes === undefined ? undefined : started.get(processes);
-      const group = shared ?? (await startPeers<Reply>(size, env));
-      if (processes !== undefined) started.set(processes, group);
-      groups.push(group);
-    }
     for (let r = 0; r < rounds; r++) {
       const c = await coreScaling();
       cores.push(c);
       log(`parallel round ${r + 1}/${rounds} cores: a register-only loop ${c.alone_ms} ms alone, ${c.together_ms} ms two at once (${pct(c.alone_ms / c.together_ms)})`);
       for (const [k, { world, how, exchange, batch = BATCH, balance, tcp }] of runs.entries()) {
-        const all = await groups[k].go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch, balance, tcp });
+        const all = await peers.go({ what: 'parallel', how, size: 0, reps, warmup: r === 0 ? jitWarmup(a.quick) : 5, batch, balance, tcp });
         // One trainer: the first process's steps (the other idled).
         const replies = how === 'solo' ? all.slice(0, 1) : all;
         const step = replies[0].step.map((_, i) => Math.max(...replies.map((x) => x.step[i])));
@@ -805,7 +795,7 @@ async function parallel(a: Args, log: (s: string) => void): Promise<{ rows: Para
       }
     }
   } finally {
-    await Promise.all([...new Set(groups)].map((g) => g.stop()));
+    await peers.stop();
   }
   const rows = runs.map(({ world, how, exchange, batch = BATCH }, k) => {
     const ms = measured[k];

@@ -124,6 +124,20 @@ describe('report', () => {
     expect(md).not.toContain('Where the 2-trainer step goes');
     expect(md).toContain('= 83.3% (shared memory; target 90%)');
     expect(md).not.toContain('Where the step of two trainers that share memory goes');
+    expect(md).not.toContain('With the shards balanced');
+  });
+
+  it('sets the balanced pair against the even one, round by round, with where the cut went', () => {
+    const rows = [
+      parallelRow(1, 'none', 50, { step_ms_by_round: [50, 48, 52] }),
+      parallelRow(2, 'shared memory', 31.25, { step_ms_by_round: [31.25, 30, 32.5] }),
+      parallelRow(2, 'shared memory, shards balanced', 30, { step_ms_by_round: [30, 30, 26], first_rows_by_round: [[16, 18], [17, 17], [15, 16]] }),
+    ];
+    const md = section(report({ machine, quick: false, parallel: { machine, rows } }), '## 3.');
+    // 1066.7 img/s against twice 640; 30 / 31.25, 30 / 30, 26 / 32.5.
+    expect(md).toContain('30 ms/step against 31.25 even, efficiency 83.3%. Its step against the even pair\'s (the same two processes, one right after the other), round by round: 96.0%, 100.0%, 80.0%. The first trainer took 16-18, 17, 15-16 of the 32 rows (by round).');
+    // The even pair stays the headline.
+    expect(md).toContain('= 80.0% (shared memory; target 90%)');
   });
 
   it('lays out the pair step\'s timeline: each point on each trainer, the spans between, and the waits after the pass', () => {
