@@ -2,15 +2,16 @@ import { Rng } from '@gan-study/core';
 import { PairBalance } from './pair-balance';
 
 /**
- * Steps of a pair whose passes take `fixed + rows * perRow[r]` ms on replica r, with `spikes`
- * (step index -> [replica, ms added]); returns the cut of each step, as a job would take them.
+ * Steps of a pair whose passes take `fixed + rows * perRow[r]` ms on replica r, plus `jitter()`
+ * (drawn for rank 0, then rank 1), with `spikes` (step index -> [replica, ms added]); returns the
+ * cut of each step, as a job would take them.
  */
-function simulate(b: PairBalance, batch: number, steps: number, perRow: [number, number], fixed = 2, spikes = new Map<number, [number, number]>()): number[] {
+function simulate(b: PairBalance, batch: number, steps: number, perRow: [number, number], fixed = 2, spikes = new Map<number, [number, number]>(), jitter = () => 0): number[] {
   const cuts: number[] = [];
   for (let i = 0; i < steps; i++) {
     const first = b.first(batch);
     cuts.push(first);
-    const ms = [fixed + first * perRow[0], fixed + (batch - first) * perRow[1]];
+    const ms = [fixed + first * perRow[0] + jitter(), fixed + (batch - first) * perRow[1] + jitter()];
     const spike = spikes.get(i);
     if (spike) ms[spike[0]] += spike[1];
     b.observe(first, Math.fround(ms[0]), Math.fround(ms[1]));
@@ -57,13 +58,7 @@ describe('PairBalance', () => {
   it('keeps a small model, whose passes are mostly their fixed part, near the even cut under noise', () => {
     // The quick profile's classifier: ~1.3 ms a pass, 0.01 ms of it per row, jitter of +-0.3 ms.
     const rng = new Rng(7);
-    const b = new PairBalance(32);
-    const cuts: number[] = [];
-    for (let i = 0; i < 3000; i++) {
-      const first = b.first(32);
-      cuts.push(first);
-      b.observe(first, Math.fround(1.2 + 0.01 * first + 0.6 * (rng.next() - 0.5)), Math.fround(1.2 + 0.01 * (32 - first) + 0.6 * (rng.next() - 0.5)));
-    }
+    const cuts = simulate(new PairBalance(32), 32, 3000, [0.01, 0.01], 1.2, undefined, () => 0.6 * (rng.next() - 0.5));
     // The per-step cuts of such a pass lie far apart: their median wanders a little, the cut with it,
     // but not off toward a clamp (a first version, from the ratio of the two median costs per row,
     // moved it 175 times here).
